@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what evonet needs from Debian 12's archive; skips packages already present.
+# Works as root or through sudo. `--tests` adds what the test suite needs (validation
+# layers, cmocka, PyTorch for the cross-checks).
+#   tools/install_deps.sh [--tests]
+set -euo pipefail
+
+pkgs=(cmake make gcc pkg-config libvulkan-dev libvulkan-volk-dev glslc libstb-dev
+      libcjson-dev mesa-vulkan-drivers python3 python3-numpy python3-pil)
+tests=0
+for a in "$@"; do
+  case "$a" in
+    --tests) tests=1 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "install_deps.sh: unknown option '$a'" >&2; exit 2 ;;
+  esac
+done
+if [ "$tests" = 1 ]; then
+  pkgs+=(libcmocka-dev vulkan-validationlayers python3-torch)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install_deps.sh: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  run() { "$@"; }
+elif command -v sudo >/dev/null 2>&1; then
+  run() { sudo "$@"; }
+else
+  echo "install_deps.sh: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install_deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+run apt-get update -qq
+run apt-get install -y -qq --no-install-recommends "${missing[@]}"
