@@ -13,6 +13,9 @@
 ev_status ev_read_file(const char *path, void **data, size_t *size) {
   *data = NULL;
   *size = 0;
+  struct stat st;
+  if (stat(path, &st) != 0) return ev_fail(EV_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode)) return ev_fail(EV_ERR_IO, "cannot read %s: not a regular file", path);
   FILE *f = fopen(path, "rb");
   if (!f) return ev_fail(EV_ERR_IO, "cannot open %s: %s", path, strerror(errno));
   if (fseek(f, 0, SEEK_END) != 0) {

@@ -1,0 +1,149 @@
+/* Datasets of (image, mask) pairs, augmentation, batches and the prefetching loader.
+ *
+ * Batch format (what the network consumes):
+ *   images: float32 (N, S, S, 4), NHWC, channels R,G,B,0 — the 4th channel is padding
+ *           (always 0) so a pixel is one 16-byte vector; R,G,B are (v/255 - mean) / std
+ *           with the ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225).
+ *   masks:  float32 (N, S, S) in [0, 1], bilinearly resized, NOT thresholded (consumers
+ *           threshold at 0.5, the same as > 128 on the uint8 mask).
+ *   index:  (N) the dataset index of each sample (pairs[index[i]]), for naming outputs.
+ * Samples past `n` in a partial batch are zeros.
+ *
+ * Typical training use:
+ *   ev_dataset ds; ev_dataset_open("assets/data/default", "train", EV_LAYOUT_AUTO, &ds);
+ *   ev_loader *ld; ev_loader_open(&ds, &(ev_loader_options){.batch = 8, .size = 224,
+ *                  .augment = 1, .shuffle = 1, .drop_last = 1, .seed = 7}, &ld);
+ *   for (epoch...) { const ev_batch *b; while (ev_loader_next(ld, &b) == EV_OK && b) ...; }
+ *   ev_loader_close(ld); ev_dataset_free(&ds);
+ */
+#ifndef EVONET_DATA_H
+#define EVONET_DATA_H
+#include <stddef.h>
+#include <stdint.h>
+#include "evonet/image.h"
+#include "evonet/status.h"
+
+/* ---------------- datasets ---------------- */
+typedef enum {
+  EV_LAYOUT_AUTO = 0,
+  EV_LAYOUT_GENERIC, /* [ROOT/<split>/]images/<stem>.{jpg,jpeg,png,bmp} + masks/<stem>.png */
+  EV_LAYOUT_MSRAB,   /* ROOT/<stem>.jpg + ROOT/<stem>.png, lists train_cvpr2013.txt ... */
+  EV_LAYOUT_HKUIS,   /* ROOT/imgs/ + ROOT/gt/, lists trainImgSet.txt ... */
+  EV_LAYOUT_DUTS,    /* ROOT/[DUTS-TR/]DUTS-TR-Image/ + DUTS-TR-Mask/ (TE for test) */
+} ev_layout;
+
+/* "auto", "generic", "msra-b", "hku-is", "duts" (case and '-'/'_' insensitive);
+ * EV_ERR_ARG naming the unknown name otherwise. */
+ev_status ev_layout_from_name(const char *name, ev_layout *out);
+const char *ev_layout_name(ev_layout l);
+
+typedef struct {
+  char *stem;  /* file name without folder and extension; pairs are sorted by it */
+  char *image; /* path of the RGB image */
+  char *mask;  /* path of the mask (.png) */
+} ev_pair;
+
+typedef struct {
+  ev_layout layout; /* the layout found (never AUTO) */
+  size_t n;
+  ev_pair *pairs; /* (n), sorted by stem */
+} ev_dataset;
+
+/* Lists the pairs of one split. split: "train", "val" (or "valid"), "test", or NULL/""/
+ * "all" for every pair. Splits come from, per layout:
+ *   generic: ROOT/<split>/images + masks if that folder exists, else ROOT/images + masks
+ *            filtered by ROOT/<split>.txt when that list exists;
+ *   MSRA-B:  ROOT/{train,valid,test}_cvpr2013.txt or ROOT/{train,val,test}.txt;
+ *   HKU-IS:  ROOT/{train,val,test}ImgSet.txt or ROOT/{train,val,test}.txt;
+ *   DUTS:    train = DUTS-TR, test = DUTS-TE, all = both; val is refused (DUTS has none).
+ * A list holds one stem or file name per line. Where a layout has no list for the split,
+ * the whole folder is the split (so a folder without lists can still be evaluated).
+ * Errors (one sentence naming the path): missing folder (EV_ERR_IO), unknown layout or
+ * split (EV_ERR_ARG), no pairs, an image without its mask, a listed stem without an
+ * image (EV_ERR_FORMAT). Images are not decoded here: see ev_dataset_check. */
+ev_status ev_dataset_open(const char *root, const char *split, ev_layout layout,
+                          ev_dataset *out);
+/* Reads every pair's headers: EV_ERR_FORMAT on the first corrupt file or on a mask whose
+ * size differs from its image (naming both sizes). Cheap (headers only); run it before a
+ * long training run so a bad file fails in seconds, not hours. */
+ev_status ev_dataset_check(const ev_dataset *ds);
+void ev_dataset_free(ev_dataset *ds);
+
+/* ---------------- one sample ---------------- */
+/* Augmentation of one sample: crop box of side `scale` × (image side), placed at
+ * (ox, oy) ∈ [0,1]² of the free range, then resized to S×S, then mirrored if `flip`. */
+typedef struct {
+  float scale;  /* 0.75..1 when drawn; 1 = whole image */
+  float ox, oy; /* box origin = (ox * (w - scale*w), oy * (h - scale*h)) */
+  int flip;     /* horizontal mirror after resizing */
+} ev_aug;
+
+#define EV_AUG_NONE ((ev_aug){.scale = 1.0f, .ox = 0.0f, .oy = 0.0f, .flip = 0})
+
+/* Deterministic augmentation of dataset sample `index` in `epoch`: the same triple gives
+ * the same crop and flip on every run, so a resumed run sees the same data. */
+ev_aug ev_aug_draw(uint64_t seed, int64_t epoch, size_t index);
+
+/* Normalised network input from an RGB image: x (S, S, 4) as in the batch format.
+ * aug NULL = whole image, no flip. */
+void ev_input_from_image(const ev_image *rgb, int S, const ev_aug *aug, float *x);
+/* Mask in [0,1] from a gray image: m (S, S). */
+void ev_mask_from_image(const ev_image *gray, int S, const ev_aug *aug, float *m);
+
+/* Decodes pair p and fills x (S, S, 4) normalised and m (S, S) (m may be NULL).
+ * EV_ERR_FORMAT naming the file if a file doesn't decode or the sizes differ. */
+ev_status ev_sample_load(const ev_pair *p, int S, const ev_aug *aug, float *x, float *m);
+/* The same pair for figures: un-normalised RGB rgb (S, S, 3) uint8 (rounded), and the
+ * mask m (S, S) in [0,1] (m may be NULL). No augmentation. */
+ev_status ev_sample_load_rgb8(const ev_pair *p, int S, uint8_t *rgb, float *m);
+
+/* ---------------- batches ---------------- */
+typedef struct {
+  int n;          /* real samples in this batch (< cap only for a kept last batch) */
+  int cap;        /* N, the batch size */
+  int size;       /* S */
+  int64_t epoch;  /* which epoch and which batch of it */
+  size_t step;
+  float *images;  /* (N, S, S, 4) */
+  float *masks;   /* (N, S, S) */
+  size_t *index;  /* (N) dataset indices; past n: 0 */
+} ev_batch;
+
+ev_status ev_batch_alloc(ev_batch *b, int cap, int size);
+void ev_batch_free(ev_batch *b);
+
+typedef struct {
+  int batch;           /* N >= 1 */
+  int size;            /* S >= 1: samples are resized to S×S */
+  int augment;         /* random crop + flip from ev_aug_draw (training); 0 for eval */
+  int shuffle;         /* epoch order shuffled from (seed, epoch); 0: dataset order */
+  int drop_last;       /* 1: drop the last partial batch (training); 0: keep it (eval) */
+  uint64_t seed;
+  int64_t first_epoch; /* epoch of the loader's first batch (resume) */
+  int threads;         /* decoding threads; 0: 2 */
+  int depth;           /* batches decoded ahead; 0: threads + 1 */
+} ev_loader_options;
+
+/* Batches per epoch: n/N rounded down (drop_last) or up. */
+size_t ev_batches_per_epoch(const ev_dataset *ds, const ev_loader_options *o);
+/* The epoch's sample order: (n) a permutation of 0..n-1 (identity without shuffle). */
+void ev_epoch_order(size_t n, uint64_t seed, int64_t epoch, int shuffle, size_t *order);
+/* Loads batch `step` of `epoch` directly, in the calling thread: exactly what the loader
+ * yields for the same options. b must be allocated with cap = o->batch, size = o->size. */
+ev_status ev_batch_load(const ev_dataset *ds, const ev_loader_options *o, int64_t epoch,
+                        size_t step, ev_batch *b);
+
+/* ---------------- prefetching loader ---------------- */
+/* Background threads decode the next batches while the caller trains on the current one.
+ * Epochs follow each other from first_epoch on. ev_loader_next gives the next batch,
+ * valid until the next call, or *out = NULL once at the end of each epoch (the call after
+ * that starts the next epoch). An error in a decoding thread (e.g. a corrupt image) is
+ * returned by the ev_loader_next that reaches that batch, with the thread's message, and
+ * by every call after it. `ds` must outlive the loader. */
+typedef struct ev_loader ev_loader;
+
+ev_status ev_loader_open(const ev_dataset *ds, const ev_loader_options *o, ev_loader **out);
+ev_status ev_loader_next(ev_loader *ld, const ev_batch **out);
+/* Stops and joins the threads (mid-epoch is fine) and frees everything. NULL is a no-op. */
+void ev_loader_close(ev_loader *ld);
+#endif
