@@ -11,6 +11,7 @@ typedef struct {
 
 int cmd_devices(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
 
 /* Prints "evonet: <last error>" (one line) and returns 1. */
 int cli_error(void);

@@ -9,6 +9,7 @@
 static const cli_command k_commands[] = {
     {"devices", cmd_devices, "list Vulkan devices and their capabilities"},
     {"selftest", cmd_selftest, "run a few kernels on a device against C references"},
+    {"summary", cmd_summary, "print a network's layers, shapes, synapses and FLOPs"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 

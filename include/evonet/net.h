@@ -1,0 +1,72 @@
+/* Network description: a list of layers in topological order, each naming its inputs.
+ * The same description serves the paper's saliency network at any width, compacted
+ * offspring with irregular channel counts, and other architectures. It is stored as JSON
+ * (in the safetensors metadata of every saved network).
+ *
+ * JSON form: {"input": {"channels": 3}, "classes": 2,
+ *             "layers": [{"name": "c1_1", "op": "conv", "in": ["input"], "out": 64,
+ *                         "k": 3, "stride": 1, "pad": 1, "dil": 1, "relu": true, "bn": false}, ...],
+ *             "output": "score"}
+ * ops: conv, deconv (k, stride, pad, dil, out_pad), maxpool (k, stride, pad),
+ *      upsample (bilinear to the spatial size of the layer named by "like", or of the input
+ *      when "like" is "input"), concat (channels of all inputs in order), add (same shapes).
+ * The output layer yields `classes` logits per pixel at the input's resolution. */
+#ifndef EVONET_NET_H
+#define EVONET_NET_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "evonet/status.h"
+
+#define EV_NET_MAX_IN 4
+#define EV_NAME_LEN 32
+
+typedef enum { EV_OP_CONV, EV_OP_DECONV, EV_OP_MAXPOOL, EV_OP_UPSAMPLE, EV_OP_CONCAT, EV_OP_ADD } ev_op;
+
+typedef struct {
+  char name[EV_NAME_LEN];
+  ev_op op;
+  int n_in;
+  int in[EV_NET_MAX_IN]; /* layer indices; -1 = the network input */
+  int out;               /* output channels (conv/deconv); derived for the others */
+  int k, stride, pad, dil, out_pad;
+  bool relu, bn;
+  int like;              /* upsample: layer whose size to match; -1 = the input */
+  /* derived by ev_net_infer (for a given input size): */
+  int c, h, w;           /* output shape */
+  int cin;               /* conv/deconv: input channels */
+} ev_layer;
+
+typedef struct {
+  int in_channels, classes;
+  int n;
+  ev_layer *layers;
+  int output;            /* index of the logits layer */
+  int in_h, in_w;        /* size ev_net_infer was run for */
+} ev_net_spec;
+
+/* The paper's ancestor (section III) at a width multiplier (1.0 = paper, 0.125 = laptop),
+ * channel counts rounded to at least 1. bn: batch normalisation after every conv. */
+ev_status ev_net_saliency_vgg(double width, bool bn, ev_net_spec *out);
+
+ev_status ev_net_from_json(const char *json, ev_net_spec *out);
+/* malloc'd JSON text (compact). */
+char *ev_net_to_json(const ev_net_spec *s);
+ev_status ev_net_copy(const ev_net_spec *src, ev_net_spec *dst);
+void ev_net_free(ev_net_spec *s);
+int ev_net_find(const ev_net_spec *s, const char *name); /* -1 if absent */
+
+/* Shapes for an h×w input; errors name the layer (e.g. a spatial size that reaches 0). */
+ev_status ev_net_infer(ev_net_spec *s, int h, int w);
+
+/* Per conv/deconv layer: synapses (weights, biases excluded) and parameters. */
+static inline uint64_t ev_layer_synapses(const ev_layer *l) {
+  return (l->op == EV_OP_CONV || l->op == EV_OP_DECONV) ? (uint64_t)l->cin * l->out * l->k * l->k : 0;
+}
+uint64_t ev_layer_params(const ev_layer *l); /* weights + bias (+ BN gamma/beta) */
+uint64_t ev_layer_flops(const ev_layer *l);  /* multiply-adds x2 per image, after ev_net_infer */
+uint64_t ev_net_synapses(const ev_net_spec *s);
+uint64_t ev_net_params(const ev_net_spec *s);
+uint64_t ev_net_flops(const ev_net_spec *s);
+const char *ev_op_name(ev_op op);
+#endif

@@ -1,0 +1,72 @@
+/* `evonet summary`: layers, shapes, synapses, parameters and FLOPs per image. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "evonet/net.h"
+
+static void commas(char *out, size_t cap, uint64_t v) {
+  char tmp[32];
+  int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v), o = 0;
+  for (int i = 0; i < n && o + 2 < (int)cap; i++) {
+    if (i && (n - i) % 3 == 0) out[o++] = ',';
+    out[o++] = tmp[i];
+  }
+  out[o] = 0;
+}
+
+void cli_print_summary(const ev_net_spec *s) {
+  printf("%-8s %-9s %-22s %16s %14s %14s\n", "layer", "op", "output (C x H x W)", "synapses", "params", "MFLOPs");
+  for (int i = 0; i < s->n; i++) {
+    const ev_layer *l = &s->layers[i];
+    char shape[40], syn[32], par[32];
+    snprintf(shape, sizeof shape, "%d x %d x %d", l->c, l->h, l->w);
+    commas(syn, sizeof syn, ev_layer_synapses(l));
+    commas(par, sizeof par, ev_layer_params(l));
+    printf("%-8s %-9s %-22s %16s %14s %14.1f\n", l->name, ev_op_name(l->op), shape,
+           ev_layer_synapses(l) ? syn : "", ev_layer_params(l) ? par : "", ev_layer_flops(l) / 1e6);
+  }
+  char syn[32], par[32];
+  commas(syn, sizeof syn, ev_net_synapses(s));
+  commas(par, sizeof par, ev_net_params(s));
+  printf("\nsynapses %s  parameters %s  %.3f GFLOPs per %dx%d image\n", syn, par, ev_net_flops(s) / 1e9,
+         s->in_h, s->in_w);
+}
+
+int cmd_summary(int argc, char **argv) {
+  static const struct option opts[] = {{"width", required_argument, 0, 'w'},
+                                       {"size", required_argument, 0, 's'},
+                                       {"bn", no_argument, 0, 'b'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  double width = 0.125;
+  int size = 128, bn = 0, c;
+  char *end;
+  while ((c = getopt_long(argc, argv, "w:s:bh", opts, NULL)) != -1) {
+    switch (c) {
+    case 'w':
+      width = strtod(optarg, &end);
+      if (*end || !(width > 0)) return cli_usage_error("summary", "bad --width '%s'", optarg);
+      break;
+    case 's':
+      size = (int)strtol(optarg, &end, 10);
+      if (*end || size < 16 || size % 16) return cli_usage_error("summary", "--size must be a multiple of 16, got '%s'", optarg);
+      break;
+    case 'b': bn = 1; break;
+    case 'h':
+      printf("usage: evonet summary [--width W] [--size S] [--bn]\n\nPrints the saliency network's layers, output "
+             "shapes, synapses (conv/deconv weights,\nbiases excluded), parameters and FLOPs for an SxS input.\n"
+             "Defaults: width 0.125 (laptop size; 1 = the paper's), size 128.\n");
+      return 0;
+    default: return cli_usage_error("summary", "unknown option");
+    }
+  }
+  if (optind < argc) return cli_usage_error("summary", "unexpected argument '%s'", argv[optind]);
+  ev_net_spec s;
+  if (ev_net_saliency_vgg(width, bn, &s) != EV_OK || ev_net_infer(&s, size, size) != EV_OK) return cli_error();
+  printf("saliency network (the paper's ancestor), width %g%s, input %dx%d\n\n", width, bn ? ", batch norm" : "", size, size);
+  cli_print_summary(&s);
+  ev_net_free(&s);
+  return 0;
+}

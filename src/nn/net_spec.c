@@ -1,0 +1,168 @@
+/* The network description: JSON in and out, copies, lookups. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evonet/net.h"
+
+static const char *k_ops[] = {"conv", "deconv", "maxpool", "upsample", "concat", "add"};
+
+const char *ev_op_name(ev_op op) { return (unsigned)op < 6 ? k_ops[op] : "?"; }
+
+int ev_net_find(const ev_net_spec *s, const char *name) {
+  if (strcmp(name, "input") == 0) return -1;
+  for (int i = 0; i < s->n; i++)
+    if (strcmp(s->layers[i].name, name) == 0) return i;
+  return -2;
+}
+
+void ev_net_free(ev_net_spec *s) {
+  free(s->layers);
+  memset(s, 0, sizeof *s);
+}
+
+ev_status ev_net_copy(const ev_net_spec *src, ev_net_spec *dst) {
+  *dst = *src;
+  dst->layers = malloc((size_t)(src->n ? src->n : 1) * sizeof *dst->layers);
+  if (!dst->layers) return ev_fail(EV_ERR_OOM, "out of memory");
+  memcpy(dst->layers, src->layers, (size_t)src->n * sizeof *dst->layers);
+  return EV_OK;
+}
+
+static int get_int(const cJSON *o, const char *key, int dflt) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsNumber(v) ? v->valueint : dflt;
+}
+
+static bool get_bool(const cJSON *o, const char *key) {
+  return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+static ev_status parse_layer(ev_net_spec *s, int idx, const cJSON *o) {
+  ev_layer *l = &s->layers[idx];
+  memset(l, 0, sizeof *l);
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+  const cJSON *op = cJSON_GetObjectItemCaseSensitive(o, "op");
+  if (!cJSON_IsString(name) || !cJSON_IsString(op))
+    return ev_fail(EV_ERR_FORMAT, "network layer %d has no name or op", idx);
+  if (strlen(name->valuestring) >= EV_NAME_LEN || strcmp(name->valuestring, "input") == 0)
+    return ev_fail(EV_ERR_FORMAT, "network layer %d: bad name '%s'", idx, name->valuestring);
+  snprintf(l->name, sizeof l->name, "%s", name->valuestring);
+  if (ev_net_find(s, l->name) != -2 && ev_net_find(s, l->name) < idx)
+    return ev_fail(EV_ERR_FORMAT, "network layer name '%s' is used twice", l->name);
+  int found = -1;
+  for (int i = 0; i < 6; i++)
+    if (strcmp(op->valuestring, k_ops[i]) == 0) found = i;
+  if (found < 0) return ev_fail(EV_ERR_FORMAT, "layer %s: unknown op '%s'", l->name, op->valuestring);
+  l->op = (ev_op)found;
+  const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "in");
+  if (!cJSON_IsArray(in) || cJSON_GetArraySize(in) < 1 || cJSON_GetArraySize(in) > EV_NET_MAX_IN)
+    return ev_fail(EV_ERR_FORMAT, "layer %s: 'in' must list 1 to %d layers", l->name, EV_NET_MAX_IN);
+  const cJSON *it;
+  cJSON_ArrayForEach(it, in) {
+    if (!cJSON_IsString(it)) return ev_fail(EV_ERR_FORMAT, "layer %s: bad input name", l->name);
+    int j = ev_net_find(s, it->valuestring);
+    if (j == -2 || j >= idx) /* topological order: inputs come earlier */
+      return ev_fail(EV_ERR_FORMAT, "layer %s: input '%s' is not an earlier layer", l->name, it->valuestring);
+    l->in[l->n_in++] = j;
+  }
+  l->out = get_int(o, "out", 0);
+  l->k = get_int(o, "k", 1);
+  l->stride = get_int(o, "stride", 1);
+  l->pad = get_int(o, "pad", 0);
+  l->dil = get_int(o, "dil", 1);
+  l->out_pad = get_int(o, "out_pad", 0);
+  l->relu = get_bool(o, "relu");
+  l->bn = get_bool(o, "bn");
+  l->like = -1;
+  const cJSON *like = cJSON_GetObjectItemCaseSensitive(o, "like");
+  if (l->op == EV_OP_UPSAMPLE) {
+    if (!cJSON_IsString(like)) return ev_fail(EV_ERR_FORMAT, "layer %s: upsample needs 'like'", l->name);
+    l->like = ev_net_find(s, like->valuestring);
+    if (l->like == -2 || l->like >= idx)
+      return ev_fail(EV_ERR_FORMAT, "layer %s: 'like' must name an earlier layer or input", l->name);
+  }
+  int conv = l->op == EV_OP_CONV || l->op == EV_OP_DECONV;
+  if (conv && (l->out < 1 || l->k < 1 || l->stride < 1 || l->pad < 0 || l->dil < 1 || l->n_in != 1))
+    return ev_fail(EV_ERR_FORMAT, "layer %s: bad convolution parameters", l->name);
+  if (l->op == EV_OP_MAXPOOL && (l->k < 1 || l->stride < 1 || l->pad < 0 || 2 * l->pad > l->k || l->n_in != 1))
+    return ev_fail(EV_ERR_FORMAT, "layer %s: bad pooling parameters", l->name);
+  if (l->op == EV_OP_DECONV && (l->out_pad < 0 || (l->out_pad >= l->stride && l->out_pad >= l->dil)))
+    return ev_fail(EV_ERR_FORMAT, "layer %s: output padding must be smaller than stride or dilation", l->name);
+  return EV_OK;
+}
+
+ev_status ev_net_from_json(const char *json, ev_net_spec *out) {
+  memset(out, 0, sizeof *out);
+  cJSON *root = cJSON_Parse(json);
+  if (!root) return ev_fail(EV_ERR_FORMAT, "network description is not valid JSON");
+  ev_status st = EV_OK;
+  const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers");
+  const cJSON *input = cJSON_GetObjectItemCaseSensitive(root, "input");
+  const cJSON *output = cJSON_GetObjectItemCaseSensitive(root, "output");
+  if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) < 1 || !cJSON_IsObject(input) ||
+      !cJSON_IsString(output)) {
+    st = ev_fail(EV_ERR_FORMAT, "network description needs 'input', 'layers' and 'output'");
+    goto done;
+  }
+  out->in_channels = get_int(input, "channels", 0);
+  out->classes = get_int(root, "classes", 2);
+  if (out->in_channels < 1 || out->classes < 1) {
+    st = ev_fail(EV_ERR_FORMAT, "network description has bad input channels or classes");
+    goto done;
+  }
+  int n = cJSON_GetArraySize(layers);
+  out->layers = calloc((size_t)n, sizeof *out->layers);
+  if (!out->layers) {
+    st = ev_fail(EV_ERR_OOM, "out of memory");
+    goto done;
+  }
+  for (int i = 0; i < n && st == EV_OK; i++) {
+    out->n = i; /* layers before i are visible to name lookups */
+    st = parse_layer(out, i, cJSON_GetArrayItem(layers, i));
+  }
+  out->n = n;
+  if (st == EV_OK) {
+    out->output = ev_net_find(out, output->valuestring);
+    if (out->output < 0) st = ev_fail(EV_ERR_FORMAT, "network output '%s' is not a layer", output->valuestring);
+  }
+done:
+  cJSON_Delete(root);
+  if (st != EV_OK) ev_net_free(out);
+  return st;
+}
+
+static const char *in_name(const ev_net_spec *s, int j) { return j < 0 ? "input" : s->layers[j].name; }
+
+char *ev_net_to_json(const ev_net_spec *s) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON *input = cJSON_AddObjectToObject(root, "input");
+  cJSON_AddNumberToObject(input, "channels", s->in_channels);
+  cJSON_AddNumberToObject(root, "classes", s->classes);
+  cJSON *layers = cJSON_AddArrayToObject(root, "layers");
+  for (int i = 0; i < s->n; i++) {
+    const ev_layer *l = &s->layers[i];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", l->name);
+    cJSON_AddStringToObject(o, "op", ev_op_name(l->op));
+    cJSON *in = cJSON_AddArrayToObject(o, "in");
+    for (int j = 0; j < l->n_in; j++) cJSON_AddItemToArray(in, cJSON_CreateString(in_name(s, l->in[j])));
+    if (l->op == EV_OP_CONV || l->op == EV_OP_DECONV) cJSON_AddNumberToObject(o, "out", l->out);
+    if (l->op == EV_OP_CONV || l->op == EV_OP_DECONV || l->op == EV_OP_MAXPOOL) {
+      cJSON_AddNumberToObject(o, "k", l->k);
+      cJSON_AddNumberToObject(o, "stride", l->stride);
+      cJSON_AddNumberToObject(o, "pad", l->pad);
+    }
+    if (l->op == EV_OP_CONV || l->op == EV_OP_DECONV) cJSON_AddNumberToObject(o, "dil", l->dil);
+    if (l->op == EV_OP_DECONV) cJSON_AddNumberToObject(o, "out_pad", l->out_pad);
+    if (l->relu) cJSON_AddBoolToObject(o, "relu", 1);
+    if (l->bn) cJSON_AddBoolToObject(o, "bn", 1);
+    if (l->op == EV_OP_UPSAMPLE) cJSON_AddStringToObject(o, "like", in_name(s, l->like));
+    cJSON_AddItemToArray(layers, o);
+  }
+  cJSON_AddStringToObject(root, "output", s->layers[s->output].name);
+  char *txt = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  return txt;
+}

@@ -1,0 +1,93 @@
+/* Network descriptions: the paper's ancestor, JSON round trips, shape inference, errors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "evonet/net.h"
+#include "testutil.h"
+
+static void test_paper_synapse_count(void **state) {
+  ev_net_spec s;
+  TU_OK(ev_net_saliency_vgg(1.0, false, &s));
+  TU_OK(ev_net_infer(&s, 224, 224));
+  uint64_t syn = ev_net_synapses(&s);
+  double rel = ((double)syn - 63767232.0) / 63767232.0;
+  assert_true(rel > -0.05 && rel < 0.05); /* within ±5% of the paper */
+  /* VGG16's conv weights are part of it, exactly */
+  uint64_t vgg = 0;
+  for (int i = 0; i < s.n; i++)
+    if (s.layers[i].name[0] == 'c' && s.layers[i].name[1] >= '1' && s.layers[i].name[1] <= '5' &&
+        s.layers[i].name[2] == '_')
+      vgg += ev_layer_synapses(&s.layers[i]);
+  assert_int_equal(vgg, 14710464);
+  /* output: 2 logits at input resolution; c3 at 1/4, c5 at 1/16 */
+  assert_int_equal(s.layers[s.output].c, 2);
+  assert_int_equal(s.layers[s.output].h, 224);
+  assert_int_equal(s.layers[ev_net_find(&s, "c3_3")].h, 56);
+  assert_int_equal(s.layers[ev_net_find(&s, "c5_3")].h, 14);
+  assert_int_equal(s.layers[ev_net_find(&s, "cat9")].c, 768);
+  ev_net_free(&s);
+}
+
+static void test_json_round_trip(void **state) {
+  ev_net_spec a, b;
+  TU_OK(ev_net_saliency_vgg(0.125, true, &a));
+  TU_OK(ev_net_infer(&a, 128, 96));
+  char *j = ev_net_to_json(&a);
+  TU_OK(ev_net_from_json(j, &b));
+  TU_OK(ev_net_infer(&b, 128, 96));
+  assert_int_equal(a.n, b.n);
+  assert_int_equal(a.output, b.output);
+  for (int i = 0; i < a.n; i++) assert_memory_equal(&a.layers[i], &b.layers[i], sizeof a.layers[i]);
+  char *j2 = ev_net_to_json(&b);
+  assert_string_equal(j, j2);
+  /* irregular channel counts survive (a compacted offspring) */
+  b.layers[0].out = 5;
+  b.layers[1].out = 3;
+  char *j3 = ev_net_to_json(&b);
+  ev_net_spec c;
+  TU_OK(ev_net_from_json(j3, &c));
+  TU_OK(ev_net_infer(&c, 64, 64));
+  assert_int_equal(c.layers[1].cin, 5);
+  assert_int_equal(ev_layer_synapses(&c.layers[1]), 5 * 3 * 9);
+  free(j), free(j2), free(j3);
+  ev_net_free(&a), ev_net_free(&b), ev_net_free(&c);
+}
+
+static void expect_format_error(const char *json, const char *words) {
+  ev_net_spec s;
+  ev_clear_error();
+  assert_int_equal(ev_net_from_json(json, &s), EV_ERR_FORMAT);
+  if (!strstr(ev_last_error(), words)) fail_msg("error '%s' lacks '%s'", ev_last_error(), words);
+  ev_clear_error();
+}
+
+static void test_bad_descriptions(void **state) {
+  expect_format_error("{not json", "not valid JSON");
+  expect_format_error("{\"input\":{\"channels\":3},\"layers\":[],\"output\":\"x\"}", "needs");
+  expect_format_error("{\"input\":{\"channels\":3},\"layers\":[{\"name\":\"a\",\"op\":\"conv\",\"in\":[\"b\"],"
+                      "\"out\":2,\"k\":3}],\"output\":\"a\"}", "not an earlier layer");
+  expect_format_error("{\"input\":{\"channels\":3},\"layers\":[{\"name\":\"a\",\"op\":\"magic\",\"in\":[\"input\"]}],"
+                      "\"output\":\"a\"}", "unknown op");
+  expect_format_error("{\"input\":{\"channels\":3},\"layers\":[{\"name\":\"a\",\"op\":\"conv\",\"in\":[\"input\"],"
+                      "\"out\":0,\"k\":3}],\"output\":\"a\"}", "bad convolution");
+  expect_format_error("{\"input\":{\"channels\":3},\"layers\":[{\"name\":\"a\",\"op\":\"conv\",\"in\":[\"input\"],"
+                      "\"out\":2,\"k\":1},{\"name\":\"a\",\"op\":\"conv\",\"in\":[\"input\"],\"out\":2,\"k\":1}],"
+                      "\"output\":\"a\"}", "used twice");
+  /* an input too small for the network is a shape error naming the layer */
+  ev_net_spec s;
+  TU_OK(ev_net_saliency_vgg(0.125, false, &s));
+  assert_int_equal(ev_net_infer(&s, 8, 8), EV_ERR_ARG);
+  assert_non_null(strstr(ev_last_error(), "layer"));
+  ev_clear_error();
+  assert_int_equal(ev_net_infer(&s, 120, 120), EV_ERR_ARG); /* not a multiple of 16 */
+  ev_clear_error();
+  ev_net_free(&s);
+  assert_int_equal(ev_net_saliency_vgg(0, false, &s), EV_ERR_ARG);
+  ev_clear_error();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_paper_synapse_count), cmocka_unit_test(test_json_round_trip),
+                                     cmocka_unit_test(test_bad_descriptions)};
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
