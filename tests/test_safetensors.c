@@ -1,0 +1,116 @@
+/* safetensors: round trip, PyTorch reads what evonet writes, bad files are clear errors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "evonet/io.h"
+#include "evonet/safetensors.h"
+#include "testutil.h"
+
+static char g_dir[64];
+
+static int setup(void **state) {
+  snprintf(g_dir, sizeof g_dir, "/tmp/evonet-st-XXXXXX");
+  return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+  return system(cmd);
+}
+
+static void test_round_trip_and_torch(void **state) {
+  uint64_t seed = tu_seed();
+  float *a = malloc(13 * 7 * 3 * 3 * 4), *b = malloc(7 * 4), c[1] = {0};
+  tu_fill_uniform(a, 13 * 7 * 9, &seed, -1, 1);
+  tu_fill_uniform(b, 7, &seed, -1, 1);
+  ev_st_tensor t[3] = {{.name = "c1.weight", .ndim = 4, .shape = {7, 13, 3, 3}, .data = a, .count = 7 * 13 * 9},
+                       {.name = "c1.bias", .ndim = 1, .shape = {7}, .data = b, .count = 7},
+                       {.name = "empty", .ndim = 1, .shape = {0}, .data = c, .count = 0}};
+  const char *meta[] = {"architecture", "{\"x\": 1}", "format", "evonet"};
+  char path[128];
+  snprintf(path, sizeof path, "%s/net.safetensors", g_dir);
+  TU_OK(ev_st_write(path, t, 3, meta, 2));
+  ev_st_file *f;
+  TU_OK(ev_st_read(path, &f));
+  assert_int_equal(ev_st_count(f), 3);
+  const ev_st_tensor *w = ev_st_find(f, "c1.weight");
+  assert_non_null(w);
+  assert_int_equal(w->ndim, 4);
+  assert_int_equal(w->shape[1], 13);
+  assert_memory_equal(w->data, a, w->count * 4);
+  assert_memory_equal(ev_st_find(f, "c1.bias")->data, b, 7 * 4);
+  assert_string_equal(ev_st_meta(f, "architecture"), "{\"x\": 1}");
+  assert_null(ev_st_meta(f, "missing"));
+  ev_st_close(f);
+  /* PyTorch (a spec-following reader) sees the same shapes and values */
+  char cmd[512], line[4096] = "";
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tools/safetensors_torch.py read %s", getenv("EVONET_SOURCE_DIR"), path);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  assert_non_null(fgets(line, sizeof line, p));
+  assert_int_equal(pclose(p), 0);
+  double sum = 0;
+  for (int i = 0; i < 7 * 13 * 9; i++) sum += a[i];
+  char *at = strstr(line, "\"c1.weight\": [[7, 13, 3, 3], ");
+  assert_non_null(at);
+  assert_true(fabs(strtod(at + strlen("\"c1.weight\": [[7, 13, 3, 3], "), NULL) - sum) < 1e-4);
+  assert_non_null(strstr(line, "\"architecture\": \"{\\\"x\\\": 1}\""));
+  free(a);
+  free(b);
+}
+
+static void expect_bad(const char *path, const void *data, size_t n, const char *words) {
+  TU_OK(ev_write_file_atomic(path, data, n));
+  ev_st_file *f = NULL;
+  ev_clear_error();
+  assert_int_equal(ev_st_read(path, &f), EV_ERR_FORMAT);
+  assert_null(f);
+  if (!strstr(ev_last_error(), words)) fail_msg("'%s' lacks '%s'", ev_last_error(), words);
+  ev_clear_error();
+}
+
+static void test_bad_files(void **state) {
+  uint64_t seed = tu_seed();
+  char path[128], good[128];
+  snprintf(path, sizeof path, "%s/bad.safetensors", g_dir);
+  snprintf(good, sizeof good, "%s/good.safetensors", g_dir);
+  float x[64];
+  tu_fill_uniform(x, 64, &seed, -1, 1);
+  ev_st_tensor t = {.name = "w", .ndim = 2, .shape = {8, 8}, .data = x, .count = 64};
+  TU_OK(ev_st_write(good, &t, 1, NULL, 0));
+  unsigned char *buf;
+  size_t n;
+  TU_OK(ev_read_file(good, (void **)&buf, &n));
+  expect_bad(path, buf, n - 5, "outside the file");     /* truncated data */
+  expect_bad(path, buf, 20, "truncated or not");        /* truncated header */
+  expect_bad(path, "\x89PNG\r\n\x1a\n0000000000000000", 24, "truncated or not"); /* foreign */
+  unsigned char *junk = malloc(n);
+  memcpy(junk, buf, n);
+  junk[8] = '#'; /* header no longer JSON */
+  expect_bad(path, junk, n, "bad header");
+  const char *hdr = "{\"w\":{\"dtype\":\"I8\",\"shape\":[2],\"data_offsets\":[0,2]}}";
+  unsigned char tmp[128] = {0};
+  tmp[0] = (unsigned char)strlen(hdr);
+  memcpy(tmp + 8, hdr, strlen(hdr));
+  expect_bad(path, tmp, 8 + strlen(hdr) + 2, "unsupported dtype");
+  const char *hdr2 = "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}";
+  memset(tmp, 0, sizeof tmp);
+  tmp[0] = (unsigned char)strlen(hdr2);
+  memcpy(tmp + 8, hdr2, strlen(hdr2));
+  expect_bad(path, tmp, 8 + strlen(hdr2) + 8, "bytes for 3 elements");
+  ev_st_file *f;
+  ev_clear_error();
+  assert_int_equal(ev_st_read("/nonexistent/x.safetensors", &f), EV_ERR_IO);
+  ev_clear_error();
+  free(junk);
+  free(buf);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip_and_torch), cmocka_unit_test(test_bad_files)};
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
