@@ -56,6 +56,8 @@ ev_status ev_net_copy(const ev_net_spec *src, ev_net_spec *dst);
 void ev_net_free(ev_net_spec *s);
 int ev_net_find(const ev_net_spec *s, const char *name); /* -1 if absent */
 
+/* Channels only (cin, c): enough for parameter shapes and counts, with no input size. */
+ev_status ev_net_infer_channels(ev_net_spec *s);
 /* Shapes for an h×w input; errors name the layer (e.g. a spatial size that reaches 0). */
 ev_status ev_net_infer(ev_net_spec *s, int h, int w);
 

@@ -2,6 +2,22 @@
 #include "evonet/net.h"
 #include "evonet/ops/conv_desc.h"
 
+ev_status ev_net_infer_channels(ev_net_spec *s) {
+  for (int i = 0; i < s->n; i++) {
+    ev_layer *l = &s->layers[i];
+    int c0 = l->in[0] < 0 ? s->in_channels : s->layers[l->in[0]].c;
+    if (l->op == EV_OP_CONV || l->op == EV_OP_DECONV) l->cin = c0, l->c = l->out;
+    else if (l->op == EV_OP_CONCAT) {
+      l->c = 0;
+      for (int j = 0; j < l->n_in; j++) l->c += l->in[j] < 0 ? s->in_channels : s->layers[l->in[j]].c;
+    } else l->c = c0;
+  }
+  if (s->layers[s->output].c != s->classes)
+    return ev_fail(EV_ERR_ARG, "network output %s has %d channels, expected %d classes", s->layers[s->output].name,
+                   s->layers[s->output].c, s->classes);
+  return EV_OK;
+}
+
 ev_status ev_net_infer(ev_net_spec *s, int h, int w) {
   if (h < 1 || w < 1) return ev_fail(EV_ERR_ARG, "input size %dx%d is not positive", h, w);
   s->in_h = h, s->in_w = w;
