@@ -1,0 +1,39 @@
+/* Element-wise training ops on NHWC-C4 tensors (see evonet/tensor.h): ReLU forward and
+ * backward, add and add-into (gradient accumulation), channel concatenation and its
+ * gradient split. Every output keeps its padding channels at zero.
+ *
+ * Each GPU op records into a stream; each has a plain C reference (`_ref`, in double,
+ * on the same NHWC-C4 layout, padding included) that the tests compare against. */
+#ifndef EVONET_OPS_ELTWISE_H
+#define EVONET_OPS_ELTWISE_H
+#include "evonet/tensor.h"
+
+#define EV_CONCAT_MAX 4
+
+/* y = max(x, 0).  x, y: (N, H, W, C) NHWC-C4, same shape; y == x allowed (in place). */
+ev_status ev_relu_forward(ev_stream *s, ev_tensor *x, ev_tensor *y);
+/* dx = dy * [y > 0], y the forward's OUTPUT.  y, dy, dx: same shape; dx == dy allowed. */
+ev_status ev_relu_backward(ev_stream *s, ev_tensor *y, ev_tensor *dy, ev_tensor *dx);
+
+/* out = a + b.  a, b, out: same shape; out may be a or b. */
+ev_status ev_add(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *out);
+/* dst += src (gradient accumulation).  dst, src: same shape, distinct buffers. */
+ev_status ev_add_into(ev_stream *s, ev_tensor *dst, ev_tensor *src);
+
+/* y = concat(xs[0..k-1]) along channels, packed densely: y channel off_i + c = xs[i] channel c,
+ * off_i = sum of the channel counts before i (the inputs' C4 padding is NOT copied).
+ * xs[i]: (N, H, W, C_i), 1 <= k <= EV_CONCAT_MAX; y: (N, H, W, sum C_i); y distinct from xs. */
+ev_status ev_concat_forward(ev_stream *s, ev_tensor *const *xs, int k, ev_tensor *y);
+/* Gradient split: dxs[i] = dy[..., off_i : off_i + C_i] (accumulate: dxs[i] += that).
+ * Shapes as in ev_concat_forward. */
+ev_status ev_concat_backward(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, int k, int accumulate);
+
+/* References: arrays of n_floats = N*H*W*C4 doubles (NHWC-C4). */
+void ev_relu_forward_ref(const double *x, double *y, uint64_t n_floats);
+void ev_relu_backward_ref(const double *y, const double *dy, double *dx, uint64_t n_floats);
+void ev_add_ref(const double *a, const double *b, double *out, uint64_t n_floats);
+/* xs[i]: (npix, C4(c[i])), y: (npix, C4(sum c)); npix = N*H*W. */
+void ev_concat_forward_ref(const double *const *xs, const int *c, int k, uint64_t npix, double *y);
+void ev_concat_backward_ref(const double *dy, const int *c, int k, uint64_t npix, double *const *dxs,
+                            int accumulate);
+#endif

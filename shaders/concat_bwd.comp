@@ -1,0 +1,31 @@
+#version 450
+// Gradient split of a concatenation for one input: dx[p][c] = dy[p][off + c] for c < cin,
+// zero in dx's padding lanes; ACC = 1 adds to dx instead of overwriting it.
+// dy: (npix, c4out) float, dx: (npix, qin) vec4 with qin*4 = C4(cin).
+// ALIGNED (off % 4 == 0, a specialization constant: no per-quad branch): whole vec4 loads of
+// dy, the lanes past cin (the next input's channels) masked to zero.
+layout(local_size_x_id = 100) in;
+layout(constant_id = 0) const int ACC = 0;
+layout(constant_id = 1) const int ALIGNED = 0;
+layout(std430, binding = 0) readonly buffer DY { float dy[]; };
+layout(std430, binding = 0) readonly buffer DY4 { vec4 dy4[]; };  // the same buffer as vec4
+layout(std430, binding = 1) buffer DX { vec4 dx[]; };
+layout(push_constant) uniform P { uint npix, qin, cin, off, c4out; };
+void main() {
+  uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x, total = npix * qin;
+  for (uint i = gl_GlobalInvocationID.x; i < total; i += stride) {
+    uint p = i / qin, q = i - p * qin;
+    vec4 v = vec4(0.0);
+    if (ALIGNED != 0) {
+      v = dy4[(p * c4out + off) / 4 + q];
+      v = mix(v, vec4(0.0), greaterThanEqual(uvec4(q * 4) + uvec4(0, 1, 2, 3), uvec4(cin)));
+    } else {
+      for (uint j = 0; j < 4; j++) {
+        uint c = q * 4 + j;
+        if (c < cin) v[j] = dy[p * c4out + off + c];
+      }
+    }
+    if (ACC != 0) v += dx[i];
+    dx[i] = v;
+  }
+}

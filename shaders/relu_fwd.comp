@@ -1,0 +1,12 @@
+#version 450
+// y = max(x, 0) over an NHWC-C4 tensor seen as n4 vec4s (zero padding stays zero).
+// x, y: (n4,) vec4; the same buffer may be bound to both (in place: each element is read
+// and then written by the same invocation).
+layout(local_size_x_id = 100) in;
+layout(std430, binding = 0) readonly buffer X { vec4 x[]; };
+layout(std430, binding = 1) writeonly buffer Y { vec4 y[]; };
+layout(push_constant) uniform P { uint n4; };
+void main() {
+  uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;  // grid-stride: any n4
+  for (uint i = gl_GlobalInvocationID.x; i < n4; i += stride) y[i] = max(x[i], vec4(0.0));
+}

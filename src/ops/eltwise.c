@@ -1,0 +1,190 @@
+/* Host side of the element-wise ops (shaders relu_fwd, relu_bwd, add, add_into, concat_fwd,
+ * concat_bwd) and their C references. */
+#include "evonet/ops/eltwise.h"
+
+/* A tensor with a positive shape whose storage fits its buffer. */
+static ev_status check_tensor(const char *op, const char *what, const ev_tensor *t) {
+  if (!t) return ev_fail(EV_ERR_ARG, "%s: %s is NULL", op, what);
+  if (t->n <= 0 || t->h <= 0 || t->w <= 0 || t->c <= 0)
+    return ev_fail(EV_ERR_ARG, "%s: %s has a zero or negative size (%d, %d, %d, %d)", op, what,
+                   t->n, t->c, t->h, t->w);
+  uint64_t bytes = ev_tensor_floats(t->n, t->h, t->w, t->c) * 4;
+  if (!t->buf.block || t->buf.size < bytes)
+    return ev_fail(EV_ERR_ARG, "%s: %s (%d, %d, %d, %d) needs %llu bytes, its buffer has %llu", op,
+                   what, t->n, t->c, t->h, t->w, (unsigned long long)bytes,
+                   (unsigned long long)t->buf.size);
+  if (bytes / 16 >= (1ull << 31))
+    return ev_fail(EV_ERR_LIMIT, "%s: %s is too large for 32-bit indexing", op, what);
+  return EV_OK;
+}
+
+static ev_status check_same(const char *op, const ev_tensor *a, const char *an, const ev_tensor *b,
+                            const char *bn) {
+  EV_TRY(check_tensor(op, an, a));
+  EV_TRY(check_tensor(op, bn, b));
+  if (a->n != b->n || a->h != b->h || a->w != b->w || a->c != b->c)
+    return ev_fail(EV_ERR_ARG, "%s: %s (%d, %d, %d, %d) and %s (%d, %d, %d, %d) differ in shape", op,
+                   an, a->n, a->c, a->h, a->w, bn, b->n, b->c, b->h, b->w);
+  return EV_OK;
+}
+
+/* Workgroups for a grid-stride loop over `total` items: enough to cover it, within limits. */
+static uint32_t grid_groups(ev_gpu *g, uint64_t total, uint32_t wg) {
+  uint64_t n = ev_div_up(total, wg), cap = ev_gpu_caps(g)->max_workgroup_count[0];
+  return (uint32_t)(n < cap ? n : cap);
+}
+
+/* One flat vec4 pass: the shader's push constant is the vec4 count. */
+static ev_status flat_pass(ev_stream *s, const char *shader, const char *bindings, ev_tensor *t,
+                           ev_buf *const *bufs) {
+  ev_gpu *g = ev_stream_gpu(s);
+  uint32_t wg = ev_gpu_elementwise_wg(g);
+  uint32_t n4 = (uint32_t)(ev_tensor_floats(t->n, t->h, t->w, t->c) / 4);
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = shader, .bindings = bindings,
+                                                .push_size = 4, .local_size_x = wg}, &p));
+  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, n4, wg), 1, 1}, bufs, &n4);
+}
+
+ev_status ev_relu_forward(ev_stream *s, ev_tensor *x, ev_tensor *y) {
+  EV_TRY(check_same("relu", x, "x", y, "y"));
+  return flat_pass(s, "relu_fwd", "rw", x, (ev_buf *[]){&x->buf, &y->buf});
+}
+
+ev_status ev_relu_backward(ev_stream *s, ev_tensor *y, ev_tensor *dy, ev_tensor *dx) {
+  EV_TRY(check_same("relu backward", y, "y", dy, "dy"));
+  EV_TRY(check_same("relu backward", y, "y", dx, "dx"));
+  return flat_pass(s, "relu_bwd", "rrw", y, (ev_buf *[]){&y->buf, &dy->buf, &dx->buf});
+}
+
+ev_status ev_add(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *out) {
+  EV_TRY(check_same("add", a, "a", b, "b"));
+  EV_TRY(check_same("add", a, "a", out, "out"));
+  return flat_pass(s, "add", "rrw", a, (ev_buf *[]){&a->buf, &b->buf, &out->buf});
+}
+
+static int same_memory(const ev_buf *a, const ev_buf *b) {
+  return a->buffer == b->buffer && a->offset < b->offset + b->size && b->offset < a->offset + a->size;
+}
+
+ev_status ev_add_into(ev_stream *s, ev_tensor *dst, ev_tensor *src) {
+  EV_TRY(check_same("add_into", dst, "dst", src, "src"));
+  if (same_memory(&dst->buf, &src->buf))
+    return ev_fail(EV_ERR_ARG, "add_into: dst and src overlap (use ev_add for x + x)");
+  return flat_pass(s, "add_into", "rx", dst, (ev_buf *[]){&src->buf, &dst->buf});
+}
+
+/* Shared shape checks of concat forward/backward: k inputs of one N, H, W whose channels
+ * sum to y's. Fills the channel offsets. */
+static ev_status check_concat(const char *op, ev_tensor *const *xs, int k, ev_tensor *y, int *off) {
+  if (!xs || k < 1 || k > EV_CONCAT_MAX)
+    return ev_fail(EV_ERR_ARG, "%s: %d inputs; 1 to %d are supported", op, k, EV_CONCAT_MAX);
+  EV_TRY(check_tensor(op, "the output", y));
+  int sum = 0;
+  for (int i = 0; i < k; i++) {
+    EV_TRY(check_tensor(op, "an input", xs[i]));
+    if (xs[i]->n != y->n || xs[i]->h != y->h || xs[i]->w != y->w)
+      return ev_fail(EV_ERR_ARG, "%s: input %d is (%d, %d, %d, %d) but the output has N, H, W = %d, %d, %d",
+                     op, i, xs[i]->n, xs[i]->c, xs[i]->h, xs[i]->w, y->n, y->h, y->w);
+    if (same_memory(&xs[i]->buf, &y->buf))
+      return ev_fail(EV_ERR_ARG, "%s: input %d overlaps the concatenated tensor", op, i);
+    off[i] = sum;
+    sum += xs[i]->c;
+  }
+  if (sum != y->c)
+    return ev_fail(EV_ERR_ARG, "%s: the inputs have %d channels in all, the output %d", op, sum, y->c);
+  return EV_OK;
+}
+
+ev_status ev_concat_forward(ev_stream *s, ev_tensor *const *xs, int k, ev_tensor *y) {
+  int off[EV_CONCAT_MAX];
+  EV_TRY(check_concat("concat", xs, k, y, off));
+  ev_gpu *g = ev_stream_gpu(s);
+  uint32_t wg = ev_gpu_elementwise_wg(g);
+  struct { uint32_t npix, qout, cout, unused; int32_t off[4], c4in[4]; } pc = {
+      (uint32_t)((uint64_t)y->n * y->h * y->w), (uint32_t)(ev_c4(y->c) / 4), (uint32_t)y->c, 0};
+  ev_buf *bufs[5];
+  for (int i = 0; i < 4; i++) {
+    int j = i < k ? i : 0; /* unused slots repeat input 0 (never read: off = cout) */
+    pc.off[i] = i < k ? off[i] : y->c;
+    pc.c4in[i] = ev_c4(xs[j]->c);
+    bufs[i] = &xs[j]->buf;
+  }
+  bufs[4] = &y->buf;
+  uint32_t aligned = 1; /* every offset a multiple of 4: output quads are input quads */
+  for (int i = 0; i < k; i++) aligned &= (off[i] % 4 == 0);
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_fwd", .bindings = "rrrrw",
+                                                .push_size = sizeof pc, .n_spec = 1, .spec = {aligned},
+                                                .local_size_x = wg}, &p));
+  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.npix * pc.qout, wg), 1, 1}, bufs, &pc);
+}
+
+ev_status ev_concat_backward(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, int k, int accumulate) {
+  int off[EV_CONCAT_MAX];
+  EV_TRY(check_concat("concat backward", dxs, k, dy, off));
+  for (int i = 0; i < k; i++)
+    for (int j = 0; j < i; j++)
+      if (same_memory(&dxs[i]->buf, &dxs[j]->buf))
+        return ev_fail(EV_ERR_ARG, "concat backward: gradients %d and %d share memory", j, i);
+  ev_gpu *g = ev_stream_gpu(s);
+  uint32_t wg = ev_gpu_elementwise_wg(g);
+  uint32_t npix = (uint32_t)((uint64_t)dy->n * dy->h * dy->w);
+  for (int i = 0; i < k; i++) { /* one pass per input: each reads its slice of dy once */
+    ev_pipeline *p;
+    EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_bwd", .bindings = accumulate ? "rx" : "rw",
+                                                  .push_size = 20, .n_spec = 2,
+                                                  .spec = {accumulate ? 1u : 0u, off[i] % 4 == 0},
+                                                  .local_size_x = wg}, &p));
+    struct { uint32_t npix, qin, cin, off, c4out; } pc = {npix, (uint32_t)ev_c4(dxs[i]->c) / 4,
+                                                          (uint32_t)dxs[i]->c, (uint32_t)off[i],
+                                                          (uint32_t)ev_c4(dy->c)};
+    EV_TRY(ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)npix * pc.qin, wg), 1, 1},
+                       (ev_buf *[]){&dy->buf, &dxs[i]->buf}, &pc));
+  }
+  return EV_OK;
+}
+
+/* ---------------- references ---------------- */
+void ev_relu_forward_ref(const double *x, double *y, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0;
+}
+
+void ev_relu_backward_ref(const double *y, const double *dy, double *dx, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) dx[i] = y[i] > 0 ? dy[i] : 0.0;
+}
+
+void ev_add_ref(const double *a, const double *b, double *out, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void ev_concat_forward_ref(const double *const *xs, const int *c, int k, uint64_t npix, double *y) {
+  int cout = 0;
+  for (int i = 0; i < k; i++) cout += c[i];
+  int c4out = ev_c4(cout);
+  for (uint64_t p = 0; p < npix; p++) {
+    double *yp = y + p * c4out;
+    int o = 0;
+    for (int i = 0; i < k; i++)
+      for (int ch = 0; ch < c[i]; ch++) yp[o++] = xs[i][p * ev_c4(c[i]) + ch];
+    for (; o < c4out; o++) yp[o] = 0.0;
+  }
+}
+
+void ev_concat_backward_ref(const double *dy, const int *c, int k, uint64_t npix, double *const *dxs,
+                            int accumulate) {
+  int cout = 0;
+  for (int i = 0; i < k; i++) cout += c[i];
+  int c4out = ev_c4(cout);
+  for (uint64_t p = 0; p < npix; p++) {
+    int o = 0;
+    for (int i = 0; i < k; i++) {
+      double *dx = dxs[i] + p * ev_c4(c[i]);
+      for (int ch = 0; ch < ev_c4(c[i]); ch++) {
+        double v = ch < c[i] ? dy[p * c4out + o + ch] : 0.0;
+        dx[ch] = accumulate ? dx[ch] + v : v;
+      }
+      o += c[i];
+    }
+  }
+}

@@ -1,0 +1,139 @@
+/* Host side of max-pooling (shaders maxpool_fwd, maxpool_bwd) and its C reference. */
+#include <math.h>
+
+#include "evonet/ops/pool.h"
+
+static int div_floor(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+int ev_pool_out_size(int in, int k, int stride, int pad, int ceil_mode) {
+  if (in <= 0 || k <= 0 || stride <= 0 || pad < 0) return 0;
+  int out = div_floor(in + 2 * pad - k + (ceil_mode ? stride - 1 : 0), stride) + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) out--; /* last window starts in the right pad */
+  return out;
+}
+
+static ev_status check_tensor(const char *op, const char *what, const ev_tensor *t) {
+  if (!t) return ev_fail(EV_ERR_ARG, "%s: %s is NULL", op, what);
+  if (t->n <= 0 || t->h <= 0 || t->w <= 0 || t->c <= 0)
+    return ev_fail(EV_ERR_ARG, "%s: %s has a zero or negative size (%d, %d, %d, %d)", op, what,
+                   t->n, t->c, t->h, t->w);
+  uint64_t bytes = ev_tensor_floats(t->n, t->h, t->w, t->c) * 4;
+  if (!t->buf.block || t->buf.size < bytes)
+    return ev_fail(EV_ERR_ARG, "%s: %s (%d, %d, %d, %d) needs %llu bytes, its buffer has %llu", op,
+                   what, t->n, t->c, t->h, t->w, (unsigned long long)bytes,
+                   (unsigned long long)t->buf.size);
+  if (bytes / 16 >= (1ull << 31)) return ev_fail(EV_ERR_LIMIT, "%s: %s is too large for 32-bit indexing", op, what);
+  return EV_OK;
+}
+
+/* Checks the window, x (input-sized) and y (output-sized) and idx; fills the push block. */
+typedef struct {
+  int32_t N, H, W, Q, OH, OW, C, unused;
+  int32_t kh, kw, sh, sw, ph, pw;
+} pool_push;
+
+static ev_status check_pool(const char *op, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y,
+                            ev_buf *idx, pool_push *pc) {
+  if (!d) return ev_fail(EV_ERR_ARG, "%s: no pooling descriptor", op);
+  if (d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 || d->pad_h < 0 || d->pad_w < 0)
+    return ev_fail(EV_ERR_ARG, "%s: kernel %dx%d, stride %dx%d, padding %dx%d: need k >= 1, stride >= 1, pad >= 0",
+                   op, d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w);
+  if (d->pad_h > d->kh / 2 || d->pad_w > d->kw / 2)
+    return ev_fail(EV_ERR_ARG, "%s: padding %dx%d exceeds half the %dx%d window", op, d->pad_h, d->pad_w,
+                   d->kh, d->kw);
+  EV_TRY(check_tensor(op, "the input", x));
+  EV_TRY(check_tensor(op, "the output", y));
+  int oh = ev_pool_out_size(x->h, d->kh, d->stride_h, d->pad_h, d->ceil_mode);
+  int ow = ev_pool_out_size(x->w, d->kw, d->stride_w, d->pad_w, d->ceil_mode);
+  if (oh < 1 || ow < 1)
+    return ev_fail(EV_ERR_ARG, "%s: a %dx%d input is smaller than the %dx%d window", op, x->h, x->w, d->kh, d->kw);
+  if (y->n != x->n || y->c != x->c || y->h != oh || y->w != ow)
+    return ev_fail(EV_ERR_ARG, "%s: output is (%d, %d, %d, %d), expected (%d, %d, %d, %d)", op, y->n, y->c,
+                   y->h, y->w, x->n, x->c, oh, ow);
+  uint64_t ibytes = ev_tensor_floats(y->n, y->h, y->w, y->c) * 4;
+  if (!idx || !idx->block || idx->size < ibytes)
+    return ev_fail(EV_ERR_ARG, "%s: the argmax buffer needs %llu bytes", op, (unsigned long long)ibytes);
+  if (idx->buffer == y->buf.buffer && idx->offset < y->buf.offset + y->buf.size &&
+      y->buf.offset < idx->offset + idx->size)
+    return ev_fail(EV_ERR_ARG, "%s: the argmax buffer overlaps the output", op);
+  if (x->buf.buffer == y->buf.buffer && x->buf.offset < y->buf.offset + y->buf.size &&
+      y->buf.offset < x->buf.offset + x->buf.size)
+    return ev_fail(EV_ERR_ARG, "%s: input and output overlap", op);
+  *pc = (pool_push){x->n, x->h, x->w, ev_c4(x->c) / 4, oh, ow, x->c, 0,
+                    d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w};
+  return EV_OK;
+}
+
+static uint32_t grid_groups(ev_gpu *g, uint64_t total, uint32_t wg) {
+  uint64_t n = ev_div_up(total, wg), cap = ev_gpu_caps(g)->max_workgroup_count[0];
+  return (uint32_t)(n < cap ? n : cap);
+}
+
+ev_status ev_maxpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y, ev_buf *idx) {
+  pool_push pc;
+  EV_TRY(check_pool("maxpool", d, x, y, idx, &pc));
+  ev_gpu *g = ev_stream_gpu(s);
+  uint32_t wg = ev_gpu_elementwise_wg(g);
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "maxpool_fwd", .bindings = "rww",
+                                                .push_size = sizeof pc, .local_size_x = wg}, &p));
+  /* x: the texels of an output row, y: rows, z: images (limits checked by ev_dispatch) */
+  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.OW * pc.Q, wg), (uint32_t)pc.OH, (uint32_t)pc.N},
+                     (ev_buf *[]){&x->buf, &y->buf, idx}, &pc);
+}
+
+ev_status ev_maxpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy, ev_buf *idx, ev_tensor *dx) {
+  pool_push pc;
+  EV_TRY(check_pool("maxpool backward", d, dx, dy, idx, &pc));
+  ev_gpu *g = ev_stream_gpu(s);
+  uint32_t wg = ev_gpu_elementwise_wg(g);
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "maxpool_bwd", .bindings = "rrw",
+                                                .push_size = sizeof pc, .local_size_x = wg}, &p));
+  /* x: the texels of an input row, y: rows, z: images */
+  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.W * pc.Q, wg), (uint32_t)pc.H, (uint32_t)pc.N},
+                     (ev_buf *[]){&dy->buf, idx, &dx->buf}, &pc);
+}
+
+/* ---------------- references ---------------- */
+void ev_maxpool_forward_ref(const ev_pool_desc *d, const double *x, int n, int h, int w, int c,
+                            double *y, int32_t *idx) {
+  int oh = ev_pool_out_size(h, d->kh, d->stride_h, d->pad_h, d->ceil_mode);
+  int ow = ev_pool_out_size(w, d->kw, d->stride_w, d->pad_w, d->ceil_mode), c4 = ev_c4(c);
+  for (int b = 0; b < n; b++)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++)
+        for (int k = 0; k < c4; k++) {
+          size_t o = (((size_t)b * oh + oy) * ow + ox) * c4 + k;
+          if (k >= c) {
+            y[o] = 0, idx[o] = -1;
+            continue;
+          }
+          int y0 = oy * d->stride_h - d->pad_h, x0 = ox * d->stride_w - d->pad_w;
+          int y1 = y0 + d->kh < h ? y0 + d->kh : h, x1 = x0 + d->kw < w ? x0 + d->kw : w;
+          if (y0 < 0) y0 = 0;
+          if (x0 < 0) x0 = 0;
+          double m = -INFINITY;
+          int32_t a = y0 * w + x0;
+          for (int iy = y0; iy < y1; iy++)
+            for (int ix = x0; ix < x1; ix++) {
+              double v = x[(((size_t)b * h + iy) * w + ix) * c4 + k];
+              if (v > m || isnan(v)) m = v, a = iy * w + ix;
+            }
+          y[o] = m, idx[o] = a;
+        }
+}
+
+void ev_maxpool_backward_ref(const ev_pool_desc *d, const double *dy, const int32_t *idx, int n, int h,
+                             int w, int c, double *dx) {
+  int oh = ev_pool_out_size(h, d->kh, d->stride_h, d->pad_h, d->ceil_mode);
+  int ow = ev_pool_out_size(w, d->kw, d->stride_w, d->pad_w, d->ceil_mode), c4 = ev_c4(c);
+  for (size_t i = 0; i < (size_t)n * h * w * c4; i++) dx[i] = 0;
+  for (int b = 0; b < n; b++)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++)
+        for (int k = 0; k < c; k++) {
+          size_t o = (((size_t)b * oh + oy) * ow + ox) * c4 + k;
+          dx[((size_t)b * h * w + idx[o]) * c4 + k] += dy[o];
+        }
+}

@@ -1,0 +1,117 @@
+/* Bilinear resize: GPU vs the double reference (forward tol 1e-6, backward gather vs the
+ * reference's scatter tol 1e-5) for up- and down-sampling by odd and large factors,
+ * finite differences of the backward, and clear errors for bad shapes. */
+#include "evonet/ops/upsample.h"
+#include "trainops_util.h"
+
+enum { N = 3, C = 13 };
+
+static void run_up(int h, int w, int oh, int ow) {
+  ev_gpu *g = tu_gpu();
+  uint64_t seed = tu_seed() ^ (uint64_t)(h * 1000003 + w * 10007 + oh * 101 + ow);
+  uint64_t nfi = ev_tensor_floats(N, h, w, C), nfo = ev_tensor_floats(N, oh, ow, C);
+  float *x = to_rand_act(&seed, N, h, w, C, -1, 1), *dy = to_rand_act(&seed, N, oh, ow, C, -1, 1);
+  ev_tensor tx = to_tensor(x, N, h, w, C), ty = to_tensor(NULL, N, oh, ow, C);
+  ev_tensor tdy = to_tensor(dy, N, oh, ow, C), tdx = to_tensor(NULL, N, h, w, C);
+  ev_stream *s;
+  TU_OK(ev_stream_begin(g, &s));
+  TU_OK(ev_upsample_forward(s, &tx, &ty));
+  TU_OK(ev_upsample_backward(s, &tdy, &tdx));
+  TU_OK(ev_stream_submit(s));
+  double *xd = to_double(x, nfi), *dyd = to_double(dy, nfo), *yr = malloc(nfo * 8), *dxr = malloc(nfi * 8);
+  ev_upsample_forward_ref(xd, N, h, w, C, oh, ow, yr);
+  ev_upsample_backward_ref(dyd, N, h, w, C, oh, ow, dxr);
+  float *y = to_download(&ty), *dx = to_download(&tdx);
+  char what[64];
+  snprintf(what, sizeof what, "upsample %dx%d -> %dx%d", h, w, oh, ow);
+  to_check(what, y, yr, nfo, 1e-6);
+  to_check_padding(what, y, (uint64_t)N * oh * ow, C);
+  snprintf(what, sizeof what, "upsample backward %dx%d <- %dx%d", h, w, oh, ow);
+  to_check(what, dx, dxr, nfi, 1e-5);
+  to_check_padding(what, dx, (uint64_t)N * h * w, C);
+  free(x), free(dy), free(xd), free(dyd), free(yr), free(dxr), free(y), free(dx);
+  ev_tensor_free(g, &tx), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdx);
+  tu_gpu_assert_clean();
+}
+
+static void test_upsample(void **state) {
+  run_up(7, 5, 11, 13);  /* odd factors */
+  run_up(7, 5, 14, 10);  /* x2 */
+  run_up(7, 5, 7, 5);    /* identity */
+  run_up(2, 3, 32, 48);  /* x16, as a saliency head upsamples */
+  run_up(1, 1, 5, 7);    /* a single pixel spread */
+}
+
+static void test_downsample(void **state) {
+  run_up(7, 5, 3, 2);
+  run_up(13, 11, 5, 4);
+  run_up(5, 7, 1, 1);
+}
+
+/* the interpolation itself against values computed by torch.nn.functional.interpolate
+ * (PyTorch 1.13, mode='bilinear', align_corners=False) for x[i, j] = 10 i + j, 2x3 -> 3x5 */
+static void test_matches_pytorch(void **state) {
+  const double want[15] = {0.0, 0.40000003576278687, 1.0, 1.6000001430511475, 2.0,
+                           5.0, 5.400000095367432, 6.0, 6.599999904632568, 7.0,
+                           10.0, 10.399999618530273, 11.0, 11.59999942779541, 12.0};
+  double x[6 * 4] = {0}, y[15 * 4];
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 3; j++) x[(i * 3 + j) * 4] = 10 * i + j;
+  ev_upsample_forward_ref(x, 1, 2, 3, 1, 3, 5, y);
+  for (int i = 0; i < 15; i++)
+    if (fabs(y[i * 4] - want[i]) > 1e-6) fail_msg("pixel %d: %g, PyTorch %g", i, y[i * 4], want[i]);
+}
+
+typedef struct { int n, h, w, c, oh, ow; const double *r; uint64_t nfo; } fd_ctx;
+static double fd_loss(const double *x, void *v) {
+  fd_ctx *f = v;
+  double *y = malloc(f->nfo * 8), L = 0;
+  ev_upsample_forward_ref(x, f->n, f->h, f->w, f->c, f->oh, f->ow, y);
+  for (uint64_t i = 0; i < f->nfo; i++) L += f->r[i] * y[i];
+  free(y);
+  return L;
+}
+
+static void test_gradients_fd(void **state) {
+  uint64_t seed = tu_seed() ^ 7;
+  const int sz[3][4] = {{3, 2, 7, 5}, {5, 4, 2, 3}, {2, 3, 2, 3}};
+  for (int t = 0; t < 3; t++) {
+    fd_ctx f = {2, sz[t][0], sz[t][1], 3, sz[t][2], sz[t][3], NULL, 0};
+    uint64_t nfi = ev_tensor_floats(f.n, f.h, f.w, f.c);
+    f.nfo = ev_tensor_floats(f.n, f.oh, f.ow, f.c);
+    double *x = malloc(nfi * 8), *r = malloc(f.nfo * 8), *gx = malloc(nfi * 8);
+    unsigned char *use = malloc(nfi);
+    for (uint64_t i = 0; i < nfi; i++) use[i] = (int)(i % 4) < f.c, x[i] = use[i] ? tu_uniform(&seed, -1, 1) : 0;
+    for (uint64_t i = 0; i < f.nfo; i++) r[i] = (int)(i % 4) < f.c ? tu_uniform(&seed, -1, 1) : 0;
+    f.r = r;
+    ev_upsample_backward_ref(r, f.n, f.h, f.w, f.c, f.oh, f.ow, gx);
+    to_fd_check("upsample backward", fd_loss, &f, x, gx, nfi, use, 1e-6, 1e-7);
+    free(x), free(r), free(gx), free(use);
+  }
+}
+
+static void test_bad_input(void **state) {
+  ev_gpu *g = tu_gpu();
+  ev_tensor a = to_tensor(NULL, 2, 3, 4, 5), b = to_tensor(NULL, 2, 6, 8, 6), c = to_tensor(NULL, 1, 6, 8, 5);
+  ev_stream *s;
+  TU_OK(ev_stream_begin(g, &s));
+  TO_EXPECT_ARG(ev_upsample_forward(s, &a, &b)); /* channels differ */
+  TO_EXPECT_ARG(ev_upsample_forward(s, &a, &c)); /* batch differs */
+  TO_EXPECT_ARG(ev_upsample_forward(s, &a, &a)); /* in place */
+  TO_EXPECT_ARG(ev_upsample_backward(s, &b, &a));
+  ev_tensor z = b;
+  z.w = 0;
+  TO_EXPECT_ARG(ev_upsample_forward(s, &a, &z));
+  ev_stream_abort(s);
+  ev_tensor_free(g, &a), ev_tensor_free(g, &b), ev_tensor_free(g, &c);
+  tu_gpu_assert_clean();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_upsample),     cmocka_unit_test(test_downsample),
+      cmocka_unit_test(test_matches_pytorch), cmocka_unit_test(test_gradients_fd),
+      cmocka_unit_test(test_bad_input),
+  };
+  return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
+}
