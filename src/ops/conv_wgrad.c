@@ -1,0 +1,288 @@
+/* Host side of the conv / transposed-conv weight and bias gradients (shaders
+ * conv_wgrad_cpu, conv_wgrad_gpu, conv_wgrad_reduce, conv_wgrad_bias).
+ *
+ * Both passes are one GEMM over pixels: dw[o][tap][i] = sum_p R[p][o] * C[shift_tap(p)][i],
+ * with (R, C) = (dy, x) for conv2d and (x, dy) for the transposed conv. The pixel sum is cut
+ * into split-K slices written to the workspace and summed by a second, fixed-order pass. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "evonet/ops/conv_wgrad.h"
+
+typedef struct {
+  int n, hr, wr, rows; /* R: the pixel grid walked; its channels are dw's rows (O) */
+  int hc, wc, cols;    /* C: read at tap-shifted positions; its channels are dw's I */
+  int kh, kw, sh, sw, ph, pw, dh, dw;
+} geom;
+
+/* push constants shared (as a prefix) by the cpu and gpu kernels */
+typedef struct {
+  int32_t n, hr, wr, rq, hc, wc, cq, rows, cols, kh, kw, sh, sw, ph, pw, dh, dw;
+} push_geom;
+
+static push_geom push_of(const geom *g) {
+  return (push_geom){g->n, g->hr, g->wr, ev_c4(g->rows) / 4, g->hc, g->wc, ev_c4(g->cols) / 4,
+                     g->rows, g->cols, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw};
+}
+
+static int desc_ok(const ev_conv_desc *d, int transposed) {
+  if (d->cin <= 0 || d->cout <= 0 || d->kh <= 0 || d->kw <= 0 || d->stride_h <= 0 ||
+      d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0 || d->dil_h <= 0 || d->dil_w <= 0)
+    return 0;
+  if (!transposed) return d->out_pad_h == 0 && d->out_pad_w == 0;
+  int mh = d->stride_h > d->dil_h ? d->stride_h : d->dil_h;
+  int mw = d->stride_w > d->dil_w ? d->stride_w : d->dil_w;
+  return d->out_pad_h >= 0 && d->out_pad_h < mh && d->out_pad_w >= 0 && d->out_pad_w < mw;
+}
+
+/* The GEMM geometry of a layer whose x is (n, h, w); 0 if d or the sizes are invalid. */
+static int geom_of(const ev_conv_desc *d, int transposed, int n, int h, int w, geom *g) {
+  if (!desc_ok(d, transposed) || n <= 0 || h <= 0 || w <= 0) return 0;
+  *g = (geom){.n = n, .kh = d->kh, .kw = d->kw, .sh = d->stride_h, .sw = d->stride_w,
+              .ph = d->pad_h, .pw = d->pad_w, .dh = d->dil_h, .dw = d->dil_w};
+  if (!transposed) { /* R = dy (output grid), C = x */
+    g->hr = ev_conv_out_size(h, d->kh, d->stride_h, d->pad_h, d->dil_h);
+    g->wr = ev_conv_out_size(w, d->kw, d->stride_w, d->pad_w, d->dil_w);
+    g->rows = d->cout, g->hc = h, g->wc = w, g->cols = d->cin;
+  } else { /* R = x (the deconv's input grid), C = dy */
+    g->hr = h, g->wr = w, g->rows = d->cin;
+    g->hc = ev_deconv_out_size(h, d->kh, d->stride_h, d->pad_h, d->dil_h, d->out_pad_h);
+    g->wc = ev_deconv_out_size(w, d->kw, d->stride_w, d->pad_w, d->dil_w, d->out_pad_w);
+    g->cols = d->cout;
+  }
+  /* int32 indexing in the shaders: keep every count well inside it */
+  uint64_t pix = (uint64_t)n * g->hr * g->wr, cpix = (uint64_t)n * g->hc * g->wc;
+  uint64_t dwf = (uint64_t)g->rows * g->kh * g->kw * ev_c4(g->cols);
+  if (g->hr <= 0 || g->wr <= 0 || g->hc <= 0 || g->wc <= 0) return 0;
+  if (pix * ev_c4(g->rows) >= (1u << 31) || cpix * ev_c4(g->cols) >= (1u << 31) || dwf >= (1u << 28))
+    return 0;
+  return 1;
+}
+
+static uint64_t dw_floats(const geom *g) {
+  return (uint64_t)g->rows * g->kh * g->kw * ev_c4(g->cols);
+}
+
+/* ---- kernel choice and split-K ---- */
+enum { CPU_MIN_WG = 64,     /* workgroups that keep a many-core CPU busy */
+       CPU_MIN_SLICE = 1024, /* pixels per split-K slice at least */
+       CPU_NSG = 1,         /* subgroups (tiles) per workgroup */
+       GPU_TARGET_WG = 512, /* workgroups a discrete GPU wants in flight */
+       GPU_MIN_SLICE = 256,
+       MAX_SLICE = 4096,    /* fp32 running sums over at most this many pixels: accuracy */
+       MAX_SPLITS = 256,
+       MAX_WS_BYTES = 1 << 27 /* Vulkan's minimum maxStorageBufferRange */ };
+
+/* EVONET_WGRAD_SLICE=p forces p pixels per split-K slice (tests use it to exercise the
+ * split path on small shapes); it must not change between sizing a workspace and using it. */
+static int slice_override(void) {
+  const char *e = getenv("EVONET_WGRAD_SLICE");
+  return e && atoi(e) > 0 ? atoi(e) : 0;
+}
+
+static uint64_t pixels(const geom *g) { return (uint64_t)g->n * g->hr * g->wr; }
+
+/* splits so that tiles * splits reaches `want` workgroups, slices >= min_slice pixels */
+static int splits_for(const geom *g, uint64_t tiles, uint64_t want, uint64_t min_slice) {
+  uint64_t pix = pixels(g), s;
+  if (slice_override()) s = (pix + slice_override() - 1) / slice_override();
+  else {
+    s = (want + tiles - 1) / tiles;
+    uint64_t smax = (pix + min_slice - 1) / min_slice, smin = (pix + MAX_SLICE - 1) / MAX_SLICE;
+    if (s > smax) s = smax;
+    if (s < smin) s = smin;
+  }
+  if (s > MAX_SPLITS) s = MAX_SPLITS;
+  uint64_t fit = MAX_WS_BYTES / (dw_floats(g) * 4); /* within every device's storage range */
+  if (s > fit) s = fit;
+  return s ? (int)s : 1;
+}
+
+/* Which tensor's quads the lanes take (swap) and the tile count of the cpu kernel. Lanes
+ * take SG channel quads of one tensor: the one that leaves fewer lanes idle (an RGB input
+ * has one quad of x but many of dy). */
+static uint64_t cpu_tiles(const geom *g, int sg, int *swap, int *pblocks, int *squads) {
+  int rq = ev_c4(g->rows) / 4, cq = ev_c4(g->cols) / 4;
+  int idle_c = (cq + sg - 1) / sg * sg - cq, idle_r = (rq + sg - 1) / sg * sg - rq;
+  *swap = idle_r * cq < idle_c * rq; /* idle fractions idle/(quads rounded up), compared */
+  int pquads = *swap ? rq : cq;
+  *squads = *swap ? cq : rq;
+  *pblocks = (pquads + sg - 1) / sg;
+  return (uint64_t)g->kh * g->kw * *pblocks * *squads;
+}
+
+/* device-independent (tiles counted for 8-lane subgroups), so the workspace size is too */
+static int cpu_splits(const geom *g) {
+  int swap, pb, sq;
+  return splits_for(g, cpu_tiles(g, 8, &swap, &pb, &sq), CPU_MIN_WG, CPU_MIN_SLICE);
+}
+
+typedef struct { int bm, bn, bk, tx, ty; } gpu_tile;
+
+static gpu_tile gpu_tile_for(const ev_caps *c) {
+  gpu_tile t = {64, 64, 32, 16, 16};
+  if (c->max_workgroup_invocations < 256 || c->max_workgroup_size[0] < 16 || c->max_workgroup_size[1] < 16)
+    t = (gpu_tile){32, 32, 32, 8, 8};
+  while (t.bk > 4 && (uint64_t)t.bk * (t.bm + t.bn) * 4 > c->max_shared_memory) t.bk /= 2;
+  return t;
+}
+
+static int gpu_splits(const geom *g, int bm, int bn) {
+  uint64_t tiles = (uint64_t)ev_div_up(g->rows, bm) * ev_div_up((uint64_t)g->kh * g->kw * ev_c4(g->cols), bn);
+  return splits_for(g, tiles, GPU_TARGET_WG, GPU_MIN_SLICE);
+}
+
+static uint64_t ws_bytes(const geom *g) {
+  int s = cpu_splits(g), sg = gpu_splits(g, 32, 32), sg2 = gpu_splits(g, 64, 64);
+  if (sg > s) s = sg;
+  if (sg2 > s) s = sg2;
+  return s > 1 ? (uint64_t)s * dw_floats(g) * 4 : 0;
+}
+
+uint64_t ev_conv_wgrad_workspace_bytes(const ev_conv_desc *d, int n, int h, int w) {
+  geom a, b;
+  uint64_t x = geom_of(d, 0, n, h, w, &a) ? ws_bytes(&a) : 0;
+  uint64_t y = geom_of(d, 1, n, h, w, &b) ? ws_bytes(&b) : 0;
+  return x > y ? x : y;
+}
+
+static int use_cpu_kernel(const ev_caps *c) {
+  const char *e = getenv("EVONET_CONV_VARIANT");
+  int want = c->is_cpu;
+  if (e && !strcmp(e, "cpu")) want = 1;
+  if (e && !strcmp(e, "gpu")) want = 0;
+  VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+  int able = (c->subgroup_ops & need) == need && (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+             c->subgroup_size >= 1 && c->subgroup_size <= 64 &&
+             c->subgroup_size <= c->max_workgroup_size[0];
+  return want && able;
+}
+
+/* ---- dispatch ---- */
+static ev_status check_tensor(const ev_tensor *t, const char *name, int n, int h, int w, int c,
+                              const char *op) {
+  if (t->n != n || t->h != h || t->w != w || t->c != c)
+    return ev_fail(EV_ERR_ARG, "%s: %s is (%d, %d, %d, %d) NCHW, expected (%d, %d, %d, %d)", op,
+                   name, t->n, t->c, t->h, t->w, n, c, h, w);
+  if (t->buf.size < ev_tensor_floats(n, h, w, c) * 4)
+    return ev_fail(EV_ERR_ARG, "%s: %s's buffer holds %llu bytes, its shape needs %llu", op, name,
+                   (unsigned long long)t->buf.size,
+                   (unsigned long long)(ev_tensor_floats(n, h, w, c) * 4));
+  return EV_OK;
+}
+
+static ev_status run_bias(ev_stream *s, ev_tensor *g, ev_buf *dbias, int accumulate) {
+  ev_gpu *gpu = ev_stream_gpu(s);
+  uint32_t wg = 64;
+  while (wg > ev_gpu_caps(gpu)->max_workgroup_invocations) wg /= 2;
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_bias", .bindings = "tx",
+                                                  .push_size = 16, .local_size_x = wg}, &p));
+  int32_t pc[4] = {g->n * g->h * g->w, ev_c4(g->c) / 4, g->c, accumulate != 0};
+  return ev_dispatch(s, p, (uint32_t[3]){(uint32_t)pc[1], 1, 1}, (ev_buf *[]){&g->buf, dbias}, pc);
+}
+
+/* dw = (accumulate ? dw : 0) + the sum of the `splits` partial slices in ws, in order */
+static ev_status run_reduce(ev_stream *s, const geom *g, int splits, ev_buf *ws, ev_buf *dw,
+                            int accumulate) {
+  ev_gpu *gpu = ev_stream_gpu(s);
+  uint32_t wg = ev_gpu_elementwise_wg(gpu);
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_reduce", .bindings = "rx",
+                                                  .push_size = 20, .local_size_x = wg}, &p));
+  uint32_t total4 = (uint32_t)(dw_floats(g) / 4);
+  uint32_t rp[5] = {total4, (uint32_t)splits, (uint32_t)(ev_c4(g->cols) / 4), (uint32_t)g->cols,
+                    accumulate != 0};
+  return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(total4, wg), 1, 1}, (ev_buf *[]){ws, dw}, rp);
+}
+
+static ev_status run_cpu(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C, ev_buf *dw,
+                         int accumulate, ev_buf *ws) {
+  ev_gpu *gpu = ev_stream_gpu(s);
+  const ev_caps *c = ev_gpu_caps(gpu);
+  int sg = (int)c->subgroup_size, swap, pblocks, squads;
+  uint64_t tiles = cpu_tiles(g, sg, &swap, &pblocks, &squads);
+  int splits = cpu_splits(g);
+  if (splits > 1 && (!ws || ws->size < (uint64_t)splits * dw_floats(g) * 4)) splits = 1;
+  int chunk = (int)((pixels(g) + splits - 1) / splits);
+  int nsg = CPU_NSG;
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_cpu", .bindings = "ttx",
+                                                  .push_size = 22 * 4, .n_spec = 3,
+                                                  .spec = {(uint32_t)sg, (uint32_t)swap, splits == 1},
+                                                  .local_size_x = (uint32_t)(sg * nsg),
+                                                  .require_full_subgroups = c->subgroup_size_control},
+                         &p));
+  struct { push_geom g; int32_t pblocks, squads, chunk, accumulate, tiles; } pc = {
+      push_of(g), pblocks, squads, chunk, accumulate != 0, (int32_t)tiles};
+  uint64_t wgs = ev_div_up(tiles, nsg), gx = wgs < c->max_workgroup_count[0] ? wgs : c->max_workgroup_count[0];
+  uint32_t groups[3] = {(uint32_t)gx, (uint32_t)splits, ev_div_up(wgs, gx)}; /* z over-limit: ev_dispatch says so */
+  ev_buf *out = splits == 1 ? dw : ws;
+  EV_TRY(ev_dispatch(s, p, groups, (ev_buf *[]){&R->buf, &C->buf, out}, &pc));
+  return splits == 1 ? EV_OK : run_reduce(s, g, splits, ws, dw, accumulate);
+}
+
+static ev_status run_gpu(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C, ev_buf *dw,
+                         int accumulate, ev_buf *ws) {
+  ev_gpu *gpu = ev_stream_gpu(s);
+  gpu_tile t = gpu_tile_for(ev_gpu_caps(gpu));
+  int splits = gpu_splits(g, t.bm, t.bn);
+  if (splits > 1 && (!ws || ws->size < (uint64_t)splits * dw_floats(g) * 4)) splits = 1;
+  int chunk = (int)((pixels(g) + splits - 1) / splits);
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_gpu", .bindings = "ttx",
+                                                  .push_size = 19 * 4, .n_spec = 4,
+                                                  .spec = {(uint32_t)t.bm, (uint32_t)t.bn,
+                                                           (uint32_t)t.bk, splits == 1},
+                                                  .local_size_x = (uint32_t)t.tx,
+                                                  .local_size_y = (uint32_t)t.ty},
+                         &p));
+  struct { push_geom g; int32_t chunk, accumulate; } pc = {push_of(g), chunk, accumulate != 0};
+  uint64_t ncols = (uint64_t)g->kh * g->kw * ev_c4(g->cols);
+  uint32_t groups[3] = {ev_div_up(ncols, t.bn), ev_div_up(g->rows, t.bm), (uint32_t)splits};
+  ev_buf *out = splits == 1 ? dw : ws;
+  EV_TRY(ev_dispatch(s, p, groups, (ev_buf *[]){&R->buf, &C->buf, out}, &pc));
+  return splits == 1 ? EV_OK : run_reduce(s, g, splits, ws, dw, accumulate);
+}
+
+static ev_status wgrad(ev_stream *s, const ev_conv_desc *d, int transposed, ev_tensor *x,
+                       ev_tensor *dy, ev_buf *dw, ev_buf *dbias, int accumulate, ev_buf *ws) {
+  const char *op = transposed ? "deconv2d weight gradient" : "conv2d weight gradient";
+  if (!s || !d || !x || !dy || !dw) return ev_fail(EV_ERR_ARG, "%s: a required argument is NULL", op);
+  geom g;
+  if (!desc_ok(d, transposed))
+    return ev_fail(EV_ERR_ARG, "%s: bad geometry (cin %d, cout %d, kernel %dx%d, stride %d/%d, "
+                   "pad %d/%d, dilation %d/%d, output padding %d/%d)", op, d->cin, d->cout, d->kh,
+                   d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w, d->dil_h, d->dil_w,
+                   d->out_pad_h, d->out_pad_w);
+  if (!geom_of(d, transposed, x->n, x->h, x->w, &g))
+    return ev_fail(EV_ERR_ARG, "%s: x (%d, %d, %d, %d) NCHW gives an empty or oversized output", op,
+                   x->n, x->c, x->h, x->w);
+  /* conv: x = C, dy = R; transposed: x = R, dy = C */
+  ev_tensor *R = transposed ? x : dy, *C = transposed ? dy : x;
+  EV_TRY(check_tensor(R, transposed ? "x" : "dy", g.n, g.hr, g.wr, g.rows, op));
+  EV_TRY(check_tensor(C, transposed ? "dy" : "x", g.n, g.hc, g.wc, g.cols, op));
+  if (dw->size < dw_floats(&g) * 4)
+    return ev_fail(EV_ERR_ARG, "%s: dw holds %llu bytes, (%d, %d, %d, %d) OHWI4 needs %llu", op,
+                   (unsigned long long)dw->size, g.rows, g.kh, g.kw, ev_c4(g.cols),
+                   (unsigned long long)(dw_floats(&g) * 4));
+  if (dbias && dbias->size < (uint64_t)ev_c4(d->cout) * 4)
+    return ev_fail(EV_ERR_ARG, "%s: dbias holds %llu bytes, %d channels need %d", op,
+                   (unsigned long long)dbias->size, d->cout, ev_c4(d->cout) * 4);
+  if (use_cpu_kernel(ev_gpu_caps(ev_stream_gpu(s))))
+    EV_TRY(run_cpu(s, &g, R, C, dw, accumulate, ws));
+  else
+    EV_TRY(run_gpu(s, &g, R, C, dw, accumulate, ws));
+  if (dbias) EV_TRY(run_bias(s, transposed ? C : R, dbias, accumulate));
+  return EV_OK;
+}
+
+ev_status ev_conv2d_backward_weight(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_tensor *dy,
+                                    ev_buf *dw, ev_buf *dbias, int accumulate, ev_buf *workspace) {
+  return wgrad(s, d, 0, x, dy, dw, dbias, accumulate, workspace);
+}
+
+ev_status ev_deconv2d_backward_weight(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_tensor *dy,
+                                      ev_buf *dw, ev_buf *dbias, int accumulate, ev_buf *workspace) {
+  return wgrad(s, d, 1, x, dy, dw, dbias, accumulate, workspace);
+}
