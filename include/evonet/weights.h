@@ -32,6 +32,9 @@ void ev_weights_init_he(ev_net_weights *w, uint64_t seed);
 ev_status ev_weights_init_vgg16(ev_net_weights *w, const char *path);
 
 ev_status ev_weights_save(const char *path, const ev_net_weights *w, const char *const *meta_kv, int n_meta);
+/* The same with extra tensors (e.g. optimiser state in a checkpoint) written beside them. */
+ev_status ev_weights_save_ex(const char *path, const ev_net_weights *w, const void *extra /* ev_st_tensor[] */,
+                             int n_extra, const char *const *meta_kv, int n_meta);
 /* Reads a network file; the architecture comes from its metadata. If `expect` is not NULL
  * the file must describe the same architecture (a clear error otherwise). *meta_json
  * (optional) receives a malloc'd copy of the metadata value "evonet.state" if present. */

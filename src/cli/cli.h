@@ -11,7 +11,33 @@ typedef struct {
 
 int cmd_devices(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+
+/* Parse a flag's number; on error print a usage line and return -1. */
+int cli_parse_int(const char *cmd, const char *flag, const char *arg, int lo, int hi, int *out);
+int cli_parse_float(const char *cmd, const char *flag, const char *arg, double lo, double hi, double *out);
+/* Training-recipe flags shared by train and evolve: their getopt table and help text; a
+ * handler returning 1 (handled), 0 (not a recipe flag) or -1 (bad value, message printed). */
+#include <getopt.h>
+#include "evonet/train.h"
+extern const struct option cli_recipe_options[];
+extern const char *cli_recipe_help;
+int cli_recipe_flag(const char *cmd, int code, const char *arg, ev_train_options *o);
+/* own options followed by the recipe options, NULL-terminated, into out[cap]. */
+int cli_merge_options(const struct option *own, struct option *out, int cap);
+int cmd_evolve(int argc, char **argv);
+int cli_bench_train(int argc, char **argv);
+/* Opens DATA's train split (required) and its val and test splits (optional: n = 0 if absent). */
+#include "evonet/data.h"
+ev_status cli_open_splits(const char *data, const char *layout, ev_dataset *train, ev_dataset *val, ev_dataset *test);
+void cli_free_splits(ev_dataset *train, ev_dataset *val, ev_dataset *test);
+/* The built-in dataset's folder. */
+const char *cli_default_data(void);
 
 /* Prints "evonet: <last error>" (one line) and returns 1. */
 int cli_error(void);

@@ -9,6 +9,11 @@
 static const cli_command k_commands[] = {
     {"devices", cmd_devices, "list Vulkan devices and their capabilities"},
     {"selftest", cmd_selftest, "run a few kernels on a device against C references"},
+    {"bench", cmd_bench, "time kernels: `evonet bench kernels` (convolution GFLOP/s)"},
+    {"evolve", cmd_evolve, "evolve a network over generations (the main job)"},
+    {"train", cmd_train, "train the saliency network on a dataset"},
+    {"eval", cmd_eval, "evaluate a network: F-beta, MAE, size and speed"},
+    {"predict", cmd_predict, "write saliency maps for images"},
     {"summary", cmd_summary, "print a network's layers, shapes, synapses and FLOPs"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])

@@ -42,7 +42,12 @@ static void shape_of(const ev_layer *l, const field *f, ev_st_tensor *t) {
 }
 
 ev_status ev_weights_save(const char *path, const ev_net_weights *w, const char *const *meta_kv, int n_meta) {
-  ev_st_tensor *t = calloc((size_t)w->spec.n * N_FIELDS + 1, sizeof *t);
+  return ev_weights_save_ex(path, w, NULL, 0, meta_kv, n_meta);
+}
+
+ev_status ev_weights_save_ex(const char *path, const ev_net_weights *w, const void *extra, int n_extra,
+                             const char *const *meta_kv, int n_meta) {
+  ev_st_tensor *t = calloc((size_t)w->spec.n * N_FIELDS + (size_t)n_extra + 1, sizeof *t);
   const char **meta = malloc((size_t)(n_meta + 1) * 2 * sizeof *meta);
   char *arch = ev_net_to_json(&w->spec);
   if (!t || !meta || !arch) {
@@ -61,6 +66,8 @@ ev_status ev_weights_save(const char *path, const ev_net_weights *w, const char 
       n++;
     }
   }
+  if (n_extra > 0) memcpy(&t[n], extra, (size_t)n_extra * sizeof *t);
+  n += n_extra;
   meta[0] = META_ARCH, meta[1] = arch;
   for (int i = 0; i < 2 * n_meta; i++) meta[2 + i] = meta_kv[i];
   ev_status s = ev_st_write(path, t, n, meta, n_meta + 1);

@@ -1,0 +1,59 @@
+/* Evolutionary synthesis (the paper, section II; DESIGN.md): offspring masks sampled from
+ * an ancestor's synaptic probability model, dead-neuron removal with compaction into a
+ * smaller dense network, and the generations loop with natural selection. */
+#ifndef EVONET_EVOLVE_H
+#define EVONET_EVOLVE_H
+#include <stdbool.h>
+
+#include "evonet/gpu.h"
+#include "evonet/ops/synth.h"
+#include "evonet/train.h"
+#include "evonet/weights.h"
+
+typedef struct {
+  double alpha;                       /* environmental factor (paper: 0.4) */
+  ev_synth_granularity granularity;   /* synapse (paper) or filter */
+  bool z_network;                     /* one Z over the whole network instead of per layer */
+  uint64_t seed;
+  uint32_t generation, offspring;     /* the offspring's own numbers: its random streams */
+} ev_synthesis_options;
+
+/* child := ancestor with masks resampled (keep s iff alive and alpha*P(s) >= r(s)), weights
+ * multiplied by the new mask. On the GPU; ev_synthesize_ref is the same on the CPU and gives
+ * identical masks. */
+ev_status ev_synthesize(ev_gpu *g, const ev_net_weights *ancestor, const ev_synthesis_options *o,
+                        ev_net_weights *child);
+ev_status ev_synthesize_ref(const ev_net_weights *ancestor, const ev_synthesis_options *o, ev_net_weights *child);
+
+typedef struct {
+  int channels_before, channels_after; /* conv/deconv output channels over the network */
+  uint64_t synapses_before, synapses_after;
+} ev_compact_stats;
+
+/* Neuron synthesis: an output channel with no live synapse from a live input channel is
+ * dead, and so is one no live synapse reads; both are removed with their bias and batch-norm
+ * entries and the matching input channels of every consumer (through pooling, resizing,
+ * concatenation, addition and deconvolution). The result is a smaller dense network whose
+ * remaining masked synapses stay masked. The network's output channels always stay. */
+ev_status ev_compact(const ev_net_weights *in, ev_net_weights *out, ev_compact_stats *stats);
+
+typedef struct {
+  int generations;            /* total, including the ancestor (paper: 4) */
+  int offspring;              /* offspring per generation (paper: 1) */
+  ev_synthesis_options synth; /* alpha, granularity, z_network, seed */
+  bool inherit;               /* offspring start from the ancestor's surviving weights */
+  ev_train_options train;     /* recipe of every generation (out_dir is set per network) */
+  int epochs_gen1;            /* epochs of generation 1 (0: train.epochs) */
+  const char *ancestor;       /* a trained generation-1 network file instead of training one */
+  double width;               /* generation 1's width multiplier (default 0.125) */
+  bool bn;                    /* batch normalisation in generation 1 (and so in all) */
+  const char *out_dir;
+  int figure_rows;            /* test images in the Figure-4 grid */
+  const char *data_label;     /* dataset shown in the report */
+} ev_evolve_options;
+
+void ev_evolve_defaults(ev_evolve_options *o);
+/* Runs (or resumes) the whole evolution in o->out_dir and writes its reports. */
+ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, const ev_dataset *test,
+                    const ev_evolve_options *o);
+#endif

@@ -1,0 +1,102 @@
+#version 450
+// Implicit-GEMM convolution, shared-memory tiled (discrete / integrated GPUs); geometry in
+// gemm_conv.glsl. src: (NB, HS, WS, 4*KS4) texels; w: (cols, KH, KW, 4*KS4) texels;
+// bias: float[CD4]; out: (NB, HO, WO, CD4) floats.  groups = (m-tiles x column tiles, phases).
+//
+// A workgroup of LX x LY threads computes a BM x BN tile (BM = TM*LY rows, BN = TN*LX
+// columns); each thread a TM x TN block with rows ty + i*LY and columns tx + j*LX (spread
+// so neighbouring threads read neighbouring shared words). K advances BK4 texels (4*BK4 k)
+// at a time through shared memory; the flat k-texel index decodes to (tap, channel texel).
+// The host guarantees LX % TM == 0 and LY % TN == 0 (each thread then always loads the
+// same A row and B column) and that the tiles fit the device's shared memory.
+layout(local_size_x_id = 100, local_size_y_id = 101) in;
+layout(constant_id = 0) const int TM = 4;
+layout(constant_id = 1) const int TN = 4;
+layout(constant_id = 2) const int BK4 = 4;
+layout(constant_id = 3) const int HAS_BIAS = 0;
+layout(constant_id = 4) const int RELU = 0;
+#include "gemm_conv.glsl"
+layout(binding = 0) uniform samplerBuffer A;
+layout(binding = 1) uniform samplerBuffer B;
+layout(std430, binding = 2) readonly buffer BiasB { float bias[]; };
+layout(std430, binding = 3) writeonly buffer OutB { float outv[]; };
+
+const int LX = int(gl_WorkGroupSize.x), LY = int(gl_WorkGroupSize.y);
+const int BM = TM * LY, BN = TN * LX, NT = LX * LY;
+shared float As[BK4 * 4][BM];
+shared float Bs[BK4 * 4][BN];
+
+void main() {
+  int tx_ = int(gl_LocalInvocationID.x), ty_ = int(gl_LocalInvocationID.y);
+  int tid = ty_ * LX + tx_;
+  int ry = int(gl_WorkGroupID.z) / pc.BW, rx = int(gl_WorkGroupID.z) % pc.BW;
+  int qh = phase_count(pc.HO, pc.BH, ry), qw = phase_count(pc.WO, pc.BW, rx);
+  int M = pc.NB * qh * qw;
+  int m0 = tile_m() * BM, n0 = tile_n() * BN;
+  if (m0 >= M || qh <= 0 || qw <= 0) return; // whole workgroup: uniform
+
+  Taps ty = axis_taps(pc.C0H, pc.C1H, pc.SDH, pc.KH, ry);
+  Taps tx = axis_taps(pc.C0W, pc.C1W, pc.SDW, pc.KW, rx);
+  int ks = pc.KS4, ktex = ty.n * tx.n * ks;
+
+  // the A row and B column this thread loads (fixed: NT is a multiple of BM and of BN)
+  int arow = tid % BM, bcol = tid % BN;
+  int m = min(m0 + arow, M - 1);
+  int b = m / (qh * qw), qy = (m / qw) % qh, qx = m % qw;
+  int wrow = min(n0 + bcol, pc.CD - 1);
+
+  float acc[TM][TN];
+  for (int i = 0; i < TM; i++)
+    for (int j = 0; j < TN; j++) acc[i][j] = 0.0;
+
+  for (int k0 = 0; k0 < ktex; k0 += BK4) {
+    for (int idx = tid; idx < BM * BK4; idx += NT) {
+      int kk = idx / BM, k = k0 + kk;
+      vec4 a = vec4(0.0);
+      if (k < ktex) {
+        int tap = k / ks, ci = k - tap * ks;
+        int jy = tap / tx.n, jx = tap - jy * tx.n;
+        int sy = qy * pc.AH + ty.off0 + jy * ty.offstep;
+        int sx = qx * pc.AW + tx.off0 + jx * tx.offstep;
+        if (sy >= 0 && sy < pc.HS && sx >= 0 && sx < pc.WS)
+          a = texelFetch(A, ((b * pc.HS + sy) * pc.WS + sx) * ks + ci);
+      }
+      for (int q = 0; q < 4; q++) As[kk * 4 + q][arow] = a[q];
+    }
+    for (int idx = tid; idx < BN * BK4; idx += NT) {
+      int kk = idx / BN, k = k0 + kk;
+      vec4 w = vec4(0.0);
+      if (k < ktex) {
+        int tap = k / ks, ci = k - tap * ks;
+        int jy = tap / tx.n, jx = tap - jy * tx.n;
+        int ky = ty.k0 + jy * ty.kstep, kx = tx.k0 + jx * tx.kstep;
+        w = texelFetch(B, wrow * pc.BROW + (ky * pc.KW + kx) * ks + ci);
+      }
+      for (int q = 0; q < 4; q++) Bs[kk * 4 + q][bcol] = w[q];
+    }
+    barrier();
+    for (int kk = 0; kk < BK4 * 4; kk++) {
+      float av[TM], bv[TN];
+      for (int i = 0; i < TM; i++) av[i] = As[kk][ty_ + i * LY];
+      for (int j = 0; j < TN; j++) bv[j] = Bs[kk][tx_ + j * LX];
+      for (int i = 0; i < TM; i++)
+        for (int j = 0; j < TN; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+    }
+    barrier();
+  }
+
+  for (int i = 0; i < TM; i++) {
+    int mr = m0 + ty_ + i * LY;
+    if (mr >= M) continue;
+    int br = mr / (qh * qw), oy = ((mr / qw) % qh) * pc.BH + ry, ox = (mr % qw) * pc.BW + rx;
+    int base = ((br * pc.HO + oy) * pc.WO + ox) * pc.CD4;
+    for (int j = 0; j < TN; j++) {
+      int col = n0 + tx_ + j * LX;
+      if (col >= pc.CD4) continue;
+      float v = acc[i][j];
+      if (HAS_BIAS != 0) v += bias[col];
+      if (RELU != 0) v = max(v, 0.0);
+      outv[base + col] = col < pc.CD ? v : 0.0;
+    }
+  }
+}

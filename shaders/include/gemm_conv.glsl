@@ -1,0 +1,51 @@
+// Implicit-GEMM geometry shared by conv_gemm_cpu.comp and conv_gemm_gpu.comp.
+//
+// One kernel computes every conv pass as  out[m][col] = sum_k A[m][k] * B[col][k]  with
+//   A = the source activation src (Nb, Hs, Ws, 4*KS4) read as RGBA32F texels,
+//   B = weights (cols, kh, kw, 4*KS4) read as texels (OHWI4, or its transpose), one column
+//       every BROW texels (>= KH*KW*KS4: the transposed copy pads rows, see conv.c),
+//   out (Nb, Ho, Wo, CD4) floats; columns col in [CD, CD4) are written as zero.
+// Along each spatial axis, output position  o = q*B + r  (r = phase, gl_WorkGroupID.z) reads
+// source position  s = q*A + (c0 + r + k*c1) / sd  for each tap k with (c0 + r + k*c1) % sd == 0:
+//   conv-like pass   (conv forward, deconv backward-data): A = stride, B = 1, c0 = -pad,
+//                    c1 = dil, sd = 1;
+//   adjoint pass     (conv backward-data, deconv forward): A = 1, B = stride, c0 = pad,
+//                    c1 = -dil, sd = stride (each phase r sees only its own taps).
+// The valid taps of a phase form an arithmetic progression k = k0 + j*kstep, j < nk.
+
+layout(push_constant) uniform Geometry {
+  int NB, HS, WS, KS4;   // source batch, height, width, channel texels per pixel
+  int HO, WO, CD, CD4;   // output height, width, true and padded channel counts
+  int KH, KW, BROW;      // kernel size and B's row stride in texels
+  int AH, AW, BH, BW;    // source step per q, output step per q (= number of phases)
+  int C0H, C0W, C1H, C1W, SDH, SDW;
+  int NTN;               // column tiles; gl_WorkGroupID.y = (m-tile / groups.x) * NTN + column tile
+} pc;
+
+// Output tiles of this workgroup (m-tiles wrap from x into y beyond the device's x limit).
+int tile_m() { return int(gl_WorkGroupID.x) + int(gl_NumWorkGroups.x) * (int(gl_WorkGroupID.y) / pc.NTN); }
+int tile_n() { return int(gl_WorkGroupID.y) % pc.NTN; }
+
+int floordiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Taps along one axis for phase r: first tap k0, tap step, count, source offset of the first
+// tap and the offset step between taps (all uniform across the dispatch slice).
+struct Taps { int k0, kstep, n, off0, offstep; };
+
+Taps axis_taps(int c0, int c1, int sd, int k, int r) {
+  Taps t;
+  t.k0 = -1;
+  for (int i = 0; i < min(k, sd); i++) {
+    int v = c0 + r + i * c1;
+    if (v - floordiv(v, sd) * sd == 0) { t.k0 = i; break; }
+  }
+  t.kstep = 1;
+  while ((t.kstep * c1) - floordiv(t.kstep * c1, sd) * sd != 0) t.kstep++;
+  t.n = t.k0 < 0 ? 0 : (k - t.k0 + t.kstep - 1) / t.kstep;
+  t.off0 = t.k0 < 0 ? 0 : floordiv(c0 + r + t.k0 * c1, sd);
+  t.offstep = t.kstep * c1 / sd;
+  return t;
+}
+
+// Output pixels of phase (ry, rx): m -> (batch, qy, qx), counted as Nb x QH x QW.
+int phase_count(int size, int step, int r) { return (size - r + step - 1) / step; }

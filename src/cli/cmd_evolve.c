@@ -1,0 +1,103 @@
+/* `evonet evolve`: the main job — train an ancestor, then synthesize, compact and train
+ * offspring for several generations, and report them like the paper's Table 1. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "evonet/evolve.h"
+
+static void usage(void) {
+  printf("usage: evonet evolve [options]\n\n"
+         "Generation 1 is trained (or --ancestor FILE); generations 2..G are synthesized from the\n"
+         "previous generation's synaptic probability model (keep a synapse iff alpha*exp(|w|/Z-1) >= r),\n"
+         "dead neurons are removed, the offspring is compacted and trained. Writes OUT/report.md\n"
+         "(.json, .csv), OUT/saliency.png, OUT/generations.png and every network. Re-running the same\n"
+         "command after an interruption continues where it stopped.\n\n"
+         "evolution:\n"
+         "  --generations G     total generations, the ancestor included (default 4)\n"
+         "  --offspring K       offspring per generation; the fittest by val max-F is selected (default 1)\n"
+         "  --alpha A           environmental factor (default 0.4, as in the paper)\n"
+         "  --granularity G     synapse (default) or filter\n"
+         "  --z layer|network   normalise synaptic strength per layer (default) or over the network\n"
+         "  --inherit           offspring start from the ancestor's surviving weights (default: newborn)\n"
+         "  --ancestor FILE     a trained generation-1 network instead of training one\n"
+         "  --epochs-gen1 E     epochs of generation 1 (default: --epochs)\n"
+         "  --width W           generation 1's width (default 0.125)   --bn   batch normalisation\n"
+         "data and run:\n"
+         "  --data DIR          dataset folder (default: the built-in dataset); --layout NAME\n"
+         "  --out DIR           output folder (default runs/evolve)\n"
+         "  --figure-rows N     test images in saliency.png (default 6)\n"
+         "  --device N|NAME     Vulkan device (see `evonet devices`)\n"
+         "%s", cli_recipe_help);
+}
+
+enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_DATA, E_LAYOUT, E_OUT,
+       E_ROWS, E_DEVICE, E_HELP };
+
+int cmd_evolve(int argc, char **argv) {
+  static const struct option own[] = {
+      {"generations", 1, 0, E_GENS}, {"offspring", 1, 0, E_OFF}, {"alpha", 1, 0, E_ALPHA},
+      {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"inherit", 0, 0, E_INHERIT}, {"ancestor", 1, 0, E_ANC},
+      {"epochs-gen1", 1, 0, E_EP1}, {"width", 1, 0, E_WIDTH}, {"bn", 0, 0, E_BN}, {"data", 1, 0, E_DATA},
+      {"layout", 1, 0, E_LAYOUT}, {"out", 1, 0, E_OUT}, {"figure-rows", 1, 0, E_ROWS}, {"device", 1, 0, E_DEVICE},
+      {"help", 0, 0, E_HELP}, {0, 0, 0, 0}};
+  struct option opts[64];
+  cli_merge_options(own, opts, 64);
+  ev_evolve_options o;
+  ev_evolve_defaults(&o);
+  o.out_dir = "runs/evolve";
+  const char *data = NULL, *layout = "auto", *device = NULL;
+  int c, r;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case E_GENS: if (cli_parse_int("evolve", "--generations", optarg, 1, 1000, &o.generations)) return 2; break;
+    case E_OFF: if (cli_parse_int("evolve", "--offspring", optarg, 1, 1000, &o.offspring)) return 2; break;
+    case E_ALPHA: if (cli_parse_float("evolve", "--alpha", optarg, 1e-6, 1e6, &o.synth.alpha)) return 2; break;
+    case E_GRAN:
+      if (!strcmp(optarg, "synapse")) o.synth.granularity = EV_SYNTH_SYNAPSE;
+      else if (!strcmp(optarg, "filter")) o.synth.granularity = EV_SYNTH_FILTER;
+      else return cli_usage_error("evolve", "--granularity must be synapse or filter, got '%s'", optarg);
+      break;
+    case E_Z:
+      if (!strcmp(optarg, "layer")) o.synth.z_network = false;
+      else if (!strcmp(optarg, "network")) o.synth.z_network = true;
+      else return cli_usage_error("evolve", "--z must be layer or network, got '%s'", optarg);
+      break;
+    case E_INHERIT: o.inherit = true; break;
+    case E_ANC: o.ancestor = optarg; break;
+    case E_EP1: if (cli_parse_int("evolve", "--epochs-gen1", optarg, 0, 100000, &o.epochs_gen1)) return 2; break;
+    case E_WIDTH: if (cli_parse_float("evolve", "--width", optarg, 1e-3, 4, &o.width)) return 2; break;
+    case E_BN: o.bn = true; break;
+    case E_DATA: data = optarg; break;
+    case E_LAYOUT: layout = optarg; break;
+    case E_OUT: o.out_dir = optarg; break;
+    case E_ROWS: if (cli_parse_int("evolve", "--figure-rows", optarg, 0, 64, &o.figure_rows)) return 2; break;
+    case E_DEVICE: device = optarg; break;
+    case E_HELP: usage(); return 0;
+    default:
+      if ((r = cli_recipe_flag("evolve", c, optarg, &o.train)) < 0) return 2;
+      if (r == 0) return cli_usage_error("evolve", "unknown option");
+    }
+  }
+  if (optind < argc) return cli_usage_error("evolve", "unexpected argument '%s'", argv[optind]);
+  o.synth.seed = o.train.seed;
+  if (!data) data = cli_default_data();
+  o.data_label = data;
+  ev_dataset train, val, test;
+  if (cli_open_splits(data, layout, &train, &val, &test) != EV_OK) return cli_error();
+  ev_status s = EV_OK;
+  if (!val.n || !test.n) s = ev_fail(EV_ERR_ARG, "%s needs val and test splits for selection and the report", data);
+  ev_gpu *g = NULL;
+  if (s == EV_OK) s = cli_open_gpu(device, &g);
+  if (s == EV_OK) {
+    fprintf(stderr, "evonet evolve: %d generations x %d offspring, alpha %g, %s granularity, on %s; %zu/%zu/%zu images; output %s\n",
+            o.generations, o.offspring, o.synth.alpha, o.synth.granularity == EV_SYNTH_FILTER ? "filter" : "synapse",
+            ev_gpu_caps(g)->name, train.n, val.n, test.n, o.out_dir);
+    s = ev_evolve(g, &train, &val, &test, &o);
+  }
+  int rc = s == EV_OK ? 0 : cli_error();
+  cli_free_splits(&train, &val, &test);
+  ev_gpu_close(g);
+  return rc;
+}

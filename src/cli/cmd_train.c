@@ -1,0 +1,106 @@
+/* `evonet train`: train the saliency network (or a saved network) on a dataset. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "evonet/train.h"
+
+static void usage(void) {
+  printf("usage: evonet train [options]\n\n"
+         "Trains the paper's saliency network (or --weights FILE) and writes OUT/net.safetensors,\n"
+         "a checkpoint after every epoch (OUT/checkpoint.safetensors) and the test metrics.\n\n"
+         "network:\n"
+         "  --width W           width multiplier (default 0.125; 1 = the paper's network)\n"
+         "  --bn                batch normalisation after every convolution\n"
+         "  --weights FILE      start from a saved network (its architecture and weights)\n"
+         "  --init FILE         initialise c1-c5 from torchvision VGG16 weights (safetensors, width 1)\n"
+         "  --save-init FILE    also write the initial weights (to train a peer from the same start)\n"
+         "data:\n"
+         "  --data DIR          dataset folder (default: the built-in dataset)\n"
+         "  --layout NAME       auto, generic, msra-b, hku-is or duts (default auto)\n"
+         "%s"
+         "run:\n"
+         "  --out DIR           output folder (default runs/train)\n"
+         "  --resume            continue from OUT/checkpoint.safetensors\n"
+         "  --device N|NAME     Vulkan device (see `evonet devices`)\n",
+         cli_recipe_help);
+}
+
+enum { O_WIDTH = 256, O_BN, O_WEIGHTS, O_INIT, O_SAVE_INIT, O_DATA, O_LAYOUT, O_OUT, O_RESUME, O_DEVICE, O_HELP };
+
+int cmd_train(int argc, char **argv) {
+  static const struct option own[] = {
+      {"width", 1, 0, O_WIDTH}, {"bn", 0, 0, O_BN}, {"weights", 1, 0, O_WEIGHTS}, {"init", 1, 0, O_INIT},
+      {"save-init", 1, 0, O_SAVE_INIT}, {"data", 1, 0, O_DATA}, {"layout", 1, 0, O_LAYOUT}, {"out", 1, 0, O_OUT},
+      {"resume", 0, 0, O_RESUME}, {"device", 1, 0, O_DEVICE}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+  struct option opts[64];
+  cli_merge_options(own, opts, 64);
+  ev_train_options o;
+  ev_train_defaults(&o);
+  o.out_dir = "runs/train";
+  double width = 0.125;
+  int bn = 0, c, r;
+  const char *weights = NULL, *init = NULL, *save_init = NULL, *data = NULL, *layout = "auto", *device = NULL;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case O_WIDTH: if (cli_parse_float("train", "--width", optarg, 1e-3, 4, &width)) return 2; break;
+    case O_BN: bn = 1; break;
+    case O_WEIGHTS: weights = optarg; break;
+    case O_INIT: init = optarg; break;
+    case O_SAVE_INIT: save_init = optarg; break;
+    case O_DATA: data = optarg; break;
+    case O_LAYOUT: layout = optarg; break;
+    case O_OUT: o.out_dir = optarg; break;
+    case O_RESUME: o.resume = true; break;
+    case O_DEVICE: device = optarg; break;
+    case O_HELP: usage(); return 0;
+    default:
+      if ((r = cli_recipe_flag("train", c, optarg, &o)) < 0) return 2;
+      if (r == 0) return cli_usage_error("train", "unknown option");
+    }
+  }
+  if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
+  if (weights && (init || bn || width != 0.125)) return cli_usage_error("train", "--weights fixes the network: drop --width/--bn/--init");
+  if (!data) data = cli_default_data();
+
+  ev_dataset train, val, test;
+  if (cli_open_splits(data, layout, &train, &val, &test) != EV_OK) return cli_error();
+  ev_gpu *g = NULL;
+  ev_net_weights w = {0};
+  ev_net_spec spec = {0};
+  ev_status s = EV_OK;
+  if (weights) s = ev_weights_load(weights, NULL, &w, NULL);
+  else {
+    s = ev_net_saliency_vgg(width, bn, &spec);
+    if (s == EV_OK) s = ev_net_infer(&spec, o.size, o.size);
+    if (s == EV_OK) s = ev_weights_alloc(&spec, &w);
+    if (s == EV_OK) ev_weights_init_he(&w, o.seed);
+    if (s == EV_OK && init) s = ev_weights_init_vgg16(&w, init);
+  }
+  if (s == EV_OK) s = ev_net_infer(&w.spec, o.size, o.size);
+  if (s == EV_OK && save_init) s = ev_weights_save(save_init, &w, NULL, 0);
+  if (s == EV_OK) s = cli_open_gpu(device, &g);
+  ev_train_result res;
+  if (s == EV_OK) {
+    fprintf(stderr, "evonet train: %s, %zu train / %zu val images at %dx%d, %llu synapses, %s lr %g (%s), %d epochs of batch %d\n",
+            ev_gpu_caps(g)->name, train.n, val.n, o.size, o.size, (unsigned long long)ev_weights_live_synapses(&w),
+            ev_optimizer_name(o.optimizer), o.lr, ev_schedule_name(o.schedule), o.epochs, o.batch);
+    s = ev_train(g, &w, &train, val.n ? &val : NULL, &o, &res);
+  }
+  if (s == EV_OK && test.n) {
+    ev_eval_result er;
+    s = ev_evaluate(g, &w, &test, o.size, o.batch, &er);
+    if (s == EV_OK)
+      printf("test (%zu images): max-F %.4f  mean-F %.4f  adaptive-F %.4f  MAE %.4f  |  %.1f train img/s, %.2f ms/image inference\n",
+             er.m.n_images, er.m.max_f, er.m.mean_f, er.m.adaptive_f, er.m.mae, res.train_img_s, er.infer_ms_per_image);
+  }
+  if (s == EV_OK) printf("network: %s/net.safetensors (%d epochs, %.0f s)\n", o.out_dir, res.epochs_done, res.seconds);
+  int rc = s == EV_OK ? 0 : cli_error();
+  ev_weights_free(&w);
+  ev_net_free(&spec);
+  cli_free_splits(&train, &val, &test);
+  ev_gpu_close(g);
+  return rc;
+}

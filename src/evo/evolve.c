@@ -1,0 +1,222 @@
+/* The generations loop: generation 1 is trained (or loaded); each later generation
+ * synthesizes K offspring from the current ancestor (different random streams), compacts
+ * and trains them, and the fittest by validation max-F (ties: fewer synapses) becomes the
+ * next ancestor. Every network lives in its own folder of the run:
+ *   OUT/gen1/                    net.safetensors, checkpoint.safetensors
+ *   OUT/gen<g>_o<k>/offspring.safetensors  (synthesized, before training; written once)
+ *                   net.safetensors, checkpoint.safetensors, eval.json
+ * and a finished network's evaluation is stored beside it (eval.json), so re-running the
+ * same command after a kill continues from the last finished epoch and repeats nothing. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "evo_internal.h"
+#include "evonet/io.h"
+
+void ev_evolve_defaults(ev_evolve_options *o) {
+  memset(o, 0, sizeof *o);
+  o->generations = 4;
+  o->offspring = 1;
+  o->synth = (ev_synthesis_options){.alpha = 0.4, .granularity = EV_SYNTH_SYNAPSE, .seed = 1};
+  ev_train_defaults(&o->train);
+  o->figure_rows = 6;
+  o->width = 0.125;
+}
+
+static int file_exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* eval.json of a trained network: its record (metrics on val and test, sizes, speed). */
+static ev_status save_record(const char *dir, const ev_gen_record *r) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "generation", r->generation);
+  cJSON_AddNumberToObject(o, "offspring", r->offspring);
+  cJSON_AddNumberToObject(o, "synapses", (double)r->synapses);
+  cJSON_AddNumberToObject(o, "params", (double)r->params);
+  cJSON_AddNumberToObject(o, "flops", (double)r->flops);
+  cJSON_AddNumberToObject(o, "infer_ms", r->infer_ms);
+  cJSON_AddNumberToObject(o, "train_seconds", r->train_seconds);
+  const ev_metrics_summary *ms[2] = {&r->val, &r->test};
+  const char *names[2] = {"val", "test"};
+  for (int k = 0; k < 2; k++) {
+    cJSON *m = cJSON_AddObjectToObject(o, names[k]);
+    cJSON_AddNumberToObject(m, "images", (double)ms[k]->n_images);
+    cJSON_AddNumberToObject(m, "max_f", ms[k]->max_f);
+    cJSON_AddNumberToObject(m, "mean_f", ms[k]->mean_f);
+    cJSON_AddNumberToObject(m, "adaptive_f", ms[k]->adaptive_f);
+    cJSON_AddNumberToObject(m, "mae", ms[k]->mae);
+  }
+  char *txt = cJSON_Print(o), path[4096];
+  cJSON_Delete(o);
+  ev_status s = ev_write_file_atomic(ev_path_join(path, sizeof path, dir, "eval.json"), txt, strlen(txt));
+  free(txt);
+  return s;
+}
+
+static int load_record(const char *dir, ev_gen_record *r) {
+  char path[4096];
+  void *data;
+  size_t n;
+  if (ev_read_file(ev_path_join(path, sizeof path, dir, "eval.json"), &data, &n) != EV_OK) {
+    ev_clear_error();
+    return 0;
+  }
+  cJSON *o = cJSON_Parse(data);
+  free(data);
+  if (!o) return 0;
+#define NUM(obj, key) (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(obj, key)) ? cJSON_GetObjectItemCaseSensitive(obj, key)->valuedouble : -1)
+  r->synapses = (uint64_t)NUM(o, "synapses");
+  r->params = (uint64_t)NUM(o, "params");
+  r->flops = (uint64_t)NUM(o, "flops");
+  r->infer_ms = NUM(o, "infer_ms");
+  r->train_seconds = NUM(o, "train_seconds");
+  ev_metrics_summary *ms[2] = {&r->val, &r->test};
+  const char *names[2] = {"val", "test"};
+  int ok = NUM(o, "synapses") >= 0;
+  for (int k = 0; k < 2; k++) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, names[k]);
+    ms[k]->n_images = (size_t)NUM(m, "images");
+    ms[k]->max_f = NUM(m, "max_f");
+    ms[k]->mean_f = NUM(m, "mean_f");
+    ms[k]->adaptive_f = NUM(m, "adaptive_f");
+    ms[k]->mae = NUM(m, "mae");
+    ok &= ms[k]->max_f >= 0;
+  }
+#undef NUM
+  cJSON_Delete(o);
+  return ok;
+}
+
+/* Trains (or resumes) the network in dir from `start`, then evaluates it into r. */
+static ev_status train_and_eval(ev_gpu *g, ev_net_weights *start, const char *dir, int epochs, const char *label,
+                                const ev_dataset *train, const ev_dataset *val, const ev_dataset *test,
+                                const ev_evolve_options *o, ev_gen_record *r) {
+  char path[4096];
+  ev_path_join(path, sizeof path, dir, "net.safetensors");
+  snprintf(r->weights, sizeof r->weights, "%s", path);
+  if (load_record(dir, r) && file_exists(path)) { /* finished in an earlier run: its trained weights */
+    ev_net_weights done;
+    EV_TRY(ev_weights_load(path, NULL, &done, NULL));
+    ev_weights_free(start);
+    *start = done;
+    return EV_OK;
+  }
+  ev_train_options t = o->train;
+  t.out_dir = dir;
+  t.resume = true;
+  t.epochs = epochs;
+  t.label = label;
+  ev_train_result tr;
+  EV_TRY(ev_train(g, start, train, val, &t, &tr));
+  ev_eval_result ev, et;
+  EV_TRY(ev_evaluate(g, start, val, t.size, t.batch, &ev));
+  EV_TRY(ev_evaluate(g, start, test, t.size, t.batch, &et));
+  r->val = ev.m, r->test = et.m;
+  r->synapses = et.synapses, r->params = et.params, r->flops = et.flops;
+  EV_TRY(ev_time_inference(g, start, t.size, t.batch, 7, &r->infer_ms));
+  r->train_seconds = tr.seconds;
+  return save_record(dir, r);
+}
+
+/* The offspring's starting network: synthesized, compacted, (re)initialised; written once. */
+static ev_status make_offspring(ev_gpu *g, const ev_net_weights *anc, const char *dir, int gen, int k,
+                                const ev_evolve_options *o, ev_net_weights *child, ev_compact_stats *cs) {
+  char path[4096];
+  ev_path_join(path, sizeof path, dir, "offspring.safetensors");
+  memset(cs, 0, sizeof *cs);
+  if (file_exists(path)) return ev_weights_load(path, NULL, child, NULL);
+  ev_synthesis_options so = o->synth;
+  so.generation = (uint32_t)gen;
+  so.offspring = (uint32_t)k;
+  ev_net_weights sampled;
+  EV_TRY(ev_synthesize(g, anc, &so, &sampled));
+  ev_status s = ev_compact(&sampled, child, cs);
+  ev_weights_free(&sampled);
+  EV_TRY(s);
+  if (!o->inherit) /* a newborn: fresh weights on the offspring's architecture and mask */
+    ev_weights_init_he(child, o->synth.seed * 1000003ull + (uint64_t)gen * 101 + (uint64_t)k);
+  EV_TRY(ev_mkdirs(dir));
+  return ev_weights_save(path, child, NULL, 0);
+}
+
+ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, const ev_dataset *test,
+                    const ev_evolve_options *o) {
+  if (o->generations < 1 || o->offspring < 1)
+    return ev_fail(EV_ERR_ARG, "need at least 1 generation and 1 offspring per generation");
+  EV_TRY(ev_mkdirs(o->out_dir));
+  double t0 = ev_now();
+  int cap = 1 + (o->generations - 1) * o->offspring, n = 0;
+  ev_gen_record *rec = calloc((size_t)cap, sizeof *rec);
+  if (!rec) return ev_fail(EV_ERR_OOM, "out of memory");
+  ev_net_weights anc = {0};
+  char dir[4096], label[64];
+  ev_status s = EV_OK;
+  /* generation 1 */
+  snprintf(dir, sizeof dir, "%s/gen1", o->out_dir);
+  ev_gen_record *r = &rec[n++];
+  r->generation = 1, r->selected = true;
+  if (o->ancestor) {
+    s = ev_weights_load(o->ancestor, NULL, &anc, NULL);
+    if (s == EV_OK) s = ev_mkdirs(dir);
+    if (s == EV_OK) {
+      char p[4096];
+      s = ev_weights_save(ev_path_join(p, sizeof p, dir, "net.safetensors"), &anc, NULL, 0);
+    }
+    if (s == EV_OK) s = train_and_eval(g, &anc, dir, 0, "gen 1", train, val, test, o, r);
+  } else {
+    ev_net_spec spec;
+    s = ev_net_saliency_vgg(o->width > 0 ? o->width : 0.125, o->bn, &spec);
+    if (s == EV_OK) s = ev_net_infer(&spec, o->train.size, o->train.size);
+    if (s == EV_OK) s = ev_weights_alloc(&spec, &anc);
+    if (s == EV_OK) ev_weights_init_he(&anc, o->synth.seed);
+    if (s == EV_OK)
+      s = train_and_eval(g, &anc, dir, o->epochs_gen1 > 0 ? o->epochs_gen1 : o->train.epochs, "gen 1", train, val,
+                         test, o, r);
+    ev_net_free(&spec);
+  }
+  if (s == EV_OK && (s = ev_evolve_log_record(o, r)) == EV_OK) {}
+  uint64_t syn1 = r->synapses;
+  r->efficiency = 1.0;
+  for (int gen = 2; gen <= o->generations && s == EV_OK; gen++) {
+    int best = -1;
+    ev_net_weights best_w = {0};
+    for (int k = 1; k <= o->offspring && s == EV_OK; k++) {
+      snprintf(dir, sizeof dir, "%s/gen%d_o%d", o->out_dir, gen, k);
+      snprintf(label, sizeof label, o->offspring > 1 ? "gen %d.%d" : "gen %d", gen, k);
+      ev_net_weights child;
+      ev_compact_stats cs;
+      s = make_offspring(g, &anc, dir, gen, k, o, &child, &cs);
+      if (s != EV_OK) break;
+      r = &rec[n++];
+      r->generation = gen, r->offspring = k;
+      s = train_and_eval(g, &child, dir, o->train.epochs, label, train, val, test, o, r);
+      r->efficiency = r->synapses ? (double)syn1 / r->synapses : 0;
+      if (s == EV_OK) s = ev_evolve_log_record(o, r);
+      /* natural selection: validation max-F, ties to fewer synapses */
+      if (s == EV_OK && (best < 0 || r->val.max_f > rec[best].val.max_f ||
+                         (r->val.max_f == rec[best].val.max_f && r->synapses < rec[best].synapses))) {
+        best = n - 1;
+        ev_weights_free(&best_w);
+        best_w = child;
+      } else {
+        ev_weights_free(&child);
+      }
+    }
+    if (s == EV_OK) {
+      rec[best].selected = true;
+      ev_weights_free(&anc);
+      anc = best_w;
+    } else {
+      ev_weights_free(&best_w);
+    }
+  }
+  if (s == EV_OK) s = ev_evolve_report(g, o, rec, n, test, ev_now() - t0);
+  ev_weights_free(&anc);
+  free(rec);
+  return s;
+}

@@ -1,0 +1,99 @@
+/* The evolution's outputs: a line per network, the table, report files and the figures. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evo_internal.h"
+#include "evonet/io.h"
+#include "evonet/model.h"
+
+ev_status ev_evolve_log_record(const ev_evolve_options *o, const ev_gen_record *r) {
+  if (o->train.quiet) return EV_OK;
+  char who[32];
+  if (r->offspring) snprintf(who, sizeof who, "gen %d.%d", r->generation, r->offspring);
+  else snprintf(who, sizeof who, "gen %d", r->generation);
+  fprintf(stderr, "%s: %llu synapses (%.2fx), val max-F %.4f, test max-F %.4f, MAE %.4f, %.2f ms/image\n", who,
+          (unsigned long long)r->synapses, r->efficiency > 0 ? r->efficiency : 1.0, r->val.max_f, r->test.max_f,
+          r->test.mae, r->infer_ms);
+  return EV_OK;
+}
+
+/* Saliency maps of one network for the figure's images: maps[row] (S, S). */
+static ev_status predict_rows(ev_gpu *g, const char *weights, int S, int rows, const float *x, float *maps) {
+  ev_net_weights w;
+  EV_TRY(ev_weights_load(weights, NULL, &w, NULL));
+  ev_model *m = NULL;
+  ev_stream *st = NULL;
+  ev_status s = ev_net_infer(&w.spec, S, S);
+  if (s == EV_OK) s = ev_model_create(g, &w.spec, rows, S, S, false, &m);
+  if (s == EV_OK) s = ev_model_upload(m, &w);
+  if (s == EV_OK) s = ev_model_feed(m, x, NULL, rows);
+  if (s == EV_OK) s = ev_stream_begin(g, &st);
+  if (s == EV_OK) s = ev_model_forward(m, st, false);
+  if (s == EV_OK) s = ev_model_predict(m, st);
+  if (s == EV_OK) s = ev_stream_submit(st);
+  else if (st) ev_stream_abort(st);
+  if (s == EV_OK) s = ev_buf_download(g, ev_model_prob(m), 0, maps, (uint64_t)rows * S * S * 4);
+  ev_model_destroy(m);
+  ev_weights_free(&w);
+  return s;
+}
+
+static ev_status figures(ev_gpu *g, const ev_evolve_options *o, const ev_gen_record *rec, int n,
+                         const ev_dataset *test) {
+  int S = o->train.size, rows = o->figure_rows < (int)test->n ? o->figure_rows : (int)test->n;
+  int gens = 0;
+  const ev_gen_record *sel[256];
+  for (int i = 0; i < n && gens < 256; i++)
+    if (rec[i].selected) sel[gens++] = &rec[i];
+  char path[4096];
+  /* the plot: selected line of descent */
+  double maxf[256];
+  uint64_t syn[256];
+  for (int i = 0; i < gens; i++) maxf[i] = sel[i]->test.max_f, syn[i] = sel[i]->synapses;
+  EV_TRY(ev_figure_generations_plot(ev_path_join(path, sizeof path, o->out_dir, "generations.png"), gens, maxf, syn,
+                                    "Test max-F and synapses per generation"));
+  if (rows < 1) return EV_OK;
+  size_t img = (size_t)S * S;
+  uint8_t *rgb = malloc(rows * img * 3);
+  float *gt = malloc(rows * img * 4), *x = malloc(rows * img * 16), *maps = malloc((size_t)gens * rows * img * 4);
+  const uint8_t **ip = malloc(rows * sizeof *ip);
+  const float **gp = malloc(rows * sizeof *gp), **mp = malloc((size_t)gens * rows * sizeof *mp);
+  const float *const **mpp = malloc((size_t)gens * sizeof *mpp);
+  char(*labels)[32] = malloc((size_t)gens * sizeof *labels);
+  const char **lp = malloc((size_t)gens * sizeof *lp);
+  ev_status s = rgb && gt && x && maps && ip && gp && mp && mpp && labels && lp ? EV_OK : ev_fail(EV_ERR_OOM, "out of memory");
+  for (int r = 0; r < rows && s == EV_OK; r++) {
+    ev_aug none = EV_AUG_NONE;
+    s = ev_sample_load_rgb8(&test->pairs[r], S, rgb + r * img * 3, gt + r * img);
+    if (s == EV_OK) s = ev_sample_load(&test->pairs[r], S, &none, x + r * img * 4, gt + r * img);
+    ip[r] = rgb + r * img * 3, gp[r] = gt + r * img;
+  }
+  for (int k = 0; k < gens && s == EV_OK; k++) {
+    s = predict_rows(g, sel[k]->weights, S, rows, x, maps + (size_t)k * rows * img);
+    for (int r = 0; r < rows; r++) mp[k * rows + r] = maps + ((size_t)k * rows + r) * img;
+    mpp[k] = mp + k * rows;
+    snprintf(labels[k], sizeof labels[k], "Generation %d", sel[k]->generation);
+    lp[k] = labels[k];
+  }
+  if (s == EV_OK)
+    s = ev_figure_saliency_grid(ev_path_join(path, sizeof path, o->out_dir, "saliency.png"), S, rows, ip, gp, gens,
+                                mpp, lp, S);
+  free(rgb), free(gt), free(x), free(maps), free(ip), free(gp), free(mp), free(mpp), free(labels), free(lp);
+  return s;
+}
+
+ev_status ev_evolve_report(ev_gpu *g, const ev_evolve_options *o, const ev_gen_record *rec, int n,
+                           const ev_dataset *test, double seconds) {
+  ev_run_info info = {.alpha = o->synth.alpha, .offspring_per_gen = o->offspring, .epochs_per_gen = o->train.epochs,
+                      .size = o->train.size, .width = o->width, .seed = o->synth.seed, .seconds = seconds};
+  snprintf(info.device, sizeof info.device, "%s", ev_gpu_caps(g)->name);
+  snprintf(info.granularity, sizeof info.granularity, "%s", o->synth.granularity == EV_SYNTH_FILTER ? "filter" : "synapse");
+  snprintf(info.dataset, sizeof info.dataset, "%s", o->data_label ? o->data_label : "");
+  EV_TRY(figures(g, o, rec, n, test));
+  EV_TRY(ev_report_write(o->out_dir, &info, rec, n));
+  ev_report_print_table(stdout, &info, rec, n);
+  printf("\nreport: %s/report.md (also .json, .csv); figures: %s/saliency.png, %s/generations.png\n", o->out_dir,
+         o->out_dir, o->out_dir);
+  return EV_OK;
+}

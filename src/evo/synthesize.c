@@ -1,0 +1,158 @@
+/* Offspring masks for a whole network (GPU and C reference paths; identical results). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "evonet/evolve.h"
+#include "evonet/tensor.h"
+
+static int has_params(const ev_layer *l) { return l->op == EV_OP_CONV || l->op == EV_OP_DECONV; }
+
+/* The synthesis view of layer i: the weight in PyTorch order (conv (out, cin), deconv (cin, out)). */
+static ev_synth_layer synth_layer(const ev_layer *l, int i) {
+  ev_synth_layer L = {.o = l->op == EV_OP_CONV ? l->out : l->cin, .i = l->op == EV_OP_CONV ? l->cin : l->out,
+                      .kh = l->k, .kw = l->k, .transposed = l->op == EV_OP_DECONV, .layer = (uint32_t)i};
+  return L;
+}
+
+static ev_synth_params synth_params(const ev_synthesis_options *o) {
+  return (ev_synth_params){.seed = o->seed, .generation = o->generation, .offspring = o->offspring,
+                           .alpha = (float)o->alpha, .granularity = o->granularity, .z_alive_only = 0};
+}
+
+static ev_status check(const ev_synthesis_options *o) {
+  if (!(o->alpha > 0 && o->alpha <= 1e6)) return ev_fail(EV_ERR_ARG, "--alpha must be positive, got %g", o->alpha);
+  return EV_OK;
+}
+
+/* child's weights := ancestor's * new mask. */
+static void apply_masks(ev_net_weights *child) {
+  for (int i = 0; i < child->spec.n; i++) {
+    uint64_t n = ev_layer_weight_count(&child->spec.layers[i]);
+    for (uint64_t k = 0; k < n; k++) child->l[i].w[k] *= child->l[i].mask[k];
+  }
+}
+
+ev_status ev_synthesize_ref(const ev_net_weights *a, const ev_synthesis_options *o, ev_net_weights *child) {
+  EV_TRY(check(o));
+  EV_TRY(ev_weights_copy(a, child));
+  ev_synth_params P = synth_params(o);
+  int n = a->spec.n;
+  float (*pairs)[2] = calloc((size_t)n, sizeof *pairs);
+  float **sums = calloc((size_t)n, sizeof *sums);
+  float **w4 = calloc((size_t)n, sizeof *w4), **m4 = calloc((size_t)n, sizeof *m4);
+  ev_status s = pairs && sums && w4 && m4 ? EV_OK : ev_fail(EV_ERR_OOM, "out of memory");
+  float zmax = 0;
+  for (int i = 0; i < n && s == EV_OK; i++) {
+    const ev_layer *l = &a->spec.layers[i];
+    if (!has_params(l)) continue;
+    ev_synth_layer L = synth_layer(l, i);
+    uint64_t n4 = (uint64_t)L.o * L.kh * L.kw * ev_c4(L.i);
+    w4[i] = malloc(n4 * 4), m4[i] = malloc(n4 * 4), sums[i] = malloc((size_t)ev_synth_filters(&L) * 4);
+    if (!w4[i] || !m4[i] || !sums[i]) {
+      s = ev_fail(EV_ERR_OOM, "out of memory");
+      break;
+    }
+    ev_oihw_to_ohwi4(a->l[i].w, w4[i], L.o, L.i, L.kh, L.kw);
+    ev_oihw_to_ohwi4(a->l[i].mask, m4[i], L.o, L.i, L.kh, L.kw);
+    ev_synth_normalizer_ref(&L, &P, w4[i], m4[i], sums[i], pairs[i]);
+    if (pairs[i][0] > zmax) zmax = pairs[i][0];
+  }
+  float net_pair[2];
+  ev_synth_pair(zmax, net_pair);
+  for (int i = 0; i < n && s == EV_OK; i++) {
+    const ev_layer *l = &a->spec.layers[i];
+    if (!has_params(l)) continue;
+    ev_synth_layer L = synth_layer(l, i);
+    uint64_t n4 = (uint64_t)L.o * L.kh * L.kw * ev_c4(L.i);
+    float *c4 = malloc(n4 * 4);
+    if (!c4) {
+      s = ev_fail(EV_ERR_OOM, "out of memory");
+      break;
+    }
+    ev_synth_sample_ref(&L, &P, w4[i], m4[i], sums[i], o->z_network ? net_pair : pairs[i], c4);
+    ev_ohwi4_to_oihw(c4, child->l[i].mask, L.o, L.i, L.kh, L.kw);
+    free(c4);
+  }
+  for (int i = 0; i < n; i++) {
+    if (sums) free(sums[i]);
+    if (w4) free(w4[i]);
+    if (m4) free(m4[i]);
+  }
+  free(pairs), free(sums), free(w4), free(m4);
+  if (s == EV_OK) apply_masks(child);
+  else ev_weights_free(child);
+  return s;
+}
+
+typedef struct {
+  ev_buf w, anc, scratch, child;
+  ev_synth_layer L;
+  uint64_t n4;
+} gpu_layer;
+
+ev_status ev_synthesize(ev_gpu *g, const ev_net_weights *a, const ev_synthesis_options *o, ev_net_weights *child) {
+  EV_TRY(check(o));
+  EV_TRY(ev_weights_copy(a, child));
+  ev_synth_params P = synth_params(o);
+  int n = a->spec.n;
+  gpu_layer *gl = calloc((size_t)n, sizeof *gl);
+  ev_buf z = {0};
+  ev_stream *st = NULL;
+  float *pairs = NULL, *tmp = NULL;
+  ev_status s = gl ? ev_buf_alloc(g, ((uint64_t)n + 1) * 2 * 4, &z) : ev_fail(EV_ERR_OOM, "out of memory");
+  uint64_t max4 = 0;
+  /* upload every layer and record its normaliser into slot i */
+  if (s == EV_OK) s = ev_stream_begin(g, &st);
+  for (int i = 0; i < n && s == EV_OK; i++) {
+    const ev_layer *l = &a->spec.layers[i];
+    if (!has_params(l)) continue;
+    gpu_layer *q = &gl[i];
+    q->L = synth_layer(l, i);
+    q->n4 = (uint64_t)q->L.o * q->L.kh * q->L.kw * ev_c4(q->L.i);
+    if (q->n4 > max4) {
+      free(tmp);
+      tmp = malloc(q->n4 * 4);
+      max4 = tmp ? q->n4 : 0;
+      if (!tmp) s = ev_fail(EV_ERR_OOM, "out of memory");
+    }
+    ev_buf *bufs[4] = {&q->w, &q->anc, &q->scratch, &q->child};
+    uint64_t sizes[4] = {q->n4 * 4, q->n4 * 4, ev_synth_scratch_bytes(&q->L), q->n4 * 4};
+    for (int k = 0; k < 4 && s == EV_OK; k++) s = ev_buf_alloc(g, sizes[k], bufs[k]);
+    if (s != EV_OK) break;
+    ev_oihw_to_ohwi4(a->l[i].w, tmp, q->L.o, q->L.i, q->L.kh, q->L.kw);
+    s = ev_buf_upload(g, &q->w, 0, tmp, q->n4 * 4);
+    ev_oihw_to_ohwi4(a->l[i].mask, tmp, q->L.o, q->L.i, q->L.kh, q->L.kw);
+    if (s == EV_OK) s = ev_buf_upload(g, &q->anc, 0, tmp, q->n4 * 4);
+    if (s == EV_OK) s = ev_synth_normalizer(st, &q->L, &P, &q->w, &q->anc, &q->scratch, &z, (uint32_t)i);
+  }
+  if (s == EV_OK && o->z_network) { /* one Z for the network: the max over layers, in slot n */
+    s = ev_stream_flush(st);
+    pairs = malloc(((size_t)n + 1) * 2 * 4);
+    if (s == EV_OK && !pairs) s = ev_fail(EV_ERR_OOM, "out of memory");
+    if (s == EV_OK) s = ev_buf_download(g, &z, 0, pairs, (uint64_t)n * 2 * 4);
+    float zmax = 0, pair[2];
+    for (int i = 0; s == EV_OK && i < n; i++)
+      if (gl[i].n4 && pairs[2 * i] > zmax) zmax = pairs[2 * i];
+    ev_synth_pair(zmax, pair);
+    if (s == EV_OK) s = ev_buf_upload(g, &z, (uint64_t)n * 2 * 4, pair, sizeof pair);
+  }
+  for (int i = 0; i < n && s == EV_OK; i++)
+    if (gl[i].n4)
+      s = ev_synth_sample(st, &gl[i].L, &P, &gl[i].w, &gl[i].anc, &gl[i].scratch, &z,
+                          o->z_network ? (uint32_t)n : (uint32_t)i, &gl[i].child);
+  if (s == EV_OK) s = ev_stream_submit(st);
+  else if (st) ev_stream_abort(st);
+  for (int i = 0; i < n && s == EV_OK; i++) {
+    if (!gl[i].n4) continue;
+    s = ev_buf_download(g, &gl[i].child, 0, tmp, gl[i].n4 * 4);
+    if (s == EV_OK) ev_ohwi4_to_oihw(tmp, child->l[i].mask, gl[i].L.o, gl[i].L.i, gl[i].L.kh, gl[i].L.kw);
+  }
+  for (int i = 0; gl && i < n; i++) {
+    ev_buf_free(g, &gl[i].w), ev_buf_free(g, &gl[i].anc), ev_buf_free(g, &gl[i].scratch), ev_buf_free(g, &gl[i].child);
+  }
+  ev_buf_free(g, &z);
+  free(gl), free(pairs), free(tmp);
+  if (s == EV_OK) apply_masks(child);
+  else ev_weights_free(child);
+  return s;
+}

@@ -1,0 +1,285 @@
+/* ev_model: allocation, parameter upload/download, optimiser state. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "evonet/ops/batchnorm.h"
+#include "evonet/ops/conv.h"
+#include "evonet/ops/conv_wgrad.h"
+#include "evonet/ops/loss.h"
+#include "model_internal.h"
+
+ev_tensor *ev_model_in_tensor(ev_model *m, int j) { return j < 0 ? &m->input : &m->nodes[j].y; }
+ev_tensor *ev_model_input(ev_model *m) { return &m->input; }
+ev_buf *ev_model_target(ev_model *m) { return &m->target; }
+ev_buf *ev_model_prob(ev_model *m) { return &m->prob; }
+ev_buf *ev_model_loss_buf(ev_model *m) { return &m->loss; }
+int ev_model_batch(const ev_model *m) { return m->batch; }
+
+static int has_params(const ev_layer *l) { return l->op == EV_OP_CONV || l->op == EV_OP_DECONV; }
+
+static ev_status alloc_floats(ev_gpu *g, uint64_t n, ev_buf *b) {
+  return ev_buf_alloc(g, (n ? (n + 3) / 4 * 4 : 4) * 4, b); /* whole texels */
+}
+
+/* conv: OHWI4 with O = out, I = cin. deconv: O = cin (its input), I = out. */
+static void conv_dims(const ev_layer *l, int *o, int *i) {
+  *o = l->op == EV_OP_CONV ? l->out : l->cin;
+  *i = l->op == EV_OP_CONV ? l->cin : l->out;
+}
+
+static ev_status add_param(ev_model *m, ev_buf *buf, ev_buf *grad, ev_buf *mask, uint64_t n) {
+  ev_param *p = &m->params[m->n_params++];
+  memset(p, 0, sizeof *p);
+  p->buf = buf, p->grad = grad, p->mask = mask, p->n = n;
+  EV_TRY(alloc_floats(m->g, n, &p->m1));
+  EV_TRY(alloc_floats(m->g, n, &p->m2));
+  return EV_OK;
+}
+
+static ev_status create_node(ev_model *m, int i, uint64_t *conv_ws, uint64_t *wgrad_ws, uint64_t *bn_scratch) {
+  ev_gpu *g = m->g;
+  const ev_layer *l = &m->spec.layers[i];
+  ev_node *nd = &m->nodes[i];
+  EV_TRY(ev_tensor_alloc(g, m->batch, l->h, l->w, l->c, &nd->y));
+  if (m->training && nd->consumers > 0) EV_TRY(ev_tensor_alloc(g, m->batch, l->h, l->w, l->c, &nd->dy));
+  if (m->training && nd->consumers > 1) EV_TRY(ev_tensor_alloc(g, m->batch, l->h, l->w, l->c, &nd->tmp));
+  if (l->op == EV_OP_MAXPOOL) EV_TRY(ev_buf_alloc(g, ev_tensor_floats(m->batch, l->h, l->w, l->c) * 4, &nd->idx));
+  if (!has_params(l)) return EV_OK;
+  const ev_tensor *x = ev_model_in_tensor(m, l->in[0]);
+  nd->cd = (ev_conv_desc){.cin = l->cin, .cout = l->out, .kh = l->k, .kw = l->k, .stride_h = l->stride,
+                          .stride_w = l->stride, .pad_h = l->pad, .pad_w = l->pad, .dil_h = l->dil,
+                          .dil_w = l->dil, .out_pad_h = l->out_pad, .out_pad_w = l->out_pad};
+  int o, in;
+  conv_dims(l, &o, &in);
+  nd->wn = (uint64_t)o * l->k * l->k * ev_c4(in);
+  uint64_t ws = ev_conv_workspace_bytes(&nd->cd), wg = ev_conv_wgrad_workspace_bytes(&nd->cd, m->batch, x->h, x->w);
+  if (l->op == EV_OP_DECONV) /* its weight gradient reads (x, dy) the other way round */
+    wg = ev_conv_wgrad_workspace_bytes(&nd->cd, m->batch, x->h, x->w);
+  if (ws > *conv_ws) *conv_ws = ws;
+  if (wg > *wgrad_ws) *wgrad_ws = wg;
+  EV_TRY(alloc_floats(g, nd->wn, &nd->w));
+  EV_TRY(alloc_floats(g, nd->wn, &nd->mask));
+  EV_TRY(alloc_floats(g, ev_c4(l->out), &nd->b));
+  if (l->bn) {
+    EV_TRY(ev_tensor_alloc(g, m->batch, l->h, l->w, l->c, &nd->z));
+    ev_buf *bn[4] = {&nd->gamma, &nd->beta, &nd->rmean, &nd->rvar};
+    for (int k = 0; k < 4; k++) EV_TRY(alloc_floats(g, ev_c4(l->out), bn[k]));
+    EV_TRY(alloc_floats(g, ev_bn_save_floats(l->out), &nd->bn_save));
+    uint64_t sc = ev_bn_scratch_floats(m->batch, l->h, l->w, l->out);
+    if (sc > *bn_scratch) *bn_scratch = sc;
+  }
+  if (!m->training) return EV_OK;
+  EV_TRY(alloc_floats(g, nd->wn, &nd->gw));
+  EV_TRY(alloc_floats(g, ev_c4(l->out), &nd->gb));
+  EV_TRY(add_param(m, &nd->w, &nd->gw, &nd->mask, nd->wn));
+  EV_TRY(add_param(m, &nd->b, &nd->gb, NULL, ev_c4(l->out)));
+  if (l->bn) {
+    EV_TRY(alloc_floats(g, ev_c4(l->out), &nd->ggamma));
+    EV_TRY(alloc_floats(g, ev_c4(l->out), &nd->gbeta));
+    EV_TRY(add_param(m, &nd->gamma, &nd->ggamma, NULL, ev_c4(l->out)));
+    EV_TRY(add_param(m, &nd->beta, &nd->gbeta, NULL, ev_c4(l->out)));
+  }
+  return EV_OK;
+}
+
+ev_status ev_model_create(ev_gpu *g, const ev_net_spec *spec, int batch, int h, int w, bool training, ev_model **out) {
+  *out = NULL;
+  if (batch < 1) return ev_fail(EV_ERR_ARG, "batch size %d must be positive", batch);
+  if (training && batch * h * w < 2) return ev_fail(EV_ERR_ARG, "training needs more than one pixel per batch");
+  ev_model *m = calloc(1, sizeof *m);
+  if (!m) return ev_fail(EV_ERR_OOM, "out of memory");
+  m->g = g, m->batch = batch, m->h = h, m->w = w, m->training = training;
+  ev_status s = ev_net_copy(spec, &m->spec);
+  if (s == EV_OK) s = ev_net_infer(&m->spec, h, w);
+  if (s == EV_OK) {
+    m->nodes = calloc((size_t)m->spec.n, sizeof *m->nodes);
+    m->params = calloc((size_t)m->spec.n * 4 + 1, sizeof *m->params);
+    if (!m->nodes || !m->params) s = ev_fail(EV_ERR_OOM, "out of memory");
+  }
+  if (s == EV_OK) {
+    for (int i = 0; i < m->spec.n; i++)
+      for (int j = 0; j < m->spec.layers[i].n_in; j++)
+        if (m->spec.layers[i].in[j] >= 0) m->nodes[m->spec.layers[i].in[j]].consumers++;
+    m->nodes[m->spec.output].consumers++; /* the loss */
+    s = ev_tensor_alloc(g, batch, h, w, m->spec.in_channels, &m->input);
+  }
+  uint64_t conv_ws = 0, wgrad_ws = 0, bn_scratch = 0;
+  for (int i = 0; s == EV_OK && i < m->spec.n; i++) s = create_node(m, i, &conv_ws, &wgrad_ws, &bn_scratch);
+  uint64_t pix = (uint64_t)batch * h * w;
+  if (s == EV_OK) s = alloc_floats(g, pix, &m->target);
+  if (s == EV_OK) s = alloc_floats(g, pix, &m->prob);
+  if (s == EV_OK) s = alloc_floats(g, 4, &m->loss);
+  if (s == EV_OK) s = alloc_floats(g, 4, &m->class_w);
+  if (s == EV_OK) s = alloc_floats(g, ev_softmax_ce_scratch_floats(batch, h, w), &m->loss_scratch);
+  if (s == EV_OK) s = ev_buf_alloc(g, conv_ws ? conv_ws : 16, &m->conv_ws);
+  if (s == EV_OK && training) s = ev_buf_alloc(g, wgrad_ws ? wgrad_ws : 16, &m->wgrad_ws);
+  if (s == EV_OK) s = alloc_floats(g, bn_scratch, &m->bn_scratch);
+  if (s != EV_OK) {
+    ev_model_destroy(m);
+    return s;
+  }
+  *out = m;
+  return EV_OK;
+}
+
+void ev_model_destroy(ev_model *m) {
+  if (!m) return;
+  ev_gpu *g = m->g;
+  for (int i = 0; m->nodes && i < m->spec.n; i++) {
+    ev_node *nd = &m->nodes[i];
+    ev_tensor_free(g, &nd->y), ev_tensor_free(g, &nd->z), ev_tensor_free(g, &nd->dy), ev_tensor_free(g, &nd->tmp);
+    ev_buf *bufs[] = {&nd->idx, &nd->w, &nd->b, &nd->mask, &nd->gw, &nd->gb, &nd->gamma, &nd->beta,
+                      &nd->rmean, &nd->rvar, &nd->ggamma, &nd->gbeta, &nd->bn_save};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) ev_buf_free(g, bufs[k]);
+  }
+  for (int i = 0; m->params && i < m->n_params; i++) ev_buf_free(g, &m->params[i].m1), ev_buf_free(g, &m->params[i].m2);
+  ev_tensor_free(g, &m->input);
+  ev_buf *bufs[] = {&m->target, &m->prob, &m->loss, &m->class_w, &m->conv_ws, &m->wgrad_ws, &m->bn_scratch, &m->loss_scratch};
+  for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) ev_buf_free(g, bufs[k]);
+  free(m->nodes);
+  free(m->params);
+  ev_net_free(&m->spec);
+  free(m);
+}
+
+static ev_status check_same(const ev_model *m, const ev_net_weights *w) {
+  if (w->spec.n != m->spec.n) return ev_fail(EV_ERR_ARG, "weights belong to another architecture");
+  for (int i = 0; i < m->spec.n; i++)
+    if (ev_layer_weight_count(&w->spec.layers[i]) != ev_layer_weight_count(&m->spec.layers[i]))
+      return ev_fail(EV_ERR_ARG, "weights of layer %s do not fit the model", m->spec.layers[i].name);
+  return EV_OK;
+}
+
+/* Pads a per-channel array to C4 with zeros and uploads it. */
+static ev_status upload_vec(ev_gpu *g, ev_buf *b, const float *v, int c) {
+  float *tmp = calloc((size_t)ev_c4(c), 4);
+  if (!tmp) return ev_fail(EV_ERR_OOM, "out of memory");
+  memcpy(tmp, v, (size_t)c * 4);
+  ev_status s = ev_buf_upload(g, b, 0, tmp, (uint64_t)ev_c4(c) * 4);
+  free(tmp);
+  return s;
+}
+
+ev_status ev_model_upload(ev_model *m, const ev_net_weights *w) {
+  EV_TRY(check_same(m, w));
+  for (int i = 0; i < m->spec.n; i++) {
+    const ev_layer *l = &m->spec.layers[i];
+    if (!has_params(l)) continue;
+    ev_node *nd = &m->nodes[i];
+    int o, in;
+    conv_dims(l, &o, &in);
+    float *tmp = malloc(nd->wn * 4);
+    if (!tmp) return ev_fail(EV_ERR_OOM, "out of memory");
+    ev_oihw_to_ohwi4(w->l[i].w, tmp, o, in, l->k, l->k);
+    ev_status s = ev_buf_upload(m->g, &nd->w, 0, tmp, nd->wn * 4);
+    ev_oihw_to_ohwi4(w->l[i].mask, tmp, o, in, l->k, l->k);
+    if (s == EV_OK) s = ev_buf_upload(m->g, &nd->mask, 0, tmp, nd->wn * 4);
+    free(tmp);
+    EV_TRY(s);
+    EV_TRY(upload_vec(m->g, &nd->b, w->l[i].b, l->out));
+    if (l->bn) {
+      EV_TRY(upload_vec(m->g, &nd->gamma, w->l[i].gamma, l->out));
+      EV_TRY(upload_vec(m->g, &nd->beta, w->l[i].beta, l->out));
+      EV_TRY(upload_vec(m->g, &nd->rmean, w->l[i].rmean, l->out));
+      EV_TRY(upload_vec(m->g, &nd->rvar, w->l[i].rvar, l->out));
+    }
+  }
+  return EV_OK;
+}
+
+ev_status ev_model_download(ev_model *m, ev_net_weights *w) {
+  EV_TRY(check_same(m, w));
+  for (int i = 0; i < m->spec.n; i++) {
+    const ev_layer *l = &m->spec.layers[i];
+    if (!has_params(l)) continue;
+    ev_node *nd = &m->nodes[i];
+    int o, in;
+    conv_dims(l, &o, &in);
+    float *tmp = malloc(nd->wn * 4);
+    if (!tmp) return ev_fail(EV_ERR_OOM, "out of memory");
+    ev_status s = ev_buf_download(m->g, &nd->w, 0, tmp, nd->wn * 4);
+    if (s == EV_OK) ev_ohwi4_to_oihw(tmp, w->l[i].w, o, in, l->k, l->k);
+    free(tmp);
+    EV_TRY(s);
+    EV_TRY(ev_buf_download(m->g, &nd->b, 0, w->l[i].b, (uint64_t)l->out * 4));
+    if (l->bn) {
+      EV_TRY(ev_buf_download(m->g, &nd->gamma, 0, w->l[i].gamma, (uint64_t)l->out * 4));
+      EV_TRY(ev_buf_download(m->g, &nd->beta, 0, w->l[i].beta, (uint64_t)l->out * 4));
+      EV_TRY(ev_buf_download(m->g, &nd->rmean, 0, w->l[i].rmean, (uint64_t)l->out * 4));
+      EV_TRY(ev_buf_download(m->g, &nd->rvar, 0, w->l[i].rvar, (uint64_t)l->out * 4));
+    }
+  }
+  return EV_OK;
+}
+
+uint64_t ev_model_opt_floats(const ev_model *m) {
+  uint64_t t = 0;
+  for (int i = 0; i < m->n_params; i++) t += 2 * m->params[i].n;
+  return t;
+}
+
+ev_status ev_model_opt_get(ev_model *m, float *dst) {
+  for (int i = 0; i < m->n_params; i++) {
+    ev_param *p = &m->params[i];
+    EV_TRY(ev_buf_download(m->g, &p->m1, 0, dst, p->n * 4));
+    EV_TRY(ev_buf_download(m->g, &p->m2, 0, dst + p->n, p->n * 4));
+    dst += 2 * p->n;
+  }
+  return EV_OK;
+}
+
+ev_status ev_model_opt_set(ev_model *m, const float *src) {
+  for (int i = 0; i < m->n_params; i++) {
+    ev_param *p = &m->params[i];
+    EV_TRY(ev_buf_upload(m->g, &p->m1, 0, src, p->n * 4));
+    EV_TRY(ev_buf_upload(m->g, &p->m2, 0, src + p->n, p->n * 4));
+    src += 2 * p->n;
+  }
+  return EV_OK;
+}
+
+ev_status ev_model_opt_zero(ev_model *m) {
+  for (int i = 0; i < m->n_params; i++) {
+    EV_TRY(ev_buf_fill(m->g, &m->params[i].m1, 0));
+    EV_TRY(ev_buf_fill(m->g, &m->params[i].m2, 0));
+  }
+  return EV_OK;
+}
+
+ev_gpu *ev_model_gpu(const ev_model *m) { return m->g; }
+
+ev_status ev_model_feed(ev_model *m, const float *images, const float *masks, int n) {
+  if (n < 1 || n > m->batch) return ev_fail(EV_ERR_ARG, "%d images do not fit a batch of %d", n, m->batch);
+  if (m->spec.in_channels != 3) return ev_fail(EV_ERR_ARG, "the network takes %d channels, images have 3", m->spec.in_channels);
+  uint64_t img = (uint64_t)m->h * m->w * 4, pix = (uint64_t)m->h * m->w;
+  EV_TRY(ev_buf_upload(m->g, &m->input.buf, 0, images, n * img * 4));
+  if (masks) EV_TRY(ev_buf_upload(m->g, &m->target, 0, masks, n * pix * 4));
+  if (n < m->batch) {
+    float *zero = calloc((m->batch - n) * img, 4);
+    if (!zero) return ev_fail(EV_ERR_OOM, "out of memory");
+    ev_status s = ev_buf_upload(m->g, &m->input.buf, n * img * 4, zero, (m->batch - n) * img * 4);
+    if (s == EV_OK) s = ev_buf_upload(m->g, &m->target, n * pix * 4, zero, (m->batch - n) * pix * 4);
+    free(zero);
+    EV_TRY(s);
+  }
+  return EV_OK;
+}
+
+ev_status ev_fill_random_input(ev_model *m, uint64_t seed) {
+  uint64_t n = ev_tensor_floats(m->batch, m->h, m->w, m->spec.in_channels), pix = (uint64_t)m->batch * m->h * m->w;
+  float *x = malloc(n * 4), *t = malloc(pix * 4);
+  if (!x || !t) {
+    free(x), free(t);
+    return ev_fail(EV_ERR_OOM, "out of memory");
+  }
+  int c4 = ev_c4(m->spec.in_channels);
+  for (uint64_t i = 0; i < n; i++) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    x[i] = (int)(i % c4) < m->spec.in_channels ? (float)((seed >> 40) * (4.0 / 16777216.0)) - 2.0f : 0.0f;
+  }
+  for (uint64_t i = 0; i < pix; i++) t[i] = (float)((i / 7) % 2);
+  ev_status s = ev_buf_upload(m->g, &m->input.buf, 0, x, n * 4);
+  if (s == EV_OK) s = ev_buf_upload(m->g, &m->target, 0, t, pix * 4);
+  free(x), free(t);
+  return s;
+}

@@ -1,0 +1,44 @@
+/* Private layout of ev_model (src/nn/model*.c). */
+#ifndef EVONET_MODEL_INTERNAL_H
+#define EVONET_MODEL_INTERNAL_H
+#include "evonet/model.h"
+#include "evonet/ops/conv_desc.h"
+
+typedef struct {
+  ev_buf *buf;      /* a parameter */
+  ev_buf *grad;
+  ev_buf *mask;     /* NULL: not masked */
+  ev_buf m1, m2;    /* momentum / Adam moments */
+  uint64_t n;       /* floats */
+} ev_param;
+
+typedef struct {
+  ev_tensor y;        /* output (after BN and ReLU) */
+  ev_tensor z;        /* BN layers: the conv's output before BN */
+  ev_tensor dy;       /* gradient w.r.t. y (training) */
+  ev_tensor tmp;      /* second and later consumers' gradient, added into dy */
+  int consumers, grads_written;
+  ev_buf idx;         /* max-pool argmax */
+  ev_conv_desc cd;
+  /* parameters (conv/deconv) */
+  ev_buf w, b, mask, gw, gb;
+  ev_buf gamma, beta, rmean, rvar, ggamma, gbeta, bn_save;
+  uint64_t wn;        /* floats of w (OHWI4) */
+} ev_node;
+
+struct ev_model {
+  ev_gpu *g;
+  ev_net_spec spec;
+  int batch, h, w;
+  bool training;
+  ev_node *nodes;
+  ev_tensor input;
+  ev_buf target, prob, loss, class_w;
+  float class_w_fg;    /* what class_w holds (0: not uploaded yet) */
+  ev_buf conv_ws, wgrad_ws, bn_scratch, loss_scratch;
+  ev_param *params;
+  int n_params;
+};
+
+ev_tensor *ev_model_in_tensor(ev_model *m, int layer); /* input -1 = the network input */
+#endif

@@ -1,0 +1,208 @@
+/* ev_model: the forward and backward schedules over the layer graph.
+ * Backward runs in reverse topological order; a layer's output gradient dy is written by
+ * its first consumer and, for layers with several consumers, later ones write `tmp` and add
+ * it in (deterministic: no atomics). */
+#include <string.h>
+
+#include "evonet/ops/basic.h"
+#include "evonet/ops/batchnorm.h"
+#include "evonet/ops/conv.h"
+#include "evonet/ops/conv_wgrad.h"
+#include "evonet/ops/eltwise.h"
+#include "evonet/ops/loss.h"
+#include "evonet/ops/optim.h"
+#include "evonet/ops/pool.h"
+#include "evonet/ops/upsample.h"
+#include "model_internal.h"
+
+static ev_pool_desc pool_desc(const ev_layer *l) {
+  return (ev_pool_desc){.kh = l->k, .kw = l->k, .stride_h = l->stride, .stride_w = l->stride,
+                        .pad_h = l->pad, .pad_w = l->pad, .ceil_mode = 0};
+}
+
+static ev_bn_params bn_params(ev_node *nd) {
+  return (ev_bn_params){.gamma = &nd->gamma, .beta = &nd->beta, .running_mean = &nd->rmean,
+                        .running_var = &nd->rvar, .momentum = 0.1f, .eps = 1e-5f};
+}
+
+static ev_status forward_conv(ev_model *m, ev_stream *s, int i, bool train) {
+  const ev_layer *l = &m->spec.layers[i];
+  ev_node *nd = &m->nodes[i];
+  ev_tensor *x = ev_model_in_tensor(m, l->in[0]);
+  ev_tensor *pre = l->bn ? &nd->z : &nd->y; /* the convolution's own output */
+  if (l->op == EV_OP_CONV) {
+    EV_TRY(ev_conv2d_forward(s, &nd->cd, x, &nd->w, &nd->b, l->relu && !l->bn, pre));
+  } else {
+    EV_TRY(ev_deconv2d_forward(s, &nd->cd, x, &nd->w, &nd->b, pre, &m->conv_ws));
+    if (l->relu && !l->bn) EV_TRY(ev_relu_forward(s, pre, pre));
+  }
+  if (l->bn) {
+    ev_bn_params bp = bn_params(nd);
+    if (train) EV_TRY(ev_bn_forward_train(s, &bp, &nd->z, &nd->bn_save, &m->bn_scratch, &nd->y));
+    else EV_TRY(ev_bn_forward_infer(s, &bp, &nd->z, &nd->bn_save, &nd->y));
+    if (l->relu) EV_TRY(ev_relu_forward(s, &nd->y, &nd->y));
+  }
+  return EV_OK;
+}
+
+ev_status ev_model_forward(ev_model *m, ev_stream *s, bool train) {
+  if (train && !m->training) return ev_fail(EV_ERR_ARG, "model was created for inference only");
+  for (int i = 0; i < m->spec.n; i++) {
+    const ev_layer *l = &m->spec.layers[i];
+    ev_node *nd = &m->nodes[i];
+    ev_tensor *x0 = ev_model_in_tensor(m, l->in[0]);
+    switch (l->op) {
+    case EV_OP_CONV:
+    case EV_OP_DECONV: EV_TRY(forward_conv(m, s, i, train)); break;
+    case EV_OP_MAXPOOL: {
+      ev_pool_desc pd = pool_desc(l);
+      EV_TRY(ev_maxpool_forward(s, &pd, x0, &nd->y, &nd->idx));
+      break;
+    }
+    case EV_OP_UPSAMPLE: EV_TRY(ev_upsample_forward(s, x0, &nd->y)); break;
+    case EV_OP_CONCAT: {
+      ev_tensor *xs[EV_NET_MAX_IN];
+      for (int j = 0; j < l->n_in; j++) xs[j] = ev_model_in_tensor(m, l->in[j]);
+      EV_TRY(ev_concat_forward(s, xs, l->n_in, &nd->y));
+      break;
+    }
+    case EV_OP_ADD:
+      if (l->n_in == 1) {
+        EV_TRY(ev_copy(s, &x0->buf, &nd->y.buf, ev_tensor_floats(x0->n, x0->h, x0->w, x0->c), 0));
+        break;
+      }
+      EV_TRY(ev_add(s, x0, ev_model_in_tensor(m, l->in[1]), &nd->y));
+      for (int j = 2; j < l->n_in; j++) EV_TRY(ev_add_into(s, &nd->y, ev_model_in_tensor(m, l->in[j])));
+      break;
+    }
+  }
+  return EV_OK;
+}
+
+/* Where the gradient for layer j's output goes: NULL for the network input (not needed). */
+static ev_tensor *grad_dst(ev_model *m, int j, int *pending) {
+  *pending = 0;
+  if (j < 0) return NULL;
+  ev_node *nd = &m->nodes[j];
+  if (nd->grads_written++ == 0) return &nd->dy;
+  *pending = 1;
+  return &nd->tmp;
+}
+
+static ev_status grad_done(ev_model *m, ev_stream *s, int j, int pending) {
+  return pending ? ev_add_into(s, &m->nodes[j].dy, &m->nodes[j].tmp) : EV_OK;
+}
+
+static ev_status backward_conv(ev_model *m, ev_stream *s, int i) {
+  const ev_layer *l = &m->spec.layers[i];
+  ev_node *nd = &m->nodes[i];
+  ev_tensor *g = &nd->dy, *x = ev_model_in_tensor(m, l->in[0]);
+  if (l->relu) EV_TRY(ev_relu_backward(s, &nd->y, g, g)); /* in place: dy is not needed again */
+  if (l->bn) {
+    ev_bn_params bp = bn_params(nd);
+    EV_TRY(ev_bn_backward(s, &bp, &nd->z, g, &nd->bn_save, &m->bn_scratch, g, &nd->ggamma, &nd->gbeta));
+  }
+  if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_weight(s, &nd->cd, x, g, &nd->gw, &nd->gb, 0, &m->wgrad_ws));
+  else EV_TRY(ev_deconv2d_backward_weight(s, &nd->cd, x, g, &nd->gw, &nd->gb, 0, &m->wgrad_ws));
+  int pending;
+  ev_tensor *dx = grad_dst(m, l->in[0], &pending);
+  if (!dx) return EV_OK;
+  if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_data(s, &nd->cd, g, &nd->w, dx, &m->conv_ws));
+  else EV_TRY(ev_deconv2d_backward_data(s, &nd->cd, g, &nd->w, dx));
+  return grad_done(m, s, l->in[0], pending);
+}
+
+static ev_status backward_concat(ev_model *m, ev_stream *s, int i) {
+  const ev_layer *l = &m->spec.layers[i];
+  ev_tensor *dxs[EV_NET_MAX_IN];
+  int first = 0, later = 0;
+  for (int j = 0; j < l->n_in; j++) {
+    int k = l->in[j];
+    if (k < 0) return ev_fail(EV_ERR_ARG, "layer %s: concatenating the network input is not supported", l->name);
+    dxs[j] = &m->nodes[k].dy;
+    if (m->nodes[k].grads_written++ == 0) first++;
+    else later++;
+  }
+  if (later == 0) return ev_concat_backward(s, &m->nodes[i].dy, dxs, l->n_in, 0);
+  if (first == 0) return ev_concat_backward(s, &m->nodes[i].dy, dxs, l->n_in, 1);
+  return ev_fail(EV_ERR_ARG, "layer %s: inputs that also feed other layers are not supported yet", l->name);
+}
+
+ev_status ev_model_backward(ev_model *m, ev_stream *s) {
+  if (!m->training) return ev_fail(EV_ERR_ARG, "model was created for inference only");
+  for (int i = 0; i < m->spec.n; i++) m->nodes[i].grads_written = 0;
+  m->nodes[m->spec.output].grads_written = 1; /* the loss wrote the logits' gradient */
+  for (int i = m->spec.n - 1; i >= 0; i--) {
+    const ev_layer *l = &m->spec.layers[i];
+    ev_node *nd = &m->nodes[i];
+    if (nd->grads_written == 0) continue; /* feeds nothing that reaches the loss */
+    int pending;
+    ev_tensor *dx;
+    switch (l->op) {
+    case EV_OP_CONV:
+    case EV_OP_DECONV: EV_TRY(backward_conv(m, s, i)); break;
+    case EV_OP_MAXPOOL: {
+      ev_pool_desc pd = pool_desc(l);
+      if ((dx = grad_dst(m, l->in[0], &pending))) {
+        EV_TRY(ev_maxpool_backward(s, &pd, &nd->dy, &nd->idx, dx));
+        EV_TRY(grad_done(m, s, l->in[0], pending));
+      }
+      break;
+    }
+    case EV_OP_UPSAMPLE:
+      if ((dx = grad_dst(m, l->in[0], &pending))) {
+        EV_TRY(ev_upsample_backward(s, &nd->dy, dx));
+        EV_TRY(grad_done(m, s, l->in[0], pending));
+      }
+      break;
+    case EV_OP_CONCAT: EV_TRY(backward_concat(m, s, i)); break;
+    case EV_OP_ADD:
+      for (int j = 0; j < l->n_in; j++) {
+        int k = l->in[j];
+        if (k < 0) continue;
+        if (m->nodes[k].grads_written++ == 0)
+          EV_TRY(ev_copy(s, &nd->dy.buf, &m->nodes[k].dy.buf, ev_tensor_floats(nd->dy.n, nd->dy.h, nd->dy.w, nd->dy.c), 0));
+        else EV_TRY(ev_add_into(s, &m->nodes[k].dy, &nd->dy));
+      }
+      break;
+    }
+  }
+  return EV_OK;
+}
+
+ev_status ev_model_loss(ev_model *m, ev_stream *s, float fg_weight) {
+  ev_buf *cw = NULL;
+  if (fg_weight != 1.0f) {
+    if (m->spec.classes != 2) return ev_fail(EV_ERR_ARG, "a salient-class weight needs a 2-class network");
+    if (m->class_w_fg != fg_weight) { /* small upload, only when the weight changes */
+      float w[4] = {1.0f, fg_weight, 0, 0};
+      EV_TRY(ev_buf_upload(m->g, &m->class_w, 0, w, sizeof w));
+      m->class_w_fg = fg_weight;
+    }
+    cw = &m->class_w;
+  }
+  ev_node *out = &m->nodes[m->spec.output];
+  return ev_softmax_ce(s, &out->y, &m->target, EV_TARGET_MASK, cw, &m->loss_scratch, &m->loss,
+                       m->training ? &out->dy : NULL, &m->prob);
+}
+
+ev_status ev_model_predict(ev_model *m, ev_stream *s) {
+  ev_node *out = &m->nodes[m->spec.output];
+  return ev_softmax_ce(s, &out->y, &m->target, EV_TARGET_MASK, NULL, &m->loss_scratch, &m->loss, NULL, &m->prob);
+}
+
+ev_status ev_model_step(ev_model *m, ev_stream *s, const ev_step_params *p) {
+  if (!m->training) return ev_fail(EV_ERR_ARG, "model was created for inference only");
+  for (int i = 0; i < m->n_params; i++) {
+    ev_param *q = &m->params[i];
+    if (p->optimizer == 0) {
+      ev_sgd_params sp = {.lr = p->lr, .momentum = p->momentum, .weight_decay = p->weight_decay};
+      EV_TRY(ev_sgd_step(s, &sp, q->buf, q->grad, &q->m1, q->mask, q->n));
+    } else {
+      ev_adam_params ap = {.lr = p->lr, .beta1 = p->beta1, .beta2 = p->beta2, .eps = p->eps,
+                           .weight_decay = p->weight_decay, .step = p->step};
+      EV_TRY(ev_adam_step(s, &ap, q->buf, q->grad, &q->m1, &q->m2, q->mask, q->n));
+    }
+  }
+  return EV_OK;
+}

@@ -1,0 +1,334 @@
+/* Host side of conv2d / transposed conv2d forward and input-gradient passes: shape checks,
+ * kernel variant and tile choice, dispatch. Shaders: conv_gemm_cpu, conv_gemm_gpu (one
+ * implicit GEMM for all four passes, geometry in shaders/include/gemm_conv.glsl) and
+ * conv_wtranspose. References: conv_ref.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "evonet/ops/conv.h"
+
+/* Push constants of conv_gemm_*.comp, in the order of gemm_conv.glsl's block. */
+typedef struct {
+  int32_t nb, hs, ws, ks4, ho, wo, cd, cd4, kh, kw, brow;
+  int32_t ah, aw, bh, bw, c0h, c0w, c1h, c1w, sdh, sdw;
+  int32_t ntn;
+} gemm_push;
+
+enum { CPU_ROWS = 8, CPU_SUBGROUPS = 8 }; /* cpu kernel: shuffled rows, subgroups per workgroup */
+
+/* ---------------- checks ---------------- */
+static ev_status check_desc(const ev_conv_desc *d, int transposed) {
+  if (!d) return ev_fail(EV_ERR_ARG, "conv: no descriptor");
+  if (d->cin <= 0 || d->cout <= 0 || d->kh <= 0 || d->kw <= 0)
+    return ev_fail(EV_ERR_ARG, "conv %d->%d with a %dx%d kernel: sizes must be positive",
+                   d->cin, d->cout, d->kh, d->kw);
+  if (d->stride_h < 1 || d->stride_w < 1 || d->dil_h < 1 || d->dil_w < 1 || d->pad_h < 0 ||
+      d->pad_w < 0)
+    return ev_fail(EV_ERR_ARG, "conv: stride %dx%d and dilation %dx%d must be >= 1, padding %dx%d >= 0",
+                   d->stride_h, d->stride_w, d->dil_h, d->dil_w, d->pad_h, d->pad_w);
+  if (transposed && (d->out_pad_h < 0 || d->out_pad_w < 0 ||
+                     (d->out_pad_h >= d->stride_h && d->out_pad_h >= d->dil_h) ||
+                     (d->out_pad_w >= d->stride_w && d->out_pad_w >= d->dil_w)))
+    return ev_fail(EV_ERR_ARG, "transposed conv: output padding %dx%d must be below stride or dilation",
+                   d->out_pad_h, d->out_pad_w);
+  return EV_OK;
+}
+
+static ev_status check_tensor(const ev_tensor *t, const char *name, int n, int h, int w, int c) {
+  if (!t) return ev_fail(EV_ERR_ARG, "conv: tensor %s missing", name);
+  if (t->n <= 0 || t->h <= 0 || t->w <= 0 || t->c <= 0)
+    return ev_fail(EV_ERR_ARG, "conv: tensor %s (%d, %d, %d, %d) has a zero or negative size", name,
+                   t->n, t->c, t->h, t->w);
+  if (h <= 0 || w <= 0)
+    return ev_fail(EV_ERR_ARG, "conv: tensor %s would be %dx%d (kernel larger than padded input?)",
+                   name, h, w);
+  if (t->n != n || t->h != h || t->w != w || t->c != c)
+    return ev_fail(EV_ERR_ARG, "conv: tensor %s is (N,C,H,W) = (%d, %d, %d, %d), expected (%d, %d, %d, %d)",
+                   name, t->n, t->c, t->h, t->w, n, c, h, w);
+  uint64_t floats = ev_tensor_floats(n, h, w, c);
+  if (floats >= (1ull << 31))
+    return ev_fail(EV_ERR_LIMIT, "conv: tensor %s has %llu floats, beyond 32-bit indexing", name,
+                   (unsigned long long)floats);
+  if (!t->buf.block || t->buf.size < floats * 4)
+    return ev_fail(EV_ERR_ARG, "conv: tensor %s needs %llu bytes, its buffer has %llu", name,
+                   (unsigned long long)(floats * 4), (unsigned long long)t->buf.size);
+  return EV_OK;
+}
+
+static ev_status check_buf(const ev_buf *b, const char *name, uint64_t floats) {
+  if (!b || !b->block) return ev_fail(EV_ERR_ARG, "conv: %s buffer missing", name);
+  if (b->size < floats * 4)
+    return ev_fail(EV_ERR_ARG, "conv: %s needs %llu bytes, its buffer has %llu", name,
+                   (unsigned long long)(floats * 4), (unsigned long long)b->size);
+  return EV_OK;
+}
+
+/* ---------------- kernel choice ---------------- */
+static int env_int(const char *name, int dflt) {
+  const char *e = getenv(name);
+  return e && *e ? atoi(e) : dflt;
+}
+
+static int use_cpu_kernel(const ev_caps *c) {
+  const char *e = getenv("EVONET_CONV_VARIANT");
+  int want = c->is_cpu;
+  if (e && !strcmp(e, "cpu")) want = 1;
+  if (e && !strcmp(e, "gpu")) want = 0;
+  VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+  /* shuffled rows come from lanes 0..7, so the kernel needs at least 8 lanes */
+  int able = (c->subgroup_ops & need) == need && (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+             c->subgroup_size >= CPU_ROWS && c->subgroup_size <= 128 &&
+             c->subgroup_size <= c->max_workgroup_size[0] &&
+             c->subgroup_size <= c->max_workgroup_invocations;
+  return want && able;
+}
+
+/* Per-lane rows of the CPU kernel. It keeps 8 x CN accumulators per lane in vector
+ * registers; a CPU device runs the shader on this host's CPU, so ask the CPU: with
+ * AVX-512VL, LLVM has 32 vector registers and 8 x 4 fits (measured +10..30% over 8 x 2 on
+ * Zen 5); with 16 registers 8 x 4 spills (the reference probe saw that on Zen 3). */
+static uint32_t cpu_cols_per_lane(void) {
+  int cn = env_int("EVONET_CONV_CN", 0); /* test hook: 2 or 4 */
+  if (cn == 2 || cn == 4) return (uint32_t)cn;
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512vl")) return 4;
+#endif
+  return 2;
+}
+
+/* How many of `rows` rows `stride` bytes apart share one set of an L1 cache with 64 sets
+ * of 64-byte lines (x86 L1s alias every 4 KiB): rows 4 KiB apart all land in one set and
+ * evict each other; the measured cost was 2x (4x4 kernel, 64 channels: 18 vs 34 GFLOP/s). */
+static uint64_t l1_rows_per_set(uint64_t stride, uint64_t rows) {
+  uint64_t a = stride % 4096, b = 4096; /* gcd(stride, 4096) */
+  while (a) { uint64_t t = b % a; b = a; a = t; }
+  uint64_t sets = 4096 / b > 64 ? 64 : 4096 / b;
+  return (rows + sets - 1) / sets;
+}
+
+/* Row stride in texels of the transposed weight copy: T*O4/4 texels, padded to an odd
+ * number of 64-byte lines so the rows read together spread over all L1 sets. */
+static uint64_t wt_row_texels(int taps, int o) {
+  uint64_t r = (uint64_t)taps * ev_c4(o) / 4;
+  return r % 8 == 0 ? r + 4 : r;
+}
+
+typedef struct {
+  int cpu;
+  uint32_t lx, ly, tm, tn, bk4; /* gpu variant tiles; cpu: lx = workgroup size */
+  uint32_t cn, swap;            /* cpu variant: per-lane rows, orientation */
+  uint32_t bm, bn;              /* output pixels / channels per workgroup */
+} conv_tiles;
+
+/* Relative cost of one orientation of the cpu kernel: padded work (tiles of `rows` output
+ * pixels x `cols` channels) times 2 where the `cn*sg` per-lane rows, `stride` bytes apart,
+ * crowd more than 4 to an L1 set. */
+static double cpu_cost(uint64_t m, uint64_t cd4, uint64_t rows, uint64_t cols, uint64_t stride,
+                       uint64_t lane_rows) {
+  double work = (double)((m + rows - 1) / rows * rows) * ((cd4 + cols - 1) / cols * cols);
+  return work * (l1_rows_per_set(stride, lane_rows) > 4 ? 2.0 : 1.0);
+}
+
+/* m: output pixels (largest phase), cd4: padded output channels; brow_bytes: stride of
+ * weight rows; pix_bytes: stride of consecutive source pixels. */
+static conv_tiles choose_tiles(const ev_caps *c, uint64_t m, uint64_t cd4, uint64_t brow_bytes,
+                               uint64_t pix_bytes) {
+  conv_tiles t = {0};
+  t.cpu = use_cpu_kernel(c);
+  if (t.cpu) {
+    uint32_t nsg = CPU_SUBGROUPS, sg = c->subgroup_size;
+    while (nsg > 1 && (sg * nsg > c->max_workgroup_invocations || sg * nsg > c->max_workgroup_size[0]))
+      nsg /= 2;
+    t.lx = sg * nsg;
+    t.cn = cpu_cols_per_lane();
+    /* SWAP = 1 tiles 8 channels instead of cn*sg (less waste on narrow layers) but ran ~12%
+     * slower at equal waste (64 channels, Zen 5); either may suffer L1 aliasing */
+    uint32_t lane_rows = t.cn * sg;
+    double plain = cpu_cost(m, cd4, CPU_ROWS, lane_rows, brow_bytes, lane_rows);
+    double swapped = 1.125 * cpu_cost(m, cd4, lane_rows, CPU_ROWS, pix_bytes, lane_rows);
+    t.swap = swapped < plain;
+    int force = env_int("EVONET_CONV_SWAP", -1); /* test hook */
+    if (force == 0 || force == 1) t.swap = (uint32_t)force;
+    t.bm = nsg * (t.swap ? lane_rows : CPU_ROWS);
+    t.bn = t.swap ? CPU_ROWS : lane_rows;
+    return t;
+  }
+  t.tm = t.tn = 4;
+  t.lx = t.ly = 16;
+  if (c->max_workgroup_invocations < 256 || c->max_workgroup_size[0] < 16 || c->max_workgroup_size[1] < 16)
+    t.lx = t.ly = 8; /* 64 invocations: every Vulkan device allows that */
+  t.bm = t.tm * t.ly;
+  t.bn = t.tn * t.lx;
+  t.bk4 = 4;
+  while (t.bk4 > 1 && (t.bm + t.bn) * t.bk4 * 16 > c->max_shared_memory) t.bk4 /= 2;
+  return t;
+}
+
+/* ---------------- the implicit GEMM ---------------- */
+typedef struct {
+  gemm_push pc;
+  uint32_t groups[3];
+  ev_pipeline *p;
+} gemm_plan;
+
+/* Checks limits and gets the pipeline; records nothing.
+ * adjoint = 0: conv-like pass (src read at q*stride - pad + k*dil);
+ * adjoint = 1: its adjoint (the output phases of stride split into z-slices).
+ * The weights operand holds dst->c rows of kh*kw*c4(src->c)/4 texels, `brow` texels apart. */
+static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const ev_tensor *src,
+                           uint64_t brow, int has_bias, int relu, const ev_tensor *dst, gemm_plan *plan) {
+  const ev_caps *c = ev_gpu_caps(g);
+  gemm_push pc = {
+      .nb = src->n, .hs = src->h, .ws = src->w, .ks4 = ev_c4(src->c) / 4,
+      .ho = dst->h, .wo = dst->w, .cd = dst->c, .cd4 = ev_c4(dst->c), .kh = d->kh, .kw = d->kw,
+      .brow = (int32_t)brow,
+      .ah = adjoint ? 1 : d->stride_h, .aw = adjoint ? 1 : d->stride_w,
+      .bh = adjoint ? d->stride_h : 1, .bw = adjoint ? d->stride_w : 1,
+      .c0h = adjoint ? d->pad_h : -d->pad_h, .c0w = adjoint ? d->pad_w : -d->pad_w,
+      .c1h = adjoint ? -d->dil_h : d->dil_h, .c1w = adjoint ? -d->dil_w : d->dil_w,
+      .sdh = adjoint ? d->stride_h : 1, .sdw = adjoint ? d->stride_w : 1};
+  /* the largest phase (r = 0) sets the grid; smaller phases leave their last tiles idle */
+  uint64_t m_max = (uint64_t)pc.nb * ev_div_up(pc.ho, pc.bh) * ev_div_up(pc.wo, pc.bw);
+  conv_tiles t = choose_tiles(c, m_max, pc.cd4, brow * 16, (uint64_t)pc.ks4 * 16 * pc.aw);
+  if (sizeof pc > c->max_push_constants_size)
+    return ev_fail(EV_ERR_LIMIT, "conv: %zu bytes of push constants exceed the device's %u",
+                   sizeof pc, c->max_push_constants_size);
+  /* m-tiles along x, wrapping into y beyond the device's x limit (see tile_m()) */
+  uint64_t mt = ev_div_up(m_max, t.bm), nt = ev_div_up(pc.cd4, t.bn);
+  uint64_t gx = mt < c->max_workgroup_count[0] ? mt : c->max_workgroup_count[0];
+  int gx_cap = env_int("EVONET_CONV_GRIDX", 0); /* test hook: exercise the wrap */
+  if (gx_cap > 0 && (uint64_t)gx_cap < gx) gx = (uint64_t)gx_cap;
+  uint64_t gy = ev_div_up(mt, gx) * nt;
+  pc.ntn = (int32_t)nt;
+  if (gy > c->max_workgroup_count[1] || (uint64_t)pc.bh * pc.bw > c->max_workgroup_count[2])
+    return ev_fail(EV_ERR_LIMIT, "conv %dx%d on (%d, %d, %d, %d) needs %llu x %llu x %d workgroups; the device allows %u x %u x %u",
+                   d->kh, d->kw, src->n, src->c, src->h, src->w, (unsigned long long)gx,
+                   (unsigned long long)gy, pc.bh * pc.bw, c->max_workgroup_count[0],
+                   c->max_workgroup_count[1], c->max_workgroup_count[2]);
+  plan->groups[0] = (uint32_t)gx, plan->groups[1] = (uint32_t)gy, plan->groups[2] = (uint32_t)(pc.bh * pc.bw);
+  plan->pc = pc;
+  if (t.cpu)
+    return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_cpu", .bindings = "ttrw",
+                                                  .push_size = sizeof pc, .n_spec = 6,
+                                                  .spec = {c->subgroup_size, has_bias, relu != 0, t.cn, t.swap,
+                                                           t.cn >= 4 ? 1 : 2},
+                                                  .local_size_x = t.lx,
+                                                  .require_full_subgroups = c->subgroup_size_control},
+                           &plan->p);
+  return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_gpu", .bindings = "ttrw",
+                                                .push_size = sizeof pc, .n_spec = 5,
+                                                .spec = {t.tm, t.tn, t.bk4, has_bias, relu != 0},
+                                                .local_size_x = t.lx, .local_size_y = t.ly},
+                         &plan->p);
+}
+
+static ev_status run_gemm(ev_stream *s, gemm_plan *plan, ev_tensor *src, ev_buf *wb, ev_buf *bias,
+                          ev_tensor *dst) {
+  /* no bias: bind the weights in its place (the kernel never reads it) */
+  return ev_dispatch(s, plan->p, plan->groups, (ev_buf *[]){&src->buf, wb, bias ? bias : wb, &dst->buf},
+                     &plan->pc);
+}
+
+/* wt (I rows of wt_row_texels(T, O) texels) := transpose of w (O, T, c4(I)); see
+ * conv_wtranspose.comp. */
+static ev_status transpose_weights(ev_stream *s, ev_buf *w, int O, int I, int taps, ev_buf *wt) {
+  ev_gpu *g = ev_stream_gpu(s);
+  uint32_t wg = ev_gpu_elementwise_wg(g);
+  uint64_t blocks = (uint64_t)(ev_c4(I) / 4) * taps * (ev_c4(O) / 4);
+  if (ev_div_up(blocks, wg) > ev_gpu_caps(g)->max_workgroup_count[0])
+    return ev_fail(EV_ERR_LIMIT, "conv: a weight transpose of %llu blocks exceeds the device's workgroup count",
+                   (unsigned long long)blocks);
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_wtranspose", .bindings = "tw",
+                                                .push_size = 24, .local_size_x = wg}, &p));
+  int32_t pc[6] = {O, I, taps, ev_c4(O) / 4, ev_c4(I) / 4, (int32_t)wt_row_texels(taps, O)};
+  return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(blocks, wg), 1, 1}, (ev_buf *[]){w, wt}, pc);
+}
+
+/* ---------------- public passes ---------------- */
+uint64_t ev_conv_workspace_bytes(const ev_conv_desc *d) {
+  if (!d || d->cin <= 0 || d->cout <= 0 || d->kh <= 0 || d->kw <= 0) return 0;
+  int taps = d->kh * d->kw;
+  uint64_t a = (uint64_t)d->cin * wt_row_texels(taps, d->cout); /* conv backward-data */
+  uint64_t b = (uint64_t)d->cout * wt_row_texels(taps, d->cin); /* deconv forward */
+  return (a > b ? a : b) * 16;
+}
+
+static ev_status check_workspace(const ev_buf *ws, uint64_t bytes) {
+  if (!ws || !ws->block)
+    return ev_fail(EV_ERR_ARG, "conv: this pass needs a workspace of ev_conv_workspace_bytes() = %llu bytes",
+                   (unsigned long long)bytes);
+  if (ws->size < bytes)
+    return ev_fail(EV_ERR_ARG, "conv: workspace has %llu bytes, this pass needs %llu",
+                   (unsigned long long)ws->size, (unsigned long long)bytes);
+  return EV_OK;
+}
+
+/* The adjoint passes: transpose w (O = src->c rows) into the workspace, then one GEMM. */
+static ev_status adjoint_pass(ev_stream *s, const ev_conv_desc *d, ev_tensor *src, ev_buf *w,
+                              ev_buf *bias, ev_tensor *dst, ev_buf *ws) {
+  ev_gpu *g = ev_stream_gpu(s);
+  int taps = d->kh * d->kw;
+  uint64_t brow = wt_row_texels(taps, src->c);
+  EV_TRY(check_workspace(ws, (uint64_t)dst->c * brow * 16));
+  gemm_plan plan;
+  EV_TRY(plan_gemm(g, d, 1, src, brow, bias != NULL, 0, dst, &plan));
+  VkBufferView v; /* texel views now: a too-large buffer fails before anything is recorded */
+  EV_TRY(ev_buf_texel_view(g, w, &v));
+  EV_TRY(ev_buf_texel_view(g, ws, &v));
+  EV_TRY(ev_buf_texel_view(g, &src->buf, &v));
+  EV_TRY(transpose_weights(s, w, src->c, dst->c, taps, ws));
+  return run_gemm(s, &plan, src, ws, bias, dst);
+}
+
+ev_status ev_conv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
+                            ev_buf *bias, int relu, ev_tensor *y) {
+  EV_TRY(check_desc(d, 0));
+  EV_TRY(check_tensor(x, "x", x ? x->n : 0, x ? x->h : 0, x ? x->w : 0, d->cin));
+  int ho = ev_conv_out_size(x->h, d->kh, d->stride_h, d->pad_h, d->dil_h);
+  int wo = ev_conv_out_size(x->w, d->kw, d->stride_w, d->pad_w, d->dil_w);
+  EV_TRY(check_tensor(y, "y", x->n, ho, wo, d->cout));
+  EV_TRY(check_buf(w, "weights", (uint64_t)d->cout * d->kh * d->kw * ev_c4(d->cin)));
+  if (bias) EV_TRY(check_buf(bias, "bias", ev_c4(d->cout)));
+  gemm_plan plan;
+  EV_TRY(plan_gemm(ev_stream_gpu(s), d, 0, x, (uint64_t)d->kh * d->kw * ev_c4(d->cin) / 4, bias != NULL,
+                   relu, y, &plan));
+  return run_gemm(s, &plan, x, w, bias, y);
+}
+
+ev_status ev_conv2d_backward_data(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy, ev_buf *w,
+                                  ev_tensor *dx, ev_buf *workspace) {
+  EV_TRY(check_desc(d, 0));
+  EV_TRY(check_tensor(dx, "dx", dx ? dx->n : 0, dx ? dx->h : 0, dx ? dx->w : 0, d->cin));
+  int ho = ev_conv_out_size(dx->h, d->kh, d->stride_h, d->pad_h, d->dil_h);
+  int wo = ev_conv_out_size(dx->w, d->kw, d->stride_w, d->pad_w, d->dil_w);
+  EV_TRY(check_tensor(dy, "dy", dx->n, ho, wo, d->cout));
+  EV_TRY(check_buf(w, "weights", (uint64_t)d->cout * d->kh * d->kw * ev_c4(d->cin)));
+  return adjoint_pass(s, d, dy, w, NULL, dx, workspace);
+}
+
+ev_status ev_deconv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
+                              ev_buf *bias, ev_tensor *y, ev_buf *workspace) {
+  EV_TRY(check_desc(d, 1));
+  EV_TRY(check_tensor(x, "x", x ? x->n : 0, x ? x->h : 0, x ? x->w : 0, d->cin));
+  int ho = ev_deconv_out_size(x->h, d->kh, d->stride_h, d->pad_h, d->dil_h, d->out_pad_h);
+  int wo = ev_deconv_out_size(x->w, d->kw, d->stride_w, d->pad_w, d->dil_w, d->out_pad_w);
+  EV_TRY(check_tensor(y, "y", x->n, ho, wo, d->cout));
+  EV_TRY(check_buf(w, "weights", (uint64_t)d->cin * d->kh * d->kw * ev_c4(d->cout)));
+  if (bias) EV_TRY(check_buf(bias, "bias", ev_c4(d->cout)));
+  return adjoint_pass(s, d, x, w, bias, y, workspace);
+}
+
+ev_status ev_deconv2d_backward_data(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
+                                    ev_buf *w, ev_tensor *dx) {
+  EV_TRY(check_desc(d, 1));
+  EV_TRY(check_tensor(dx, "dx", dx ? dx->n : 0, dx ? dx->h : 0, dx ? dx->w : 0, d->cin));
+  int ho = ev_deconv_out_size(dx->h, d->kh, d->stride_h, d->pad_h, d->dil_h, d->out_pad_h);
+  int wo = ev_deconv_out_size(dx->w, d->kw, d->stride_w, d->pad_w, d->dil_w, d->out_pad_w);
+  EV_TRY(check_tensor(dy, "dy", dx->n, ho, wo, d->cout));
+  EV_TRY(check_buf(w, "weights", (uint64_t)d->cin * d->kh * d->kw * ev_c4(d->cout)));
+  gemm_plan plan;
+  EV_TRY(plan_gemm(ev_stream_gpu(s), d, 0, dy, (uint64_t)d->kh * d->kw * ev_c4(d->cout) / 4, 0, 0, dx, &plan));
+  return run_gemm(s, &plan, dy, w, NULL, dx);
+}

@@ -1,0 +1,151 @@
+/* Evolutionary synthesis of whole networks: GPU masks == C reference, determinism, and
+ * neuron removal + compaction that leaves the network's function unchanged. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evonet/evolve.h"
+#include "evonet/model.h"
+#include "testutil.h"
+
+static void make_net(double width, ev_net_weights *w, uint64_t seed) {
+  ev_net_spec s;
+  TU_OK(ev_net_saliency_vgg(width, false, &s));
+  TU_OK(ev_net_infer(&s, 32, 32));
+  TU_OK(ev_weights_alloc(&s, w));
+  ev_weights_init_he(w, seed);
+  ev_net_free(&s);
+}
+
+static void assert_masks_equal(const ev_net_weights *a, const ev_net_weights *b) {
+  assert_int_equal(a->spec.n, b->spec.n);
+  for (int i = 0; i < a->spec.n; i++) {
+    uint64_t n = ev_layer_weight_count(&a->spec.layers[i]);
+    if (n) assert_memory_equal(a->l[i].mask, b->l[i].mask, n * 4);
+  }
+}
+
+static void test_gpu_equals_reference(void **state) {
+  ev_gpu *g = tu_gpu();
+  ev_net_weights anc;
+  make_net(0.125, &anc, tu_seed());
+  ev_synthesis_options o = {.alpha = 0.4, .seed = tu_seed(), .generation = 2, .offspring = 1};
+  for (int variant = 0; variant < 3; variant++) {
+    o.granularity = variant == 2 ? EV_SYNTH_FILTER : EV_SYNTH_SYNAPSE;
+    o.z_network = variant == 1;
+    ev_net_weights a, b;
+    TU_OK(ev_synthesize(g, &anc, &o, &a));
+    TU_OK(ev_synthesize_ref(&anc, &o, &b));
+    assert_masks_equal(&a, &b);
+    uint64_t live = ev_weights_live_synapses(&a), total = ev_net_synapses(&anc.spec);
+    /* E[alpha * exp(|w|/Z - 1)] lies in [alpha/e, alpha]: the kept fraction must too */
+    if (variant == 0) assert_true(live > total * 0.4 / 2.72 * 0.9 && live < total * 0.4 * 1.05);
+    for (int i = 0; i < a.spec.n; i++) { /* weights are masked */
+      uint64_t n = ev_layer_weight_count(&a.spec.layers[i]);
+      for (uint64_t k = 0; k < n; k++)
+        if (a.l[i].mask[k] == 0) assert_true(a.l[i].w[k] == 0);
+    }
+    ev_weights_free(&a), ev_weights_free(&b);
+  }
+  /* a second generation only removes: synapses dead in the ancestor stay dead */
+  ev_net_weights g2, g3;
+  o.granularity = EV_SYNTH_SYNAPSE, o.z_network = false;
+  TU_OK(ev_synthesize(g, &anc, &o, &g2));
+  o.generation = 3;
+  TU_OK(ev_synthesize(g, &g2, &o, &g3));
+  for (int i = 0; i < g2.spec.n; i++) {
+    uint64_t n = ev_layer_weight_count(&g2.spec.layers[i]);
+    for (uint64_t k = 0; k < n; k++) assert_true(g3.l[i].mask[k] <= g2.l[i].mask[k]);
+  }
+  ev_weights_free(&g2), ev_weights_free(&g3), ev_weights_free(&anc);
+  tu_gpu_assert_clean();
+}
+
+static void test_same_seed_same_masks(void **state) {
+  ev_gpu *g = tu_gpu();
+  ev_net_weights anc, a, b, c;
+  make_net(0.125, &anc, 77);
+  ev_synthesis_options o = {.alpha = 0.4, .seed = 5, .generation = 2, .offspring = 1};
+  TU_OK(ev_synthesize(g, &anc, &o, &a));
+  TU_OK(ev_synthesize(g, &anc, &o, &b));
+  assert_masks_equal(&a, &b);
+  o.offspring = 2;
+  TU_OK(ev_synthesize(g, &anc, &o, &c));
+  int i = ev_net_find(&anc.spec, "c3_2");
+  assert_true(memcmp(a.l[i].mask, c.l[i].mask, ev_layer_weight_count(&anc.spec.layers[i]) * 4) != 0);
+  ev_weights_free(&a), ev_weights_free(&b), ev_weights_free(&c), ev_weights_free(&anc);
+  tu_gpu_assert_clean();
+}
+
+/* Probabilities of a network on a fixed random input batch. */
+static void forward_probs(const ev_net_weights *w, float *out) {
+  ev_gpu *g = tu_gpu();
+  ev_net_spec s;
+  TU_OK(ev_net_copy(&w->spec, &s));
+  TU_OK(ev_net_infer(&s, 32, 32));
+  ev_model *m;
+  TU_OK(ev_model_create(g, &s, 2, 32, 32, false, &m));
+  TU_OK(ev_model_upload(m, w));
+  TU_OK(ev_fill_random_input(m, 4242));
+  ev_stream *st;
+  TU_OK(ev_stream_begin(g, &st));
+  TU_OK(ev_model_forward(m, st, false));
+  TU_OK(ev_model_predict(m, st));
+  TU_OK(ev_stream_submit(st));
+  TU_OK(ev_buf_download(g, ev_model_prob(m), 0, out, 2 * 32 * 32 * 4));
+  ev_model_destroy(m);
+  ev_net_free(&s);
+}
+
+static void test_compaction_keeps_function(void **state) {
+  ev_gpu *g = tu_gpu();
+  uint64_t seed = tu_seed();
+  ev_net_weights anc, child, small;
+  make_net(0.25, &anc, seed);
+  /* zero biases: a dead neuron then outputs exactly 0, so removing it changes nothing */
+  for (int i = 0; i < anc.spec.n; i++)
+    if (anc.l[i].b) memset(anc.l[i].b, 0, (size_t)anc.spec.layers[i].out * 4);
+  /* a harsh environment kills whole neurons; also kill some by hand, upstream of a concat,
+   * a deconvolution and a layer with several consumers */
+  ev_synthesis_options o = {.alpha = 0.08, .seed = seed, .generation = 2, .offspring = 1};
+  TU_OK(ev_synthesize(g, &anc, &o, &child));
+  const char *kill[] = {"c3_3", "d1", "c5_3", "c6"};
+  for (int k = 0; k < 4; k++) {
+    int i = ev_net_find(&child.spec, kill[k]);
+    const ev_layer *l = &child.spec.layers[i];
+    int kk = l->k * l->k;
+    for (int ci = 0; ci < l->cin; ci++) /* output channel 1 loses every synapse */
+      for (int t = 0; t < kk; t++) {
+        size_t at = l->op == EV_OP_CONV ? ((size_t)1 * l->cin + ci) * kk + t : ((size_t)ci * l->out + 1) * kk + t;
+        child.l[i].mask[at] = 0, child.l[i].w[at] = 0;
+      }
+  }
+  ev_compact_stats st;
+  TU_OK(ev_compact(&child, &small, &st));
+  assert_true(st.channels_after < st.channels_before);
+  assert_true(st.synapses_after <= st.synapses_before);
+  for (int k = 0; k < 4; k++) {
+    int i = ev_net_find(&small.spec, kill[k]);
+    assert_true(small.spec.layers[i].out < child.spec.layers[i].out);
+  }
+  assert_int_equal(small.spec.layers[small.spec.output].c, 2); /* the classes stay */
+  TU_OK(ev_net_infer(&small.spec, 32, 32));                     /* a valid, smaller network */
+  float *p0 = malloc(2 * 32 * 32 * 4), *p1 = malloc(2 * 32 * 32 * 4);
+  forward_probs(&child, p0);
+  forward_probs(&small, p1);
+  assert_true(tu_max_abs_err(p1, p0, 2 * 32 * 32) < 1e-5);
+  /* compacting again finds nothing more to remove */
+  ev_net_weights again;
+  ev_compact_stats st2;
+  TU_OK(ev_compact(&small, &again, &st2));
+  assert_int_equal(st2.channels_after, st2.channels_before);
+  free(p0), free(p1);
+  ev_weights_free(&again), ev_weights_free(&small), ev_weights_free(&child), ev_weights_free(&anc);
+  tu_gpu_assert_clean();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_gpu_equals_reference), cmocka_unit_test(test_same_seed_same_masks),
+                                     cmocka_unit_test(test_compaction_keeps_function)};
+  return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
+}
