@@ -23,6 +23,9 @@ ev_status ev_model_create(ev_gpu *g, const ev_net_spec *spec, int batch, int h, 
 void ev_model_destroy(ev_model *m);
 ev_status ev_model_upload(ev_model *m, const ev_net_weights *w);   /* host -> device */
 ev_status ev_model_download(ev_model *m, ev_net_weights *w);       /* device -> host */
+/* The gradients of the last backward, in the layout of `g` (allocated like the weights):
+ * g.w = dL/dW, g.b = dL/db, g.gamma / g.beta = dL/dgamma / dL/dbeta. */
+ev_status ev_model_download_grads(ev_model *m, ev_net_weights *g);
 /* Optimiser state (momentum / Adam moments) as flat host arrays, for checkpoints:
  * n_floats() tells the total; get/set copy all of it in a fixed order. */
 uint64_t ev_model_opt_floats(const ev_model *m);

@@ -187,8 +187,10 @@ ev_status ev_model_upload(ev_model *m, const ev_net_weights *w) {
   return EV_OK;
 }
 
-ev_status ev_model_download(ev_model *m, ev_net_weights *w) {
+/* Device parameters (or their gradients) into host arrays in PyTorch's layouts. */
+static ev_status download_set(ev_model *m, ev_net_weights *w, bool grads) {
   EV_TRY(check_same(m, w));
+  if (grads && !m->training) return ev_fail(EV_ERR_ARG, "model was created for inference only");
   for (int i = 0; i < m->spec.n; i++) {
     const ev_layer *l = &m->spec.layers[i];
     if (!has_params(l)) continue;
@@ -197,20 +199,26 @@ ev_status ev_model_download(ev_model *m, ev_net_weights *w) {
     conv_dims(l, &o, &in);
     float *tmp = malloc(nd->wn * 4);
     if (!tmp) return ev_fail(EV_ERR_OOM, "out of memory");
-    ev_status s = ev_buf_download(m->g, &nd->w, 0, tmp, nd->wn * 4);
+    ev_status s = ev_buf_download(m->g, grads ? &nd->gw : &nd->w, 0, tmp, nd->wn * 4);
     if (s == EV_OK) ev_ohwi4_to_oihw(tmp, w->l[i].w, o, in, l->k, l->k);
     free(tmp);
     EV_TRY(s);
-    EV_TRY(ev_buf_download(m->g, &nd->b, 0, w->l[i].b, (uint64_t)l->out * 4));
+    uint64_t bytes = (uint64_t)l->out * 4;
+    EV_TRY(ev_buf_download(m->g, grads ? &nd->gb : &nd->b, 0, w->l[i].b, bytes));
     if (l->bn) {
-      EV_TRY(ev_buf_download(m->g, &nd->gamma, 0, w->l[i].gamma, (uint64_t)l->out * 4));
-      EV_TRY(ev_buf_download(m->g, &nd->beta, 0, w->l[i].beta, (uint64_t)l->out * 4));
-      EV_TRY(ev_buf_download(m->g, &nd->rmean, 0, w->l[i].rmean, (uint64_t)l->out * 4));
-      EV_TRY(ev_buf_download(m->g, &nd->rvar, 0, w->l[i].rvar, (uint64_t)l->out * 4));
+      EV_TRY(ev_buf_download(m->g, grads ? &nd->ggamma : &nd->gamma, 0, w->l[i].gamma, bytes));
+      EV_TRY(ev_buf_download(m->g, grads ? &nd->gbeta : &nd->beta, 0, w->l[i].beta, bytes));
+      if (!grads) {
+        EV_TRY(ev_buf_download(m->g, &nd->rmean, 0, w->l[i].rmean, bytes));
+        EV_TRY(ev_buf_download(m->g, &nd->rvar, 0, w->l[i].rvar, bytes));
+      }
     }
   }
   return EV_OK;
 }
+
+ev_status ev_model_download(ev_model *m, ev_net_weights *w) { return download_set(m, w, false); }
+ev_status ev_model_download_grads(ev_model *m, ev_net_weights *g) { return download_set(m, g, true); }
 
 uint64_t ev_model_opt_floats(const ev_model *m) {
   uint64_t t = 0;

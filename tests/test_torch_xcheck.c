@@ -1,0 +1,169 @@
+/* Network-level cross-check with PyTorch (tools/torch_xcheck.py): the saliency network with
+ * and without batch norm, masked synapses, one training step — loss, probabilities, every
+ * parameter's gradient, batch-norm running statistics and the parameters after one masked
+ * SGD and one Adam step must agree. This exercises conv2d, conv_transpose2d, max-pool,
+ * bilinear resize, concat, add, batch norm, ReLU, cross-entropy, SGD and Adam, forward and
+ * backward, against torch's own implementations. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "evonet/model.h"
+#include "evonet/safetensors.h"
+#include "testutil.h"
+
+enum { N = 2, S = 32 };
+/* Adam's eps: with the default 1e-8 the first step is ~lr * sign(g), so a weight whose
+ * gradient is at rounding-noise level moves by +-lr on either side at random; 1e-3 keeps
+ * the comparison well-conditioned (the update arithmetic is checked bit for bit in test_optim) */
+static const float LR = 0.01f, MOM = 0.9f, WD = 1e-4f, FG = 1.7f, EPS = 1e-3f;
+
+static char g_dir[64];
+static int setup(void **state) {
+  snprintf(g_dir, sizeof g_dir, "/tmp/evonet-xc-XXXXXX");
+  return mkdtemp(g_dir) ? 0 : -1;
+}
+static int teardown(void **state) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+  return system(cmd);
+}
+
+static void randomize(ev_net_weights *w, uint64_t *seed) {
+  ev_weights_init_he(w, tu_next(seed));
+  for (int i = 0; i < w->spec.n; i++) {
+    const ev_layer *l = &w->spec.layers[i];
+    uint64_t n = ev_layer_weight_count(l);
+    if (!n) continue;
+    for (uint64_t k = 0; k < n; k++) /* a third of the synapses removed */
+      if (tu_next(seed) % 3 == 0) w->l[i].mask[k] = 0, w->l[i].w[k] = 0;
+    tu_fill_uniform(w->l[i].b, (size_t)l->out, seed, -0.1f, 0.1f);
+    if (l->bn) {
+      tu_fill_uniform(w->l[i].gamma, (size_t)l->out, seed, 0.5f, 1.5f);
+      tu_fill_uniform(w->l[i].beta, (size_t)l->out, seed, -0.2f, 0.2f);
+      tu_fill_uniform(w->l[i].rmean, (size_t)l->out, seed, -0.1f, 0.1f);
+      tu_fill_uniform(w->l[i].rvar, (size_t)l->out, seed, 0.5f, 1.5f);
+    }
+  }
+}
+
+static void expect_close(const ev_st_file *f, const char *name, const float *got, size_t n, double tol) {
+  const ev_st_tensor *t = ev_st_find(f, name);
+  if (!t) fail_msg("torch output lacks %s", name);
+  assert_int_equal(t->count, n);
+  /* relative error, with an absolute floor: a conv bias in front of batch norm has a true
+   * gradient of exactly 0, where both sides hold only rounding noise (~1e-9) */
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    double d = (double)got[i] - t->data[i];
+    num += d * d, den += (double)t->data[i] * t->data[i];
+  }
+  num = sqrt(num), den = sqrt(den);
+  if (!(num <= tol * den + 1e-5 * sqrt((double)n)))
+    fail_msg("%s: |evonet - torch| = %.3g, |torch| = %.3g (tolerance %.0e relative)", name, num, den, tol);
+}
+
+/* Compares every parameter-shaped host array of `w` with torch's "<name><suffix>". */
+static void compare_params(const ev_st_file *f, const ev_net_weights *w, const char *suffix, int bn_stats, double tol) {
+  char name[160];
+  for (int i = 0; i < w->spec.n; i++) {
+    const ev_layer *l = &w->spec.layers[i];
+    if (!ev_layer_weight_count(l)) continue;
+    snprintf(name, sizeof name, "%s.weight%s", l->name, suffix);
+    expect_close(f, name, w->l[i].w, ev_layer_weight_count(l), tol);
+    snprintf(name, sizeof name, "%s.bias%s", l->name, suffix);
+    expect_close(f, name, w->l[i].b, (size_t)l->out, tol);
+    if (!l->bn) continue;
+    snprintf(name, sizeof name, "%s.bn.weight%s", l->name, suffix);
+    expect_close(f, name, w->l[i].gamma, (size_t)l->out, tol);
+    snprintf(name, sizeof name, "%s.bn.bias%s", l->name, suffix);
+    expect_close(f, name, w->l[i].beta, (size_t)l->out, tol);
+    if (bn_stats) {
+      snprintf(name, sizeof name, "%s.bn.running_mean", l->name);
+      expect_close(f, name, w->l[i].rmean, (size_t)l->out, tol);
+      snprintf(name, sizeof name, "%s.bn.running_var", l->name);
+      expect_close(f, name, w->l[i].rvar, (size_t)l->out, tol);
+    }
+  }
+}
+
+/* One step on the GPU: forward, loss, backward, then an SGD (0) or Adam (1) step. */
+static void evonet_step(const ev_net_weights *w0, const float *x, const float *t, int optimizer, float *loss,
+                        float *prob, ev_net_weights *grads, ev_net_weights *after) {
+  ev_gpu *g = tu_gpu();
+  ev_model *m;
+  TU_OK(ev_model_create(g, &w0->spec, N, S, S, true, &m));
+  TU_OK(ev_model_upload(m, w0));
+  TU_OK(ev_model_opt_zero(m));
+  TU_OK(ev_model_feed(m, x, t, N));
+  ev_stream *s;
+  TU_OK(ev_stream_begin(g, &s));
+  TU_OK(ev_model_forward(m, s, true));
+  TU_OK(ev_model_loss(m, s, FG));
+  TU_OK(ev_model_backward(m, s));
+  TU_OK(ev_stream_submit(s));
+  TU_OK(ev_buf_download(g, ev_model_loss_buf(m), 0, loss, 4));
+  TU_OK(ev_buf_download(g, ev_model_prob(m), 0, prob, (uint64_t)N * S * S * 4));
+  TU_OK(ev_model_download_grads(m, grads));
+  ev_step_params sp = {.optimizer = optimizer, .lr = LR, .momentum = MOM, .weight_decay = WD, .beta1 = 0.9f,
+                       .beta2 = 0.999f, .eps = EPS, .step = 1};
+  TU_OK(ev_stream_begin(g, &s));
+  TU_OK(ev_model_step(m, s, &sp));
+  TU_OK(ev_stream_submit(s));
+  TU_OK(ev_model_download(m, after));
+  ev_model_destroy(m);
+}
+
+static void check(int bn) {
+  uint64_t seed = tu_seed() + (uint64_t)bn;
+  ev_net_spec spec;
+  TU_OK(ev_net_saliency_vgg(0.125, bn, &spec));
+  TU_OK(ev_net_infer(&spec, S, S));
+  ev_net_weights w, grads, after_sgd, after_adam;
+  TU_OK(ev_weights_alloc(&spec, &w));
+  randomize(&w, &seed);
+  TU_OK(ev_weights_alloc(&spec, &grads));
+  TU_OK(ev_weights_alloc(&spec, &after_sgd));
+  TU_OK(ev_weights_alloc(&spec, &after_adam));
+  /* the batch: NCHW for torch, NHWC-C4 for evonet */
+  float *nchw = malloc(N * 3 * S * S * 4), *x = malloc(N * S * S * 4 * 4), *t = malloc(N * S * S * 4);
+  tu_fill_uniform(nchw, N * 3 * S * S, &seed, -2, 2);
+  for (int i = 0; i < N * S * S; i++) t[i] = (float)((tu_next(&seed) % 10) < 4); /* 40% salient */
+  ev_nchw_to_nhwc4(nchw, x, N, 3, S, S);
+  char net_path[128], batch_path[128], out_path[128], cmd[1024];
+  snprintf(net_path, sizeof net_path, "%s/net%d.safetensors", g_dir, bn);
+  snprintf(batch_path, sizeof batch_path, "%s/batch%d.safetensors", g_dir, bn);
+  snprintf(out_path, sizeof out_path, "%s/torch%d.safetensors", g_dir, bn);
+  TU_OK(ev_weights_save(net_path, &w, NULL, 0));
+  ev_st_tensor bt[2] = {{.name = "input", .ndim = 4, .shape = {N, 3, S, S}, .data = nchw, .count = N * 3 * S * S},
+                        {.name = "target", .ndim = 3, .shape = {N, S, S}, .data = t, .count = N * S * S}};
+  TU_OK(ev_st_write(batch_path, bt, 2, NULL, 0));
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tools/torch_xcheck.py %s %s %s --lr %g --momentum %g --weight-decay %g --fg-weight %g --eps %g",
+           getenv("EVONET_SOURCE_DIR"), net_path, batch_path, out_path, LR, MOM, WD, FG, EPS);
+  assert_int_equal(system(cmd), 0);
+  ev_st_file *f;
+  TU_OK(ev_st_read(out_path, &f));
+  float loss, *prob = malloc(N * S * S * 4);
+  evonet_step(&w, x, t, 0, &loss, prob, &grads, &after_sgd);
+  expect_close(f, "loss", &loss, 1, 1e-5);
+  expect_close(f, "prob", prob, N * S * S, 1e-5);
+  compare_params(f, &grads, ".grad", 0, 1e-4);
+  compare_params(f, &after_sgd, ".sgd", 1, 1e-5);
+  evonet_step(&w, x, t, 1, &loss, prob, &grads, &after_adam);
+  compare_params(f, &after_adam, ".adam", 0, 1e-4);
+  ev_st_close(f);
+  free(nchw), free(x), free(t), free(prob);
+  ev_weights_free(&w), ev_weights_free(&grads), ev_weights_free(&after_sgd), ev_weights_free(&after_adam);
+  ev_net_free(&spec);
+  tu_gpu_assert_clean();
+}
+
+static void test_plain(void **state) { check(0); }
+static void test_batchnorm(void **state) { check(1); }
+
+int main(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_plain), cmocka_unit_test(test_batchnorm)};
+  return tu_gpu_finish(cmocka_run_group_tests(tests, setup, teardown));
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""PyTorch side of evonet's network-level cross-check (tests/test_torch_xcheck.c).
+
+  torch_xcheck.py NET.safetensors BATCH.safetensors OUT.safetensors
+                  [--lr LR] [--momentum M] [--weight-decay WD] [--fg-weight W] [--eps E]
+
+NET is an evonet network file; BATCH holds "input" (N, 3, H, W) and "target" (N, H, W) in
+[0, 1]. With the network in training mode, torch's conv2d, conv_transpose2d, max_pool2d,
+interpolate (bilinear), batch_norm, relu, cat and cross_entropy run forward and backward;
+OUT receives "loss", "prob" (softmax channel 1), every parameter's gradient
+("<layer>.weight.grad", ".bias.grad", ".bn.weight.grad", ".bn.bias.grad"), the batch-norm
+running statistics after the forward, and the parameters after one masked step of SGD
+("<name>.sgd") and, from the same start, of Adam ("<name>.adam"): gradients masked before
+the step and weights re-masked after it, as evonet's fused optimisers do.
+"""
+import argparse, sys
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import torch_common as tc  # noqa: E402
+import safetensors_torch  # noqa: E402
+
+
+def run(net_path, batch, args, optimizer):
+    arch, _ = tc.read_network_file(net_path)
+    net = tc.Net(arch)
+    tc.load_weights(net, net_path)
+    net.train()
+    x, t = batch["input"].float(), batch["target"].float()
+    logits = net(x)
+    weight = torch.tensor([1.0, args.fg_weight])
+    loss = F.cross_entropy(logits, (t > 0.5).long(), weight=weight)
+    net.zero_grad()
+    loss.backward()
+    out = {"loss": loss.detach().reshape(1), "prob": F.softmax(logits.detach(), 1)[:, 1].contiguous()}
+    for name, m in net.conv_layers():
+        out[f"{name}.weight.grad"] = m.conv.weight.grad.clone()
+        out[f"{name}.bias.grad"] = m.conv.bias.grad.clone()
+        if hasattr(m, "bn"):
+            out[f"{name}.bn.weight.grad"] = m.bn.weight.grad.clone()
+            out[f"{name}.bn.bias.grad"] = m.bn.bias.grad.clone()
+            out[f"{name}.bn.running_mean"] = m.bn.running_mean.clone()
+            out[f"{name}.bn.running_var"] = m.bn.running_var.clone()
+    net.mask_grads()
+    params = [p for p in net.parameters()]
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    else:
+        opt = torch.optim.Adam(params, lr=args.lr, eps=args.eps, weight_decay=args.weight_decay)
+    opt.step()
+    net.apply_masks()
+    for name, m in net.conv_layers():
+        out[f"{name}.weight.{optimizer}"] = m.conv.weight.detach().clone()
+        out[f"{name}.bias.{optimizer}"] = m.conv.bias.detach().clone()
+        if hasattr(m, "bn"):
+            out[f"{name}.bn.weight.{optimizer}"] = m.bn.weight.detach().clone()
+            out[f"{name}.bn.bias.{optimizer}"] = m.bn.bias.detach().clone()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("net")
+    ap.add_argument("batch")
+    ap.add_argument("out")
+    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--fg-weight", type=float, default=1.0)
+    ap.add_argument("--eps", type=float, default=1e-8)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    batch, _ = tc.read_safetensors(args.batch)
+    out = run(args.net, batch, args, "sgd")
+    out.update({k: v for k, v in run(args.net, batch, args, "adam").items() if k.endswith(".adam")})
+    safetensors_torch.save(args.out, {k: v.float() for k, v in out.items()})
+
+
+if __name__ == "__main__":
+    main()
