@@ -9,8 +9,8 @@
 // reaches every lane by shuffles from constant lanes, the other ("per-lane", CN rows per
 // lane: rows c*SG + l) stays in the lane; each lane keeps 8 x CN accumulators. Borders: the
 // source address is clamped and the texel replaced by zero with a select, no branch per
-// fetch. The channel loop is unrolled UNR times (2 pays
-// with 8 x 2 accumulators; with 8 x 4 the extra registers cost more than the loop overhead).
+// fetch. The channel loop is unrolled UNR times (2 pays with 8 x 2 accumulators; with 8 x 4
+// the extra live registers cost more than the loop overhead saved).
 //   SWAP = 0: shuffled = 8 output pixels, per-lane = CN*SG output channels (weights);
 //   SWAP = 1: shuffled = 8 output channels, per-lane = CN*SG output pixels.
 // The host picks SWAP so that the CN*SG rows fetched together do not all fall into the same

@@ -85,7 +85,7 @@ static int use_cpu_kernel(const ev_caps *c) {
 
 /* Per-lane rows of the CPU kernel. It keeps 8 x CN accumulators per lane in vector
  * registers; a CPU device runs the shader on this host's CPU, so ask the CPU: with
- * AVX-512VL, LLVM has 32 vector registers and 8 x 4 fits (measured +10..30% over 8 x 2 on
+ * AVX-512VL, LLVM has 32 vector registers and 8 x 4 fits (measured +19..48% over 8 x 2 on
  * Zen 5); with 16 registers 8 x 4 spills (the reference probe saw that on Zen 3). */
 static uint32_t cpu_cols_per_lane(void) {
   int cn = env_int("EVONET_CONV_CN", 0); /* test hook: 2 or 4 */

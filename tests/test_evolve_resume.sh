@@ -1,0 +1,54 @@
+#!/bin/sh
+# kill -9 in the middle of a generation, then the same command: the run finishes with the
+# same final table as an uninterrupted run of the same seed. evonet's training is
+# bit-deterministic (fixed-order reductions, no float atomics, data order from seed and
+# epoch, optimiser state in the checkpoint), so the tables must be identical, not merely close.
+#   test_evolve_resume.sh BUILD_DIR
+set -eu
+evonet="$1/evonet"
+src=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d /tmp/evonet-resume-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+# a small dataset: 24 / 8 / 8 pairs of the built-in one, at 32x32
+for split in train val test; do
+  mkdir -p "$tmp/data/$split/images" "$tmp/data/$split/masks"
+  n=8; [ "$split" = train ] && n=24
+  for f in $(ls "$src/assets/data/default/$split/images" | head -n $n); do
+    stem=${f%.jpg}
+    cp "$src/assets/data/default/$split/images/$f" "$tmp/data/$split/images/"
+    cp "$src/assets/data/default/$split/masks/$stem.png" "$tmp/data/$split/masks/"
+  done
+done
+run() { "$evonet" evolve --data "$tmp/data" --size 32 --batch 4 --epochs 3 --generations 3 --seed 7 \
+        --figure-rows 2 --quiet --out "$1"; }
+
+run "$tmp/a" > "$tmp/a.out"
+
+# the same command, killed (SIGKILL) once generation 2 has a checkpoint but is not finished
+run "$tmp/b" > /dev/null 2>&1 &
+pid=$!
+i=0
+while [ ! -f "$tmp/b/gen2_o1/checkpoint.safetensors" ] || [ -f "$tmp/b/gen2_o1/net.safetensors" ]; do
+  sleep 0.05; i=$((i + 1))
+  if ! kill -0 $pid 2>/dev/null; then echo "run finished before it could be killed"; exit 1; fi
+  [ $i -lt 6000 ] || { echo "no generation-2 checkpoint appeared"; kill -9 $pid; exit 1; }
+done
+kill -9 $pid
+wait $pid 2>/dev/null || true
+[ ! -f "$tmp/b/report.csv" ] || { echo "the killed run already had a report"; exit 1; }
+run "$tmp/b" > "$tmp/b.out"
+
+# identical tables, ignoring the timing columns (wall time, ms/image, training seconds)
+strip() { cut -d, -f1-7,9-18 "$1"; }
+head -1 "$tmp/a/report.csv"
+if ! diff <(strip "$tmp/a/report.csv") <(strip "$tmp/b/report.csv") 2>/dev/null; then :; fi
+strip "$tmp/a/report.csv" > "$tmp/a.csv"
+strip "$tmp/b/report.csv" > "$tmp/b.csv"
+if cmp -s "$tmp/a.csv" "$tmp/b.csv"; then
+  echo "resumed run == uninterrupted run:"; cat "$tmp/a.csv"
+  echo "1 passed, 0 failed"
+else
+  echo "tables differ:"; diff "$tmp/a.csv" "$tmp/b.csv" || true
+  echo "0 passed, 1 failed"; exit 1
+fi
