@@ -31,25 +31,33 @@ static int file_exists(const char *p) {
   return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* cJSON's number printing may lose the last bit; a resumed run must read back exactly what
+ * the uninterrupted one computed, so doubles are written with 17 significant digits. */
+static void add_exact(cJSON *o, const char *key, double v) {
+  char buf[40];
+  snprintf(buf, sizeof buf, "%.17g", v);
+  cJSON_AddRawToObject(o, key, buf);
+}
+
 /* eval.json of a trained network: its record (metrics on val and test, sizes, speed). */
 static ev_status save_record(const char *dir, const ev_gen_record *r) {
   cJSON *o = cJSON_CreateObject();
-  cJSON_AddNumberToObject(o, "generation", r->generation);
-  cJSON_AddNumberToObject(o, "offspring", r->offspring);
-  cJSON_AddNumberToObject(o, "synapses", (double)r->synapses);
-  cJSON_AddNumberToObject(o, "params", (double)r->params);
-  cJSON_AddNumberToObject(o, "flops", (double)r->flops);
-  cJSON_AddNumberToObject(o, "infer_ms", r->infer_ms);
-  cJSON_AddNumberToObject(o, "train_seconds", r->train_seconds);
+  add_exact(o, "generation", r->generation);
+  add_exact(o, "offspring", r->offspring);
+  add_exact(o, "synapses", (double)r->synapses);
+  add_exact(o, "params", (double)r->params);
+  add_exact(o, "flops", (double)r->flops);
+  add_exact(o, "infer_ms", r->infer_ms);
+  add_exact(o, "train_seconds", r->train_seconds);
   const ev_metrics_summary *ms[2] = {&r->val, &r->test};
   const char *names[2] = {"val", "test"};
   for (int k = 0; k < 2; k++) {
     cJSON *m = cJSON_AddObjectToObject(o, names[k]);
-    cJSON_AddNumberToObject(m, "images", (double)ms[k]->n_images);
-    cJSON_AddNumberToObject(m, "max_f", ms[k]->max_f);
-    cJSON_AddNumberToObject(m, "mean_f", ms[k]->mean_f);
-    cJSON_AddNumberToObject(m, "adaptive_f", ms[k]->adaptive_f);
-    cJSON_AddNumberToObject(m, "mae", ms[k]->mae);
+    add_exact(m, "images", (double)ms[k]->n_images);
+    add_exact(m, "max_f", ms[k]->max_f);
+    add_exact(m, "mean_f", ms[k]->mean_f);
+    add_exact(m, "adaptive_f", ms[k]->adaptive_f);
+    add_exact(m, "mae", ms[k]->mae);
   }
   char *txt = cJSON_Print(o), path[4096];
   cJSON_Delete(o);
