@@ -41,6 +41,8 @@ const char *cli_default_data(void);
 
 /* Prints "evonet: <last error>" (one line) and returns 1. */
 int cli_error(void);
+/* The command-line word getopt just rejected (for "unknown option 'X'"). */
+const char *cli_bad_option(int argc, char **argv);
 /* Prints "evonet: <message>" and returns 2 (usage errors). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Opens the device named by --device (or EVONET_DEVICE / the default rule). */

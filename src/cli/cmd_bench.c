@@ -209,7 +209,7 @@ int cmd_bench(int argc, char **argv) {
              "EVONET_CONV_VARIANT=cpu|gpu forces a kernel variant; EVONET_PROFILE=1 adds\n"
              "per-kernel GPU times.\n", INNER);
       return 0;
-    } else return cli_usage_error("bench", "unknown option");
+    } else return cli_usage_error("bench", "unknown option '%s'", cli_bad_option(argc, argv));
   }
   if (optind >= argc) return cli_usage_error("bench", "which benchmark? (kernels or train)");
   if (strcmp(argv[optind], "kernels") != 0)

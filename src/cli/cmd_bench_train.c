@@ -65,7 +65,7 @@ int cli_bench_train(int argc, char **argv) {
              "Median training (forward, loss, backward, Adam step) and inference images/s of the\n"
              "saliency network (or a saved network) on random data.\n");
       return 0;
-    default: return cli_usage_error("bench train", "unknown option");
+    default: return cli_usage_error("bench train", "unknown option '%s'", cli_bad_option(argc, argv));
     }
   }
   ev_net_weights w = {0};

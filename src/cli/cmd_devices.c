@@ -52,7 +52,7 @@ int cmd_devices(int argc, char **argv) {
              "use (EVONET_DEVICE or --device on other commands change it).\n");
       return 0;
     }
-    return cli_usage_error("devices", "unknown option");
+    return cli_usage_error("devices", "unknown option '%s'", cli_bad_option(argc, argv));
   }
   if (optind < argc) return cli_usage_error("devices", "unexpected argument '%s'", argv[optind]);
   ev_caps caps[16];

@@ -31,7 +31,7 @@ int cmd_eval(int argc, char **argv) {
              "Evaluates a network file (any generation's) on a dataset split: MAE, adaptive, max and\n"
              "mean F-beta (beta^2 = 0.3), synapses, parameters, FLOPs per image and inference time.\n");
       return 0;
-    default: return cli_usage_error("eval", "unknown option");
+    default: return cli_usage_error("eval", "unknown option '%s'", cli_bad_option(argc, argv));
     }
   }
   if (optind < argc) return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);

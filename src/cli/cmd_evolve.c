@@ -77,7 +77,7 @@ int cmd_evolve(int argc, char **argv) {
     case E_HELP: usage(); return 0;
     default:
       if ((r = cli_recipe_flag("evolve", c, optarg, &o.train)) < 0) return 2;
-      if (r == 0) return cli_usage_error("evolve", "unknown option");
+      if (r == 0) return cli_usage_error("evolve", "unknown option '%s'", cli_bad_option(argc, argv));
     }
   }
   if (optind < argc) return cli_usage_error("evolve", "unexpected argument '%s'", argv[optind]);
@@ -91,7 +91,8 @@ int cmd_evolve(int argc, char **argv) {
   ev_gpu *g = NULL;
   if (s == EV_OK) s = cli_open_gpu(device, &g);
   if (s == EV_OK) {
-    fprintf(stderr, "evonet evolve: %d generations x %d offspring, alpha %g, %s granularity, on %s; %zu/%zu/%zu images; output %s\n",
+    if (!o.train.quiet)
+      fprintf(stderr, "evonet evolve: %d generations x %d offspring, alpha %g, %s granularity, on %s; %zu/%zu/%zu images; output %s\n",
             o.generations, o.offspring, o.synth.alpha, o.synth.granularity == EV_SYNTH_FILTER ? "filter" : "synapse",
             ev_gpu_caps(g)->name, train.n, val.n, test.n, o.out_dir);
     s = ev_evolve(g, &train, &val, &test, &o);

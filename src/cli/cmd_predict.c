@@ -98,7 +98,7 @@ int cmd_predict(int argc, char **argv) {
              "Writes one saliency map per image as OUT/<stem>.png (8-bit gray, the salient-class\n"
              "probability x 255, at the image's own size).\n");
       return 0;
-    default: return cli_usage_error("predict", "unknown option");
+    default: return cli_usage_error("predict", "unknown option '%s'", cli_bad_option(argc, argv));
     }
   }
   if (!weights || !out) return cli_usage_error("predict", "--weights FILE and --out DIR are required");

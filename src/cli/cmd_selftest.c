@@ -76,7 +76,7 @@ int cmd_selftest(int argc, char **argv) {
              "reduction and GEMM kernels against C references and\nprints GB/s and GFLOP/s. "
              "Exit status 0 only if every kernel matches its reference.\n");
       return 0;
-    } else return cli_usage_error("selftest", "unknown option");
+    } else return cli_usage_error("selftest", "unknown option '%s'", cli_bad_option(argc, argv));
   }
   if (optind < argc) return cli_usage_error("selftest", "unexpected argument '%s'", argv[optind]);
   ev_gpu *g;

@@ -59,7 +59,7 @@ int cmd_summary(int argc, char **argv) {
              "shapes, synapses (conv/deconv weights,\nbiases excluded), parameters and FLOPs for an SxS input.\n"
              "Defaults: width 0.125 (laptop size; 1 = the paper's), size 128.\n");
       return 0;
-    default: return cli_usage_error("summary", "unknown option");
+    default: return cli_usage_error("summary", "unknown option '%s'", cli_bad_option(argc, argv));
     }
   }
   if (optind < argc) return cli_usage_error("summary", "unexpected argument '%s'", argv[optind]);

@@ -58,7 +58,7 @@ int cmd_train(int argc, char **argv) {
     case O_HELP: usage(); return 0;
     default:
       if ((r = cli_recipe_flag("train", c, optarg, &o)) < 0) return 2;
-      if (r == 0) return cli_usage_error("train", "unknown option");
+      if (r == 0) return cli_usage_error("train", "unknown option '%s'", cli_bad_option(argc, argv));
     }
   }
   if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
@@ -84,7 +84,8 @@ int cmd_train(int argc, char **argv) {
   if (s == EV_OK) s = cli_open_gpu(device, &g);
   ev_train_result res;
   if (s == EV_OK) {
-    fprintf(stderr, "evonet train: %s, %zu train / %zu val images at %dx%d, %llu synapses, %s lr %g (%s), %d epochs of batch %d\n",
+    if (!o.quiet)
+      fprintf(stderr, "evonet train: %s, %zu train / %zu val images at %dx%d, %llu synapses, %s lr %g (%s), %d epochs of batch %d\n",
             ev_gpu_caps(g)->name, train.n, val.n, o.size, o.size, (unsigned long long)ev_weights_live_synapses(&w),
             ev_optimizer_name(o.optimizer), o.lr, ev_schedule_name(o.schedule), o.epochs, o.batch);
     s = ev_train(g, &w, &train, val.n ? &val : NULL, &o, &res);

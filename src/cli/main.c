@@ -40,6 +40,13 @@ int cli_error(void) {
   return 1;
 }
 
+/* getopt's own messages are off (opterr = 0): an unknown option is reported in one line by
+ * the command, naming the option (the argument getopt just stepped over). */
+const char *cli_bad_option(int argc, char **argv) {
+  int i = optind - 1;
+  return i > 0 && i < argc ? argv[i] : "?";
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -59,12 +66,13 @@ int main(int argc, char **argv) {
   static const struct option opts[] = {
       {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
   int c;
+  opterr = 0;
   /* "+": stop at the first non-option, which is the subcommand */
   while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
     switch (c) {
     case 'h': usage(stdout); return 0;
     case 'V': printf("evonet %s\n", EVONET_VERSION); return 0;
-    default: return cli_usage_error(NULL, "unknown option");
+    default: return cli_usage_error(NULL, "unknown option '%s'", cli_bad_option(argc, argv));
     }
   }
   if (optind >= argc) {

@@ -38,7 +38,7 @@ int cli_recipe_flag(const char *cmd, int code, const char *arg, ev_train_options
   case R_OPT:
     if (ev_optimizer_from_name(arg, &o->optimizer) == EV_OK) return 1;
     return cli_usage_error(cmd, "%s", ev_last_error()), -1;
-  case R_LR: if (cli_parse_float(cmd, "--lr", arg, 1e-12, 100, &d)) return -1; o->lr = (float)d; return 1;
+  case R_LR: if (cli_parse_float(cmd, "--lr", arg, 1e-12, 1e9, &d)) return -1; o->lr = (float)d; return 1;
   case R_MOM: if (cli_parse_float(cmd, "--momentum", arg, 0, 0.9999, &d)) return -1; o->momentum = (float)d; return 1;
   case R_WD: if (cli_parse_float(cmd, "--weight-decay", arg, 0, 1, &d)) return -1; o->weight_decay = (float)d; return 1;
   case R_FG: if (cli_parse_float(cmd, "--fg-weight", arg, 1e-3, 1e3, &d)) return -1; o->fg_weight = (float)d; return 1;
