@@ -44,6 +44,16 @@ static void test_he_init_statistics(void **state) {
   assert_true(fabs(m) < 0.05 * want);
   assert_true(fabs(std - want) < 0.03 * want);
   assert_int_equal(ev_weights_live_synapses(&w), ev_net_synapses(&w.spec));
+  /* a sparse newborn: with 3/4 of each filter removed, the live weights' std doubles */
+  for (uint64_t k = 0; k < n; k++) w.l[i].mask[k] = (k % 4 == 0);
+  ev_weights_init_he(&w, tu_seed() + 1);
+  double v2 = 0;
+  uint64_t live = 0;
+  for (uint64_t k = 0; k < n; k++) {
+    if (w.l[i].mask[k] == 0) assert_true(w.l[i].w[k] == 0);
+    else v2 += (double)w.l[i].w[k] * w.l[i].w[k], live++;
+  }
+  assert_true(fabs(sqrt(v2 / live) - 2 * want) < 0.06 * 2 * want);
   ev_weights_free(&w);
 }
 

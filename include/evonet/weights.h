@@ -25,7 +25,9 @@ ev_status ev_weights_alloc(const ev_net_spec *spec, ev_net_weights *out);
 void ev_weights_free(ev_net_weights *w);
 ev_status ev_weights_copy(const ev_net_weights *src, ev_net_weights *dst);
 /* He (Kaiming) normal init from a seed: std sqrt(2/fan_in) before a ReLU, sqrt(1/fan_in)
- * for score layers; fan_in = cin*k*k (conv), out*k*k (transposed, PyTorch's convention). */
+ * for score layers; fan_in = cin*k*k (conv), out*k*k (transposed, PyTorch's convention).
+ * Masked synapses are 0, and each output channel is scaled by sqrt(its synapses / its live
+ * synapses), so a sparse offspring starts with the activation scale of a dense network. */
 void ev_weights_init_he(ev_net_weights *w, uint64_t seed);
 /* Loads torchvision VGG16 conv weights (features.0.weight ... features.28.bias) into the
  * layers c1_1 ... c5_3; shapes must match the network at its width. */

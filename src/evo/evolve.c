@@ -106,7 +106,7 @@ static ev_status train_and_eval(ev_gpu *g, ev_net_weights *start, const char *di
                                 const ev_evolve_options *o, ev_gen_record *r) {
   char path[4096];
   ev_path_join(path, sizeof path, dir, "net.safetensors");
-  snprintf(r->weights, sizeof r->weights, "%s", path);
+  snprintf(r->weights, sizeof r->weights, "%.*s", (int)sizeof r->weights - 1, path);
   if (load_record(dir, r) && file_exists(path)) { /* finished in an earlier run: its trained weights */
     ev_net_weights done;
     EV_TRY(ev_weights_load(path, NULL, &done, NULL));

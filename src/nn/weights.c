@@ -97,7 +97,26 @@ void ev_weights_init_he(ev_net_weights *w, uint64_t seed) {
     double fan_in = (double)(l->op == EV_OP_CONV ? l->cin : l->out) * l->k * l->k;
     double std = sqrt((l->relu ? 2.0 : 1.0) / fan_in);
     uint64_t n = ev_layer_weight_count(l);
-    for (uint64_t k = 0; k < n; k++) w->l[i].w[k] = (float)(std * normal(&s)) * w->l[i].mask[k];
+    for (uint64_t k = 0; k < n; k++) w->l[i].w[k] = (float)(std * normal(&s));
+    /* A sparse newborn (an offspring) keeps only part of each filter: scale each output
+     * channel by sqrt(dense / live synapses) so activations keep the variance He init gives
+     * a dense layer; without it the signal shrinks layer after layer and deep sparse
+     * offspring cannot start learning. */
+    int kk = l->k * l->k, per = l->cin * kk; /* synapses of one output channel */
+    for (int o = 0; o < l->out; o++) {
+      uint64_t live = 0;
+      for (int c = 0; c < l->cin; c++)
+        for (int t = 0; t < kk; t++) {
+          size_t at = l->op == EV_OP_CONV ? ((size_t)o * l->cin + c) * kk + t : ((size_t)c * l->out + o) * kk + t;
+          live += w->l[i].mask[at] != 0.0f;
+        }
+      float scale = live ? (float)sqrt((double)per / live) : 0.0f;
+      for (int c = 0; c < l->cin; c++)
+        for (int t = 0; t < kk; t++) {
+          size_t at = l->op == EV_OP_CONV ? ((size_t)o * l->cin + c) * kk + t : ((size_t)c * l->out + o) * kk + t;
+          w->l[i].w[at] *= scale * w->l[i].mask[at];
+        }
+    }
     memset(w->l[i].b, 0, (size_t)l->out * 4);
   }
 }
