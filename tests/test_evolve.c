@@ -120,8 +120,25 @@ static void test_compaction_keeps_function(void **state) {
         child.l[i].mask[at] = 0, child.l[i].w[at] = 0;
       }
   }
+  /* c3_3 feeds pool3 and c6: its channel 2 stays read by c6 only (c4_1, behind pool3, loses
+   * every synapse from it), so pool3 must still carry it; and c7 loses every synapse, so it
+   * keeps one forced channel that d1 (then the concat) must carry */
+  {
+    int i = ev_net_find(&child.spec, "c4_1");
+    const ev_layer *l = &child.spec.layers[i];
+    for (int o = 0; o < l->out; o++)
+      for (int t = 0; t < 9; t++) child.l[i].mask[((size_t)o * l->cin + 2) * 9 + t] = 0, child.l[i].w[((size_t)o * l->cin + 2) * 9 + t] = 0;
+    i = ev_net_find(&child.spec, "c6");
+    l = &child.spec.layers[i];
+    for (int o = 0; o < l->out; o++) /* make sure c6 reads c3_3's channel 2 */
+      child.l[i].mask[((size_t)o * l->cin + 2) * 9 + 4] = 1;
+    i = ev_net_find(&child.spec, "c7");
+    memset(child.l[i].mask, 0, ev_layer_weight_count(&child.spec.layers[i]) * 4);
+    memset(child.l[i].w, 0, ev_layer_weight_count(&child.spec.layers[i]) * 4);
+  }
   ev_compact_stats st;
   TU_OK(ev_compact(&child, &small, &st));
+  assert_int_equal(small.spec.layers[ev_net_find(&small.spec, "c7")].out, 1);
   assert_true(st.channels_after < st.channels_before);
   assert_true(st.synapses_after <= st.synapses_before);
   for (int k = 0; k < 4; k++) {

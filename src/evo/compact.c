@@ -6,8 +6,9 @@
  * them, addition ORs them. Use runs backward: a channel is kept iff it is alive and some
  * consumer still reads it (a conv through a kept synapse into a kept output channel), or a
  * consumer needs it to keep its shape (pass-through layers, addition, the network output).
- * Additions need all their inputs to keep the same channels: the backward pass repeats
- * until that holds. */
+ * Layers without parameters must keep exactly what their inputs keep (an input may keep a
+ * channel for another consumer that a pooling layer reading it did not ask for): a forward
+ * pass widens them, and the two passes alternate until nothing changes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,7 +62,7 @@ static void forward_alive(graph *G, unsigned char *all) {
   }
 }
 
-/* One backward pass; returns 1 if some addition's inputs disagree (and widens it). */
+/* One backward pass: keep = needed by shape (hard) or alive and read by a consumer. */
 static int backward_keep(graph *G) {
   const ev_net_spec *s = &G->w->spec;
   for (int i = 0; i < s->n; i++) memset(G->soft[i], 0, (size_t)s->layers[i].c);
@@ -93,14 +94,30 @@ static int backward_keep(graph *G) {
       }
     }
   }
+  return 0;
+}
+
+/* Layers without parameters keep exactly what their inputs keep (pooling and resizing the
+ * same channels, concatenation their union in order, addition the same set in every input).
+ * Widens where that does not hold yet and returns 1 if anything changed. */
+static int forward_fix(graph *G) {
+  const ev_net_spec *s = &G->w->spec;
   int changed = 0;
   for (int i = 0; i < s->n; i++) {
     const ev_layer *l = &s->layers[i];
-    if (l->op != EV_OP_ADD) continue;
+    if (has_params(l)) continue;
+    unsigned char *k = G->keep[i];
+    int off = 0;
     for (int j = 0; j < l->n_in; j++) {
-      if (l->in[j] < 0) continue;
-      for (int c = 0; c < l->c; c++)
-        if (G->keep[l->in[j]][c] && !G->keep[i][c]) G->hard[i][c] = 1, changed = 1;
+      int src = l->in[j], cs = src < 0 ? s->in_channels : s->layers[src].c;
+      for (int c = 0; c < cs; c++) {
+        int in_keep = src < 0 ? 1 : G->keep[src][c];
+        int at = l->op == EV_OP_CONCAT ? off + c : c;
+        if (in_keep && !k[at]) k[at] = 1, G->hard[i][at] = 1, changed = 1;
+        /* an addition's inputs must all carry the output's channels */
+        if (l->op == EV_OP_ADD && src >= 0 && k[c] && !G->keep[src][c]) G->hard[src][c] = 1, changed = 1;
+      }
+      off += cs;
     }
   }
   return changed;
@@ -180,8 +197,11 @@ ev_status ev_compact(const ev_net_weights *in, ev_net_weights *out, ev_compact_s
   if (r == EV_OK && s->in_channels > 4) r = ev_fail(EV_ERR_ARG, "compaction supports up to 4 input channels");
   if (r == EV_OK) {
     forward_alive(&G, all);
-    int guard = 0;
-    while (backward_keep(&G) && guard++ < 1 << 20) {}
+    /* hard needs only grow, so alternating the two passes reaches a fixpoint */
+    for (int guard = 0; guard < 1 << 20; guard++) {
+      backward_keep(&G);
+      if (!forward_fix(&G)) break;
+    }
     st->synapses_before = ev_weights_live_synapses(in);
     r = build(&G, out, st);
     if (r == EV_OK) st->synapses_after = ev_weights_live_synapses(out);
