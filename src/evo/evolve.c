@@ -223,7 +223,11 @@ ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, c
       ev_weights_free(&best_w);
     }
   }
-  if (s == EV_OK) s = ev_evolve_report(g, o, rec, n, test, ev_now() - t0);
+  /* after a resume the wall time of this invocation misses the earlier ones: the recorded
+   * training times of all networks are the better figure then */
+  double wall = ev_now() - t0, trained = 0;
+  for (int i = 0; i < n; i++) trained += rec[i].train_seconds > 0 ? rec[i].train_seconds : 0;
+  if (s == EV_OK) s = ev_evolve_report(g, o, rec, n, test, wall > trained ? wall : trained);
   ev_weights_free(&anc);
   free(rec);
   return s;
