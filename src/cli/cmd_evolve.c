@@ -23,23 +23,24 @@ static void usage(void) {
          "  --inherit           offspring start from the ancestor's surviving weights (default: newborn)\n"
          "  --ancestor FILE     a trained generation-1 network instead of training one\n"
          "  --epochs-gen1 E     epochs of generation 1 (default: --epochs)\n"
-         "  --width W           generation 1's width (default 0.125)   --bn   batch normalisation\n"
+         "  --width W           generation 1's width (default 0.125)\n"
+         "  --no-bn             no batch normalisation (default: BN after every convolution)\n"
          "data and run:\n"
          "  --data DIR          dataset folder (default: the built-in dataset); --layout NAME\n"
          "  --out DIR           output folder (default runs/evolve)\n"
          "  --figure-rows N     test images in saliency.png (default 6)\n"
          "  --device N|NAME     Vulkan device (see `evonet devices`)\n"
-         "%s", cli_recipe_help);
+         "%s(evolve trains every generation for --epochs, default 8 here)\n", cli_recipe_help);
 }
 
-enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_DATA, E_LAYOUT, E_OUT,
+enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
        E_ROWS, E_DEVICE, E_HELP };
 
 int cmd_evolve(int argc, char **argv) {
   static const struct option own[] = {
       {"generations", 1, 0, E_GENS}, {"offspring", 1, 0, E_OFF}, {"alpha", 1, 0, E_ALPHA},
       {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"inherit", 0, 0, E_INHERIT}, {"ancestor", 1, 0, E_ANC},
-      {"epochs-gen1", 1, 0, E_EP1}, {"width", 1, 0, E_WIDTH}, {"bn", 0, 0, E_BN}, {"data", 1, 0, E_DATA},
+      {"epochs-gen1", 1, 0, E_EP1}, {"width", 1, 0, E_WIDTH}, {"bn", 0, 0, E_BN}, {"no-bn", 0, 0, E_NOBN}, {"data", 1, 0, E_DATA},
       {"layout", 1, 0, E_LAYOUT}, {"out", 1, 0, E_OUT}, {"figure-rows", 1, 0, E_ROWS}, {"device", 1, 0, E_DEVICE},
       {"help", 0, 0, E_HELP}, {0, 0, 0, 0}};
   struct option opts[64];
@@ -69,6 +70,7 @@ int cmd_evolve(int argc, char **argv) {
     case E_EP1: if (cli_parse_int("evolve", "--epochs-gen1", optarg, 0, 100000, &o.epochs_gen1)) return 2; break;
     case E_WIDTH: if (cli_parse_float("evolve", "--width", optarg, 1e-3, 4, &o.width)) return 2; break;
     case E_BN: o.bn = true; break;
+    case E_NOBN: o.bn = false; break;
     case E_DATA: data = optarg; break;
     case E_LAYOUT: layout = optarg; break;
     case E_OUT: o.out_dir = optarg; break;

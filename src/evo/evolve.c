@@ -22,8 +22,10 @@ void ev_evolve_defaults(ev_evolve_options *o) {
   o->offspring = 1;
   o->synth = (ev_synthesis_options){.alpha = 0.4, .granularity = EV_SYNTH_SYNAPSE, .seed = 1};
   ev_train_defaults(&o->train);
+  o->train.epochs = 8; /* per generation: four generations fit in ~10 minutes on a laptop CPU */
   o->figure_rows = 6;
   o->width = 0.125;
+  o->bn = true; /* batch norm lets sparse newborn offspring train from scratch */
 }
 
 static int file_exists(const char *p) {
