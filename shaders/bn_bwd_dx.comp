@@ -1,11 +1,11 @@
 #version 450
 // Batch-norm backward, pass 3: dx = gamma*invstd * (dy - (dbeta + xhat * dgamma) / P),
 // xhat = (x - mean) * invstd (zero in padding lanes, where gamma*invstd is zero).
-// x, dy, dx: (P, Q) vec4 (dx may be dy); save: (4, Q) vec4; dgamma, dbeta: (Q,) vec4.
+// x, dy: (P, Q) texels, dx: (P, Q) vec4 (dx may be dy: each texel is read, then written); save: (4, Q) vec4; dgamma, dbeta: (Q,) vec4.
 // Grid: x = channel quad, y = pixel (grid-stride): no integer division per element.
 layout(local_size_x_id = 100, local_size_y_id = 101) in;
-layout(std430, binding = 0) readonly buffer X { vec4 x[]; };
-layout(std430, binding = 1) readonly buffer DY { vec4 dy[]; };
+layout(binding = 0) uniform samplerBuffer X;  // texel reads: an SSBO load costs several
+layout(binding = 1) uniform samplerBuffer DY; // on CPU drivers
 layout(std430, binding = 2) readonly buffer S { vec4 save[]; };
 layout(std430, binding = 3) readonly buffer DG { vec4 dgamma[]; };
 layout(std430, binding = 4) readonly buffer DB { vec4 dbeta[]; };
@@ -19,7 +19,7 @@ void main() {
   uint stride = gl_NumWorkGroups.y * gl_WorkGroupSize.y;
   for (uint p = gl_GlobalInvocationID.y; p < P; p += stride) {
     uint i = p * Q + q;
-    vec4 xhat = (x[i] - mean) * invstd;
-    dx[i] = a * (dy[i] - (db + xhat * dg));
+    vec4 xhat = (texelFetch(X, int(i)) - mean) * invstd;
+    dx[i] = a * (texelFetch(DY, int(i)) - (db + xhat * dg));
   }
 }

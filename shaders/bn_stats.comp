@@ -1,10 +1,10 @@
 #version 450
 // Batch-norm statistics, pass 1: per (pixel chunk, channel quad) the chunk's mean and sum
 // of squared deviations M2, two serial sweeps over the chunk (the second one hits cache).
-// x: (P, Q) vec4 (an NHWC-C4 tensor, P = N*H*W pixels, Q = C4/4);
+// x: (P, Q) texels (an NHWC-C4 tensor, P = N*H*W pixels, Q = C4/4);
 // part: (chunks, 2, Q) vec4 = [mean, M2] per chunk; chunk k holds pixels [k*L, min(P, k*L+L)).
 layout(local_size_x_id = 100) in;
-layout(std430, binding = 0) readonly buffer X { vec4 x[]; };
+layout(binding = 0) uniform samplerBuffer X; // texel reads: an SSBO load costs several on CPU drivers
 layout(std430, binding = 1) writeonly buffer Part { vec4 part[]; };
 layout(push_constant) uniform PC { uint P, Q, L, chunks; };
 void main() {
@@ -13,10 +13,10 @@ void main() {
     uint k = i / Q, q = i - k * Q;  // neighbours read neighbouring texels of one pixel
     uint p0 = k * L, p1 = min(P, p0 + L);
     vec4 s = vec4(0.0);
-    for (uint p = p0; p < p1; p++) s += x[p * Q + q];
+    for (uint p = p0; p < p1; p++) s += texelFetch(X, int(p * Q + q));
     vec4 mean = s / float(p1 - p0), m2 = vec4(0.0);
     for (uint p = p0; p < p1; p++) {
-      vec4 d = x[p * Q + q] - mean;
+      vec4 d = texelFetch(X, int(p * Q + q)) - mean;
       m2 += d * d;
     }
     part[(2 * k) * Q + q] = mean;

@@ -1,11 +1,11 @@
 #version 450
 // Softmax cross-entropy, pass 3: dz[p][c] = w[t]/sum_w * (softmax(z_p)[c] - [c == t]),
 // zero for ignored pixels (t outside [0, C)) and in padding lanes. sum_w = part[0].
-// logits, dz: (P, Q) vec4; target: (P,) float or int32 bits; weights: (C,) float; part: float[].
+// logits: (P, Q) texels, dz: (P, Q) vec4; target: (P,) float or int32 bits; weights: (C,) float; part: float[].
 layout(local_size_x_id = 100) in;
 layout(constant_id = 0) const int TARGET_INDEX = 0;
 layout(constant_id = 1) const int HAS_W = 0;
-layout(std430, binding = 0) readonly buffer Z { vec4 z[]; };
+layout(binding = 0) uniform samplerBuffer Z; // texel reads: an SSBO load costs several on CPU drivers
 layout(std430, binding = 1) readonly buffer T { float target[]; };
 layout(std430, binding = 2) readonly buffer Wt { float wt[]; };
 layout(std430, binding = 3) readonly buffer Part { float part[]; };
@@ -23,16 +23,16 @@ void main() {
   for (uint p = gl_GlobalInvocationID.x; p < P; p += stride) {
     float m = uintBitsToFloat(0xff800000u);
     for (uint q = 0; q < Q; q++) {
-      vec4 v = mix(vec4(m), z[p * Q + q], real(q));
+      vec4 v = mix(vec4(m), texelFetch(Z, int(p * Q + q)), real(q));
       m = max(m, max(max(v.x, v.y), max(v.z, v.w)));
     }
     float s = 0.0;
-    for (uint q = 0; q < Q; q++) s += dot(mix(vec4(0.0), exp(z[p * Q + q] - m), real(q)), vec4(1.0));
+    for (uint q = 0; q < Q; q++) s += dot(mix(vec4(0.0), exp(texelFetch(Z, int(p * Q + q)) - m), real(q)), vec4(1.0));
     int t = target_class(p);
     bool valid = t >= 0 && t < int(C);
     float scale = valid ? (HAS_W != 0 ? wt[t] : 1.0) * inv_sw : 0.0;
     for (uint q = 0; q < Q; q++) {
-      vec4 e = mix(vec4(0.0), exp(z[p * Q + q] - m) / s, real(q));
+      vec4 e = mix(vec4(0.0), exp(texelFetch(Z, int(p * Q + q)) - m) / s, real(q));
       vec4 onehot = vec4(equal(ivec4(4 * q) + ivec4(0, 1, 2, 3), ivec4(t)));
       dz[p * Q + q] = scale * (e - onehot);
     }

@@ -1,14 +1,14 @@
 #version 450
 // Softmax cross-entropy, pass 1: per chunk of L pixels, serially, the partial sums
 // sum w[t] * (logsumexp(z) - z[t]) and sum w[t]; optionally prob[p] = softmax(z)[1].
-// logits: (P, Q) vec4 (NHWC-C4, C real lanes); target: (P,) float mask (class = t > 0.5)
+// logits: (P, Q) texels (NHWC-C4, C real lanes); target: (P,) float mask (class = t > 0.5)
 // or int32 bits (TARGET_INDEX); weights: (C,) float (HAS_W); prob: (P,) float;
 // part: float[4 + 2*chunks], this pass writes part[4 + 2k], part[5 + 2k].
 layout(local_size_x_id = 100) in;
 layout(constant_id = 0) const int TARGET_INDEX = 0;
 layout(constant_id = 1) const int HAS_W = 0;
 layout(constant_id = 2) const int WRITE_PROB = 0;
-layout(std430, binding = 0) readonly buffer Z { vec4 z[]; };
+layout(binding = 0) uniform samplerBuffer Z; // texel reads: an SSBO load costs several on CPU drivers
 layout(std430, binding = 1) readonly buffer T { float target[]; };
 layout(std430, binding = 2) readonly buffer Wt { float wt[]; };
 layout(std430, binding = 3) writeonly buffer Pr { float prob[]; };
@@ -24,11 +24,11 @@ bvec4 real(uint q) { return lessThan(uvec4(4 * q) + uvec4(0, 1, 2, 3), uvec4(C))
 float logsumexp(uint p) {
   float m = uintBitsToFloat(0xff800000u);
   for (uint q = 0; q < Q; q++) {
-    vec4 v = mix(vec4(m), z[p * Q + q], real(q));
+    vec4 v = mix(vec4(m), texelFetch(Z, int(p * Q + q)), real(q));
     m = max(m, max(max(v.x, v.y), max(v.z, v.w)));
   }
   float s = 0.0;
-  for (uint q = 0; q < Q; q++) s += dot(mix(vec4(0.0), exp(z[p * Q + q] - m), real(q)), vec4(1.0));
+  for (uint q = 0; q < Q; q++) s += dot(mix(vec4(0.0), exp(texelFetch(Z, int(p * Q + q)) - m), real(q)), vec4(1.0));
   return m + log(s);
 }
 
@@ -42,10 +42,10 @@ void main() {
       int t = target_class(p);
       if (t >= 0 && t < int(C)) {
         float w = HAS_W != 0 ? wt[t] : 1.0;
-        swl += w * (lse - z[p * Q + uint(t) / 4][t % 4]);
+        swl += w * (lse - texelFetch(Z, int(p * Q + uint(t) / 4))[t % 4]);
         sw += w;
       }
-      if (WRITE_PROB != 0) prob[p] = exp(z[p * Q].y - lse);
+      if (WRITE_PROB != 0) prob[p] = exp(texelFetch(Z, int(p * Q)).y - lse);
     }
     part[4 + 2 * k] = swl;
     part[5 + 2 * k] = sw;

@@ -4,11 +4,11 @@
 // reads row iy iff its source row lies in [iy - 1, iy + 1), so the candidate rows are
 // ((iy - 0.5) / scale - 0.5, (iy + 1.5) / scale - 0.5) widened by one; each candidate's
 // taps are recomputed exactly as in the forward and only matching taps contribute.
-// dy: (N, OH, OW, Q) vec4, dx: (N, H, W, Q) vec4.
+// dy: (N, OH, OW, Q) texels, dx: (N, H, W, Q) vec4.
 // Grid: x = texel within an input row (ix*Q + q), y = input row, z = image. (Caching the
 // column weights in a private array was slower on lavapipe: recomputing is cheaper.)
 layout(local_size_x_id = 100) in;
-layout(std430, binding = 0) readonly buffer DY { vec4 dy[]; };
+layout(binding = 0) uniform samplerBuffer DY; // texel reads: an SSBO load costs several on CPU drivers
 layout(std430, binding = 1) writeonly buffer DX { vec4 dx[]; };
 layout(push_constant) uniform P { int N, H, W, Q, OH, OW; float scale_h, scale_w; };
 // weight with which output o reads input i along one axis (0 if it does not)
@@ -23,8 +23,9 @@ void main() {
   int iy = int(gl_GlobalInvocationID.y), n = int(gl_GlobalInvocationID.z), row = W * Q;
   int oy0 = max(0, int(floor((float(iy) - 0.5) / scale_h - 0.5)) - 1);
   int oy1 = min(OH - 1, int(ceil((float(iy) + 1.5) / scale_h - 0.5)) + 1);
+  float inv_q = 1.0 / float(Q);
   for (int i = int(gl_GlobalInvocationID.x); i < row; i += int(gl_NumWorkGroups.x * gl_WorkGroupSize.x)) {
-    int ix = i / Q, q = i - ix * Q;
+    int ix = int((float(i) + 0.5) * inv_q), q = i - ix * Q; // exact: i < 2^21
     int ox0 = max(0, int(floor((float(ix) - 0.5) / scale_w - 0.5)) - 1);
     int ox1 = min(OW - 1, int(ceil((float(ix) + 1.5) / scale_w - 0.5)) + 1);
     vec4 acc = vec4(0.0);
@@ -35,7 +36,7 @@ void main() {
       int base = ((n * OH + oy) * OW) * Q + q;
       for (int ox = ox0; ox <= ox1; ox++) {
         float wx = weight(ox, ix, scale_w, W);
-        if (wx != 0.0) r += wx * dy[base + ox * Q];
+        if (wx != 0.0) r += wx * texelFetch(DY, base + ox * Q);
       }
       acc += wy * r;
     }

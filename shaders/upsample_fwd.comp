@@ -1,11 +1,11 @@
 #version 450
 // Bilinear resize (align_corners=False), one invocation per output texel.
-// x: (N, H, W, Q) vec4, y: (N, OH, OW, Q) vec4, Q = C4/4; padding lanes stay zero because
+// x: (N, H, W, Q) texels, y: (N, OH, OW, Q) vec4, Q = C4/4; padding lanes stay zero because
 // the input's are. scale_* = (float)in / out, computed on the host like PyTorch.
 // Grid: x = texel within an output row (ox*Q + q), y = output row, z = image, so only one
 // integer division per texel (CPU drivers scalarise vector divisions).
 layout(local_size_x_id = 100) in;
-layout(std430, binding = 0) readonly buffer X { vec4 x[]; };
+layout(binding = 0) uniform samplerBuffer X; // texel reads: an SSBO load costs several on CPU drivers
 layout(std430, binding = 1) writeonly buffer Y { vec4 y[]; };
 layout(push_constant) uniform P { int N, H, W, Q, OH, OW; float scale_h, scale_w; };
 // source index and weight of the second tap; `precise` keeps the rounding PyTorch has (no fma)
@@ -25,8 +25,8 @@ void main() {
   for (int i = int(gl_GlobalInvocationID.x); i < row; i += int(gl_NumWorkGroups.x * gl_WorkGroupSize.x)) {
     int ox = int((float(i) + 0.5) * inv_q), q = i - ox * Q;
     taps(ox, scale_w, W, x0, x1, lx);
-    vec4 top = (1.0 - lx) * x[r0 + x0 * Q + q] + lx * x[r0 + x1 * Q + q];
-    vec4 bot = (1.0 - lx) * x[r1 + x0 * Q + q] + lx * x[r1 + x1 * Q + q];
+    vec4 top = (1.0 - lx) * texelFetch(X, r0 + x0 * Q + q) + lx * texelFetch(X, r0 + x1 * Q + q);
+    vec4 bot = (1.0 - lx) * texelFetch(X, r1 + x0 * Q + q) + lx * texelFetch(X, r1 + x1 * Q + q);
     y[o + i] = (1.0 - ly) * top + ly * bot;
   }
 }

@@ -34,12 +34,19 @@ static void run_bn(int n, int h, int w, int c, float offset, double tol) {
   tu_poison(&save), tu_poison(&save_inf), tu_poison(&scratch), tu_poison(&dgamma), tu_poison(&dbeta);
   ev_tensor tx = to_tensor(x, n, h, w, c), tx2 = to_tensor(x2, n, h, w, c), ty = to_tensor(NULL, n, h, w, c);
   ev_tensor tdy = to_tensor(dy, n, h, w, c), tdx = to_tensor(NULL, n, h, w, c), tyi = to_tensor(NULL, n, h, w, c);
+  /* the ReLU-fused forwards: training on its own running statistics (y does not use them) */
+  ev_buf brm2 = vec_upload(rm, c4), brv2 = vec_upload(rv, c4), save2;
+  ev_bn_params prm2 = {&bg, &bb, &brm2, &brv2, 0.1f, 1e-5f};
+  TU_OK(ev_buf_alloc(g, ev_bn_save_floats(c) * 4, &save2));
+  ev_tensor tyr = to_tensor(NULL, n, h, w, c), tyir = to_tensor(NULL, n, h, w, c);
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
   TU_OK(ev_bn_forward_train(s, &prm, &tx2, &save, &scratch, &ty)); /* a first step: running stats move */
   TU_OK(ev_bn_forward_train(s, &prm, &tx, &save, &scratch, &ty));
   TU_OK(ev_bn_backward(s, &prm, &tx, &tdy, &save, &scratch, &tdx, &dgamma, &dbeta));
   TU_OK(ev_bn_forward_infer(s, &prm, &tx, &save_inf, &tyi));
+  TU_OK(ev_bn_forward_infer_relu(s, &prm, &tx, &save_inf, 1, &tyir));
+  TU_OK(ev_bn_forward_train_relu(s, &prm2, &tx, &save2, &scratch, 1, &tyr));
   TU_OK(ev_stream_submit(s));
 
   double *xd = to_double(x, nf), *x2d = to_double(x2, nf), *dyd = to_double(dy, nf);
@@ -52,6 +59,7 @@ static void run_bn(int n, int h, int w, int c, float offset, double tol) {
   ev_bn_forward_infer_ref(xd, n, h, w, c, gd, bd, rmd, rvd, 1e-5f, yir);
 
   float *y = to_download(&ty), *dx = to_download(&tdx), *yi = to_download(&tyi);
+  float *yrl = to_download(&tyr), *yirl = to_download(&tyir);
   float sv[4 * 512], rmg[512], rvg[512], dgg[512], dbg[512];
   tu_download(&save, sv, 4 * c4);
   tu_download(&brm, rmg, c4), tu_download(&brv, rvg, c4);
@@ -71,11 +79,17 @@ static void run_bn(int n, int h, int w, int c, float offset, double tol) {
   to_check("  backward dbeta", dbg, dbr, c4, tol);
   to_check("  inference y", yi, yir, nf, tol);
   to_check_padding("inference y", yi, npix, c);
+  for (uint64_t i = 0; i < nf; i++) yr[i] = yr[i] > 0 ? yr[i] : 0, yir[i] = yir[i] > 0 ? yir[i] : 0;
+  to_check("  train forward + relu", yrl, yr, nf, tol);
+  to_check("  inference + relu", yirl, yir, nf, tol);
+  to_check_padding("inference + relu", yirl, npix, c);
   for (int k = c; k < c4; k++)
     if (rmg[k] != rm[k] || rvg[k] != rv[k]) fail_msg("running stats changed in padding channel %d", k);
 
   free(x), free(x2), free(dy), free(xd), free(x2d), free(dyd), free(gd), free(bd), free(rmd), free(rvd);
-  free(yr), free(dxr), free(yir), free(y), free(dx), free(yi);
+  free(yr), free(dxr), free(yir), free(y), free(dx), free(yi), free(yrl), free(yirl);
+  ev_tensor_free(g, &tyr), ev_tensor_free(g, &tyir);
+  ev_buf_free(g, &brm2), ev_buf_free(g, &brv2), ev_buf_free(g, &save2);
   ev_tensor_free(g, &tx), ev_tensor_free(g, &tx2), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy);
   ev_tensor_free(g, &tdx), ev_tensor_free(g, &tyi);
   ev_buf_free(g, &bg), ev_buf_free(g, &bb), ev_buf_free(g, &brm), ev_buf_free(g, &brv), ev_buf_free(g, &save);

@@ -1,7 +1,9 @@
 /* conv2d / transposed conv2d forward and input-gradient passes: GPU (both kernel variants,
  * forced with EVONET_CONV_VARIANT) against the C references on odd shapes with fresh random
  * data and poisoned outputs; the references checked by the adjoint identity and by finite
- * differences; bad arguments rejected with a message.
+ * differences; bad arguments rejected with a message. The fused passes (input gradients
+ * with a ReLU's backward, transposed conv forward with a ReLU) are checked against the
+ * references followed by the ReLU's mask, on the same cases and variants.
  * Tolerances: GPU vs reference ||gpu-ref||/||ref|| < 1e-5 (fp32 sums of <= 13*49 terms vs
  * double); padding channels exactly 0; adjoint identity 1e-5 of sum |terms| (the references
  * round their outputs to float); finite differences 1e-3 relative (a linear map: only the
@@ -32,6 +34,11 @@ static const conv_case k_conv[] = {
     {"3x3 s1 p1 36->40 (full tiles)", 2, 9, 8, {36, 40, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}},
     {"4x4 s2 p1 64->20 (aliasing rows)", 2, 10, 9, {64, 20, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0}},
     {"3x3 s1 p1 3->1 (narrow)", 3, 7, 5, {3, 1, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}},
+    {"3x3 s1 p1 8->20 (unrolled taps)", 2, 9, 7, {8, 20, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}},
+    {"3x3 s1 p1 24->48 (several tiles)", 2, 12, 11, {24, 48, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}},
+    {"3x3 s2 p2 d2 13->7 (adjoint gcd 2)", 2, 9, 8, {13, 7, 3, 3, 2, 2, 2, 2, 2, 2, 0, 0}},
+    {"5x5 s3 p(2,3) d2 6->9 (adjoint inverse)", 2, 11, 10, {6, 9, 5, 5, 3, 3, 2, 3, 2, 2, 0, 0}},
+    {"3x3 s(4,2) p1 d2 5->6", 2, 13, 9, {5, 6, 3, 3, 4, 2, 1, 1, 2, 2, 0, 0}},
 };
 
 static const conv_case k_deconv[] = {
@@ -41,17 +48,24 @@ static const conv_case k_deconv[] = {
     {"1x1 s1 13->13", 3, 7, 5, {13, 13, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0}},
     {"5x5 s1 p2 13->7", 3, 7, 5, {13, 7, 5, 5, 1, 1, 2, 2, 1, 1, 0, 0}},
     {"7x7 s3 p2 d1 13->7", 3, 7, 5, {13, 7, 7, 7, 3, 3, 2, 2, 1, 1, 2, 0}},
+    {"3x3 s2 p1 d2 op1 5->6 (gcd 2)", 2, 4, 5, {5, 6, 3, 3, 2, 2, 1, 1, 2, 2, 1, 1}},
+    {"5x5 s3 p2 d2 6->9 (inverse)", 2, 4, 3, {6, 9, 5, 5, 3, 3, 2, 2, 2, 2, 1, 0}},
+    {"4x4 s2 p1 8->24 (unrolled)", 2, 5, 6, {8, 24, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0}},
 };
 
-/* kernel variants: EVONET_CONV_VARIANT, and the test hooks EVONET_CONV_CN (per-lane rows)
- * and EVONET_CONV_SWAP (orientation) of the cpu kernel and EVONET_CONV_GRIDX (x workgroups
- * cap); "" leaves the choice to the host */
-typedef struct { const char *name, *variant, *cn, *swap, *gridx; } variant;
+/* kernel variants: EVONET_CONV_VARIANT, and the test hooks EVONET_CONV_CN (per-lane rows),
+ * EVONET_CONV_SWAP (orientation), EVONET_CONV_HA (shuffled blocks of 8 rows) and
+ * EVONET_CONV_UNROLL (0: keep the tap and texel loops of narrow layers) of the cpu kernel and
+ * EVONET_CONV_GRIDX (x workgroups cap); "" leaves the choice to the host */
+typedef struct { const char *name, *variant, *cn, *swap, *gridx, *ha, *unroll; } variant;
 static const variant k_variants[] = {
-    {"cpu", "cpu", "", "", ""},
-    {"cpu2", "cpu", "2", "0", "1"}, /* gridx 1: every m-tile wraps from x into y */
-    {"cpu4s", "cpu", "4", "1", ""},
-    {"gpu", "gpu", "", "", "1"},
+    {"cpu", "cpu", "", "", "", "", ""},
+    {"cpu2", "cpu", "2", "0", "1", "", ""}, /* gridx 1: every m-tile wraps from x into y */
+    {"cpu4s", "cpu", "4", "1", "", "1", "0"},
+    {"h2", "cpu", "4", "0", "", "2", "0"},
+    {"h3s", "cpu", "4", "1", "2", "3", ""},
+    {"h4", "cpu", "4", "0", "", "4", ""},
+    {"gpu", "gpu", "", "", "1", "", ""},
 };
 #define N_VARIANTS (sizeof k_variants / sizeof k_variants[0])
 
@@ -60,6 +74,8 @@ static void set_variant(const variant *v) {
   setenv("EVONET_CONV_CN", v->cn, 1);
   setenv("EVONET_CONV_SWAP", v->swap, 1);
   setenv("EVONET_CONV_GRIDX", v->gridx, 1);
+  setenv("EVONET_CONV_HA", v->ha, 1);
+  setenv("EVONET_CONV_UNROLL", v->unroll, 1);
 }
 
 static void clear_variant(void) {
@@ -67,6 +83,8 @@ static void clear_variant(void) {
   unsetenv("EVONET_CONV_CN");
   unsetenv("EVONET_CONV_SWAP");
   unsetenv("EVONET_CONV_GRIDX");
+  unsetenv("EVONET_CONV_HA");
+  unsetenv("EVONET_CONV_UNROLL");
 }
 
 /* ---------------- host data ---------------- */
@@ -120,6 +138,28 @@ static void compare(const char *what, const char *variant, const conv_case *cc, 
   if (pad_bad) fail_msg("%s %s (%s): padding channels not zero", what, cc->name, variant);
 }
 
+/* A ReLU's output for the fused passes: about half zeros (some exactly 0, which must count
+ * as "not positive"), padding channels zero. */
+static float *rand_relu_out(uint64_t *st, int n, int h, int w, int c) {
+  float *y = rand_act(st, n, h, w, c);
+  size_t nf = ev_tensor_floats(n, h, w, c);
+  for (size_t i = 0; i < nf; i++) y[i] = y[i] < 0.1f ? 0.0f : y[i];
+  return y;
+}
+
+/* ref := y > 0 ? ref : 0 (the ReLU backward the fused passes apply) */
+static float *masked(const float *ref, const float *y, size_t nf) {
+  float *r = malloc(nf * sizeof *r);
+  for (size_t i = 0; i < nf; i++) r[i] = y[i] > 0.0f ? ref[i] : 0.0f;
+  return r;
+}
+
+static float *relu_of(const float *v, size_t nf) {
+  float *r = malloc(nf * sizeof *r);
+  for (size_t i = 0; i < nf; i++) r[i] = v[i] > 0.0f ? v[i] : 0.0f;
+  return r;
+}
+
 /* ---------------- GPU vs reference ---------------- */
 static void run_conv_case(const conv_case *cc, const char *variant, uint64_t *st, int use_bias, int relu) {
   ev_gpu *g = tu_gpu();
@@ -140,17 +180,23 @@ static void run_conv_case(const conv_case *cc, const char *variant, uint64_t *st
   ev_buf ws;
   TU_OK(ev_buf_alloc(g, ev_conv_workspace_bytes(d), &ws));
   tu_poison(&ws);
+  size_t nfx = ev_tensor_floats(cc->n, cc->h, cc->w, d->cin);
+  float *ym = rand_relu_out(st, cc->n, cc->h, cc->w, d->cin), *dxm_ref = masked(dx_ref, ym, nfx);
+  ev_tensor tym = dev_act(ym, cc->n, cc->h, cc->w, d->cin), tdxm = dev_act(NULL, cc->n, cc->h, cc->w, d->cin);
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
   TU_OK(ev_conv2d_forward(s, d, &tx, &bw, use_bias ? &bb : NULL, relu, &ty));
   TU_OK(ev_conv2d_backward_data(s, d, &tdy, &bw, &tdx, &ws));
+  TU_OK(ev_conv2d_backward_data_relu(s, d, &tdy, &bw, &tdxm, &ws, &tym));
   TU_OK(ev_stream_submit(s));
   compare(relu ? "fwd+bias+relu" : use_bias ? "fwd+bias" : "fwd", variant, cc, &ty, y_ref);
   compare("bwd-data", variant, cc, &tdx, dx_ref);
+  compare("bwd-data+relu", variant, cc, &tdxm, dxm_ref);
 
   ev_tensor_free(g, &tx), ev_tensor_free(g, &tdy), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdx);
+  ev_tensor_free(g, &tym), ev_tensor_free(g, &tdxm);
   ev_buf_free(g, &bw), ev_buf_free(g, &bb), ev_buf_free(g, &ws);
-  free(x), free(dy), free(w), free(b), free(y_ref), free(dx_ref);
+  free(x), free(dy), free(w), free(b), free(y_ref), free(dx_ref), free(ym), free(dxm_ref);
 }
 
 static void run_deconv_case(const conv_case *cc, const char *variant, uint64_t *st, int use_bias) {
@@ -172,17 +218,27 @@ static void run_deconv_case(const conv_case *cc, const char *variant, uint64_t *
   ev_buf ws;
   TU_OK(ev_buf_alloc(g, ev_conv_workspace_bytes(d), &ws));
   tu_poison(&ws);
+  size_t nfx = ev_tensor_floats(cc->n, cc->h, cc->w, d->cin), nfy = ev_tensor_floats(cc->n, ho, wo, d->cout);
+  float *ym = rand_relu_out(st, cc->n, cc->h, cc->w, d->cin), *dxm_ref = masked(dx_ref, ym, nfx);
+  float *yr_ref = relu_of(y_ref, nfy);
+  ev_tensor tym = dev_act(ym, cc->n, cc->h, cc->w, d->cin), tdxm = dev_act(NULL, cc->n, cc->h, cc->w, d->cin);
+  ev_tensor tyr = dev_act(NULL, cc->n, ho, wo, d->cout);
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
   TU_OK(ev_deconv2d_forward(s, d, &tx, &bw, use_bias ? &bb : NULL, &ty, &ws));
   TU_OK(ev_deconv2d_backward_data(s, d, &tdy, &bw, &tdx));
+  TU_OK(ev_deconv2d_forward_relu(s, d, &tx, &bw, use_bias ? &bb : NULL, 1, &tyr, &ws));
+  TU_OK(ev_deconv2d_backward_data_relu(s, d, &tdy, &bw, &tdxm, &tym));
   TU_OK(ev_stream_submit(s));
   compare(use_bias ? "deconv fwd+b" : "deconv fwd", variant, cc, &ty, y_ref);
   compare("deconv bwd", variant, cc, &tdx, dx_ref);
+  compare("deconv fwd+relu", variant, cc, &tyr, yr_ref);
+  compare("deconv bwd+relu", variant, cc, &tdxm, dxm_ref);
 
   ev_tensor_free(g, &tx), ev_tensor_free(g, &tdy), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdx);
+  ev_tensor_free(g, &tym), ev_tensor_free(g, &tdxm), ev_tensor_free(g, &tyr);
   ev_buf_free(g, &bw), ev_buf_free(g, &bb), ev_buf_free(g, &ws);
-  free(x), free(dy), free(w), free(b), free(y_ref), free(dx_ref);
+  free(x), free(dy), free(w), free(b), free(y_ref), free(dx_ref), free(ym), free(dxm_ref), free(yr_ref);
 }
 
 static void test_conv_gpu_vs_ref(void **state) {

@@ -1,7 +1,9 @@
 /* Weight and bias gradients of conv2d and transposed conv2d (evonet/ops/conv_wgrad.h):
  *  - the C reference against finite differences (in double) of a forward loss computed by
  *    forward loops written here, independently of the gradient's formula;
- *  - both GPU kernel variants (EVONET_CONV_VARIANT=cpu|gpu), with and without split-K,
+ *  - both GPU kernel variants (EVONET_CONV_VARIANT=cpu|gpu; the cpu one also forced into
+ *    each of its lane mappings, EVONET_WGRAD_MODE, with 1 to 8 shuffled quads,
+ *    EVONET_WGRAD_NS), with and without split-K,
  *    accumulate 0/1, with and without dbias, against the C reference on odd shapes:
  *    relative error ||gpu - ref|| / ||ref|| < 1e-5 (fp32 sums over <= a few hundred pixels;
  *    the reference sums in double);
@@ -161,6 +163,27 @@ static void test_reference_finite_differences(void **state) {
 }
 
 /* ---------------- GPU vs reference ---------------- */
+/* kernel configurations: EVONET_CONV_VARIANT, EVONET_WGRAD_MODE (cpu lane mapping: 0 per-tap
+ * C quads, 1 per-tap R quads, 2 flattened (tap, C quad) list), EVONET_WGRAD_NS ("" = host) */
+typedef struct { const char *name, *variant, *mode, *ns; } wvariant;
+static const wvariant k_wvariants[] = {
+    {"cpu", "cpu", "", ""},       {"gpu", "gpu", "", ""},       {"cpu flat ns4", "cpu", "2", "4"},
+    {"cpu R ns3", "cpu", "1", "3"}, {"cpu C ns8", "cpu", "0", "8"}, {"cpu flat ns1", "cpu", "2", "1"},
+};
+#define N_WVARIANTS (int)(sizeof k_wvariants / sizeof k_wvariants[0])
+
+static void set_wvariant(const wvariant *v) {
+  setenv("EVONET_CONV_VARIANT", v->variant, 1);
+  setenv("EVONET_WGRAD_MODE", v->mode, 1);
+  setenv("EVONET_WGRAD_NS", v->ns, 1);
+}
+
+static void clear_wvariant(void) {
+  unsetenv("EVONET_CONV_VARIANT");
+  unsetenv("EVONET_WGRAD_MODE");
+  unsetenv("EVONET_WGRAD_NS");
+}
+
 /* One case under every path: variant cpu/gpu x (split-K via small slices | no workspace)
  * x accumulate 0/1 x dbias or not. */
 static void check_case(const wcase *c, uint64_t *seed) {
@@ -178,11 +201,11 @@ static void check_case(const wcase *c, uint64_t *seed) {
   ev_buf dw, db;
   TU_OK(ev_buf_alloc(g, nw * 4, &dw));
   TU_OK(ev_buf_alloc(g, nb * 4, &db));
-  for (int variant = 0; variant < 2; variant++)
+  for (int variant = 0; variant < N_WVARIANTS; variant++)
     for (int split = 0; split < 2; split++)
       for (int acc = 0; acc < 2; acc++)
         for (int with_b = 0; with_b < 2; with_b++) {
-          setenv("EVONET_CONV_VARIANT", variant ? "gpu" : "cpu", 1);
+          set_wvariant(&k_wvariants[variant]);
           if (split) setenv("EVONET_WGRAD_SLICE", "16", 1);
           else unsetenv("EVONET_WGRAD_SLICE");
           ev_buf ws = {0};
@@ -225,11 +248,11 @@ static void check_case(const wcase *c, uint64_t *seed) {
                      "variant %s, %s, accumulate %d, dbias %d: rel err dw %.3g, dbias %.3g",
                      c->transposed ? "deconv" : "conv", c->d.cin, c->d.cout, c->d.kh, c->d.kw,
                      c->d.stride_h, c->d.stride_w, c->d.pad_h, c->d.pad_w, c->d.dil_h, c->d.dil_w,
-                     c->d.out_pad_h, c->d.out_pad_w, c->n, c->h, c->w, variant ? "gpu" : "cpu",
+                     c->d.out_pad_h, c->d.out_pad_w, c->n, c->h, c->w, k_wvariants[variant].name,
                      split ? "split-K" : "direct", acc, with_b, ew, eb);
           ev_buf_free(g, &ws);
         }
-  unsetenv("EVONET_CONV_VARIANT");
+  clear_wvariant();
   unsetenv("EVONET_WGRAD_SLICE");
   ev_buf_free(g, &dw), ev_buf_free(g, &db);
   ev_tensor_free(g, &x), ev_tensor_free(g, &dy);
@@ -258,6 +281,10 @@ static void test_conv_vs_reference(void **state) {
       CONV(3, 36, 3, 3, 2, 2, 1, 1, 1, 1, 3, 7, 5),    /* RGB input: lanes take dy's quads */
       CONV(13, 1, 3, 3, 1, 1, 1, 1, 1, 1, 3, 7, 5),    /* one output channel */
       CONV(5, 3, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 1),     /* 1x1 input, padding-only taps */
+      CONV(8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2, 9, 11),    /* narrow: the flattened (tap, quad) list */
+      CONV(3, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2, 13, 10),   /* RGB input, narrow output */
+      CONV(16, 48, 3, 3, 1, 1, 1, 1, 1, 1, 2, 6, 7),   /* 12 dy quads: groups of 4 */
+      CONV(8, 20, 7, 7, 1, 1, 6, 6, 2, 2, 1, 8, 8),    /* dilated 7x7 on 8x8: taps mostly outside */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], &seed);
 }
@@ -271,6 +298,8 @@ static void test_deconv_vs_reference(void **state) {
       DECONV(7, 13, 2, 3, 2, 3, 0, 1, 1, 1, 1, 2, 3, 4, 3),  /* asymmetric */
       DECONV(7, 13, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 3, 7, 5),
       DECONV(36, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 3, 3), /* several lane blocks */
+      DECONV(16, 8, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0, 2, 5, 4),  /* narrow output: flattened list */
+      DECONV(20, 12, 8, 8, 4, 4, 2, 2, 1, 1, 0, 0, 2, 3, 5), /* the d2 shape, small */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], &seed);
 }

@@ -65,7 +65,8 @@ static void test_add(void **state) {
   tu_gpu_assert_clean();
 }
 
-/* Concatenation of k inputs with channel counts c[]: forward, overwrite and accumulate split. */
+/* Concatenation of k inputs with channel counts c[]: forward, overwrite and accumulate split,
+ * and the split fused with the ReLU backward of some inputs. */
 static void run_concat(const int *c, int k) {
   ev_gpu *g = tu_gpu();
   uint64_t seed = tu_seed() ^ (uint64_t)(k * 977 + c[0]);
@@ -120,6 +121,43 @@ static void run_concat(const int *c, int k) {
     to_check(what, dx, dxr[i], ev_tensor_floats(N, H, W, c[i]), 1e-6);
     to_check_padding(what, dx, npix, c[i]);
     free(dx);
+  }
+  /* fused ReLU backward: even inputs are ReLU outputs (masked), odd ones plain; accumulate
+   * onto d0 (the mask applies to the sum), then overwrite */
+  float *ym[4];
+  ev_tensor tym[4], *pym[4];
+  for (int acc = 1; acc >= 0; acc--) {
+    for (int i = 0; i < k; i++) {
+      uint64_t nf = ev_tensor_floats(N, H, W, c[i]);
+      pym[i] = NULL;
+      if (i % 2 == 0) {
+        ym[i] = to_rand_act(&seed, N, H, W, c[i], -1, 1);
+        for (uint64_t j = 0; j < nf; j++) ym[i][j] = ym[i][j] > 0 ? ym[i][j] : 0.0f;
+        tym[i] = to_tensor(ym[i], N, H, W, c[i]);
+        pym[i] = &tym[i];
+      }
+      if (acc) TU_OK(ev_buf_upload(g, &tdx[i].buf, 0, d0[i], nf * 4));
+      else tu_poison(&tdx[i].buf);
+    }
+    TU_OK(ev_stream_begin(g, &s));
+    TU_OK(ev_concat_backward_relu(s, &tdy, pdx, pym, k, acc));
+    TU_OK(ev_stream_submit(s));
+    ev_concat_backward_ref(dyd, c, k, npix, dxr, 0);
+    for (int i = 0; i < k; i++) {
+      uint64_t nf = ev_tensor_floats(N, H, W, c[i]);
+      for (uint64_t j = 0; j < nf; j++) {
+        double v = acc ? (double)((float)dxr[i][j] + d0[i][j]) : dxr[i][j];
+        dxr[i][j] = pym[i] && !(ym[i][j] > 0) ? 0.0 : v; /* the mask applies to the sum */
+      }
+      float *dx = to_download(&tdx[i]);
+      snprintf(what, sizeof what, "concat backward+relu%s, input %d", acc ? " accumulate" : "", i);
+      to_check(what, dx, dxr[i], nf, 1e-6);
+      to_check_padding(what, dx, npix, c[i]);
+      free(dx);
+      if (pym[i]) free(ym[i]), ev_tensor_free(g, &tym[i]);
+    }
+  }
+  for (int i = 0; i < k; i++) {
     free(x[i]), free(d0[i]), free(xd[i]), free(dxr[i]);
     ev_tensor_free(g, &tx[i]), ev_tensor_free(g, &tdx[i]);
   }

@@ -79,16 +79,20 @@ static void run_opt(uint64_t n, int adam, int masked) {
   tu_gpu_assert_clean();
 }
 
+/* n % 4 == 0 (every array whole texels) takes the texel-read kernels (sgd_q, adam_q), the
+ * rest the storage-buffer ones with the partial last quad */
 static void test_sgd(void **state) {
-  const uint64_t ns[] = {1, 3, 4, 13, 4099, 100003};
-  for (int i = 0; i < 6; i++) run_opt(ns[i], 0, 1);
+  const uint64_t ns[] = {1, 3, 4, 13, 4099, 100003, 40000, 1024};
+  for (int i = 0; i < 8; i++) run_opt(ns[i], 0, 1);
   run_opt(1001, 0, 0);
+  run_opt(4096, 0, 0);
 }
 
 static void test_adam(void **state) {
-  const uint64_t ns[] = {1, 3, 4, 13, 4099, 100003};
-  for (int i = 0; i < 6; i++) run_opt(ns[i], 1, 1);
+  const uint64_t ns[] = {1, 3, 4, 13, 4099, 100003, 40000, 1024};
+  for (int i = 0; i < 8; i++) run_opt(ns[i], 1, 1);
   run_opt(1001, 1, 0);
+  run_opt(4096, 1, 0);
 }
 
 /* the reference loops against torch.optim (PyTorch 1.13, float32): 3 steps of fixed gradients */

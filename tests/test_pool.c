@@ -1,7 +1,10 @@
 /* Max-pooling: GPU vs the double reference (values and argmax exactly; gradients to 1e-6)
  * for non-overlapping and overlapping windows, floor and ceil mode, odd shapes, many ties
  * (first maximum in window order wins), NaN propagation; finite differences of the
- * backward; clear errors for bad geometry. */
+ * backward; clear errors for bad geometry. The argmax-free pair (ev_maxpool_forward_values,
+ * ev_maxpool_backward_x, with and without the fused ReLU backward) against the same
+ * references, on shapes whose windows tile the input exactly and on ones that leave rows
+ * and columns uncovered or cut the last window. */
 #include "evonet/ops/pool.h"
 #include "trainops_util.h"
 
@@ -53,6 +56,67 @@ static void run_pool(const ev_pool_desc *d, int ties, int nans) {
   ev_tensor_free(g, &tx), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdx);
   ev_buf_free(g, &idx);
   tu_gpu_assert_clean();
+}
+
+/* ev_maxpool_forward_values + ev_maxpool_backward_x (relu: the input is a ReLU's output) vs
+ * the references: the same values, and the reference gradient masked by x > 0. */
+static void run_pool_x(const ev_pool_desc *d, int n, int h, int w, int c, int ties, int nans, int relu) {
+  ev_gpu *g = tu_gpu();
+  uint64_t seed = tu_seed() ^ (uint64_t)(d->kh * 131 + d->stride_w * 17 + h * 7 + w + ties * 1000 + relu * 77);
+  int oh = ev_pool_out_size(h, d->kh, d->stride_h, d->pad_h, d->ceil_mode);
+  int ow = ev_pool_out_size(w, d->kw, d->stride_w, d->pad_w, d->ceil_mode);
+  uint64_t nfi = ev_tensor_floats(n, h, w, c), nfo = ev_tensor_floats(n, oh, ow, c);
+  float *x = to_rand_act(&seed, n, h, w, c, -1, 1);
+  if (ties)
+    for (uint64_t i = 0; i < nfi; i++) x[i] = (i % ev_c4(c)) < (uint64_t)c ? (float)(int)(x[i] * 1.5f) : 0.0f;
+  if (relu) /* a ReLU's output: no negatives, many exact zeros */
+    for (uint64_t i = 0; i < nfi; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
+  if (nans)
+    for (int k = 0; k < nans; k++) x[(tu_next(&seed) % (nfi / 16)) * 16 + 1] = NAN;
+  float *dy = to_rand_act(&seed, n, oh, ow, c, -1, 1);
+  ev_tensor tx = to_tensor(x, n, h, w, c), ty = to_tensor(NULL, n, oh, ow, c);
+  ev_tensor tdy = to_tensor(dy, n, oh, ow, c), tdx = to_tensor(NULL, n, h, w, c);
+  assert_true(ev_maxpool_backward_x_ok(d));
+  ev_stream *s;
+  TU_OK(ev_stream_begin(g, &s));
+  TU_OK(ev_maxpool_forward_values(s, d, &tx, &ty));
+  TU_OK(ev_maxpool_backward_x(s, d, &tx, &tdy, &tdx, relu));
+  TU_OK(ev_stream_submit(s));
+  double *xd = to_double(x, nfi), *dyd = to_double(dy, nfo), *yr = malloc(nfo * 8), *dxr = malloc(nfi * 8);
+  int32_t *ir = malloc(nfo * 4);
+  ev_maxpool_forward_ref(d, xd, n, h, w, c, yr, ir);
+  ev_maxpool_backward_ref(d, dyd, ir, n, h, w, c, dxr);
+  if (relu)
+    for (uint64_t i = 0; i < nfi; i++) dxr[i] = xd[i] > 0 ? dxr[i] : 0.0;
+  float *y = to_download(&ty), *dx = to_download(&tdx);
+  for (uint64_t i = 0; i < nfo; i++)
+    if (!(y[i] == (float)yr[i] || (isnan(y[i]) && isnan(yr[i]))))
+      fail_msg("max %llu: gpu %g, reference %g", (unsigned long long)i, y[i], yr[i]);
+  char what[96];
+  snprintf(what, sizeof what, "maxpool-x k%dx%d s%dx%d%s %dx%d%s%s", d->kh, d->kw, d->stride_h, d->stride_w,
+           d->ceil_mode ? " ceil" : "", h, w, ties ? " ties" : "", relu ? " +relu" : "");
+  to_check_padding(what, y, (uint64_t)n * oh * ow, c);
+  to_check(what, dx, dxr, nfi, 1e-6);
+  for (uint64_t i = 0; i < nfi; i++) /* every gradient is one dy or exactly zero */
+    if (dxr[i] == 0.0 && dx[i] != 0.0f) fail_msg("%s: dx %llu = %g, expected 0", what, (unsigned long long)i, dx[i]);
+  to_check_padding(what, dx, (uint64_t)n * h * w, c);
+  free(x), free(dy), free(xd), free(dyd), free(yr), free(dxr), free(ir), free(y), free(dx);
+  ev_tensor_free(g, &tx), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdx);
+  tu_gpu_assert_clean();
+}
+
+static void test_from_x(void **state) {
+  for (int relu = 0; relu < 2; relu++) {
+    run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 0}, 2, 8, 6, 13, 0, 0, relu); /* exact tiling */
+    run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 0}, 3, 7, 5, 13, 0, 0, relu); /* uncovered row, column */
+    run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 1}, 3, 7, 5, 6, 0, 0, relu);  /* ceil: cut windows */
+    run_pool_x(&(ev_pool_desc){3, 2, 3, 2, 0, 0, 0}, 2, 10, 7, 9, 0, 0, relu);
+    run_pool_x(&(ev_pool_desc){3, 3, 3, 3, 0, 0, 0}, 2, 9, 9, 4, 1, 0, relu);  /* ties, exact */
+    run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 0}, 2, 8, 6, 13, 1, 3, relu); /* ties and NaN */
+  }
+  TO_EXPECT_ARG(ev_maxpool_backward_x(NULL, &(ev_pool_desc){3, 3, 2, 2, 1, 1, 0}, NULL, NULL, NULL, 0));
+  assert_false(ev_maxpool_backward_x_ok(&(ev_pool_desc){3, 3, 2, 2, 0, 0, 0}));
+  assert_false(ev_maxpool_backward_x_ok(&(ev_pool_desc){2, 2, 2, 2, 1, 0, 0}));
 }
 
 static void test_nonoverlapping(void **state) {
@@ -153,6 +217,7 @@ int main(void) {
       cmocka_unit_test(test_nonoverlapping), cmocka_unit_test(test_overlapping),
       cmocka_unit_test(test_ties_and_nan),   cmocka_unit_test(test_out_size),
       cmocka_unit_test(test_gradients_fd),   cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_from_x),
   };
   return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

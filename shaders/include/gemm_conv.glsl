@@ -20,6 +20,7 @@ layout(push_constant) uniform Geometry {
   int AH, AW, BH, BW;    // source step per q, output step per q (= number of phases)
   int C0H, C0W, C1H, C1W, SDH, SDW;
   int NTN;               // column tiles; gl_WorkGroupID.y = (m-tile / groups.x) * NTN + column tile
+  int TGH, TGW, TINVH, TINVW; // per axis: g = gcd(SD, |C1|) and the inverse of |C1|/g mod SD/g
 } pc;
 
 // Output tiles of this workgroup (m-tiles wrap from x into y beyond the device's x limit).
@@ -44,6 +45,27 @@ Taps axis_taps(int c0, int c1, int sd, int k, int r) {
   t.n = t.k0 < 0 ? 0 : (k - t.k0 + t.kstep - 1) / t.kstep;
   t.off0 = t.k0 < 0 ? 0 : floordiv(c0 + r + t.k0 * c1, sd);
   t.offstep = t.kstep * c1 / sd;
+  return t;
+}
+
+// axis_taps without loops (the loops cost ~1 us per subgroup on lavapipe): the taps k of
+// phase r satisfy c0 + r + k*c1 == 0 (mod sd); with c1 = -|c1| (adjoint) or sd = 1 (conv-like),
+// g = gcd(sd, |c1|) and inv = (|c1|/g)^-1 mod (sd/g) from the host, k0 = ((c0+r)/g * inv)
+// mod (sd/g) when g divides c0 + r (else no tap), kstep = sd/g. Needs c0 + r >= 0 when sd > 1.
+Taps axis_taps_fast(int c0, int c1, int sd, int k, int r, int g, int inv) {
+  Taps t;
+  if (sd == 1) {
+    t.k0 = 0, t.kstep = 1, t.n = k, t.off0 = c0 + r, t.offstep = c1;
+    return t;
+  }
+  int v = c0 + r, ks = sd / g;
+  int k0 = ((v / g) * inv) % ks;
+  bool ok = v - (v / g) * g == 0 && k0 < k;
+  t.k0 = ok ? k0 : -1;
+  t.kstep = ks;
+  t.n = ok ? (k - k0 + ks - 1) / ks : 0;
+  t.off0 = ok ? (v + k0 * c1) / sd : 0; // exact: sd divides it
+  t.offstep = ks * c1 / sd;
   return t;
 }
 

@@ -13,6 +13,51 @@ ev_status ev_wait_fence(ev_gpu *g, VkFence f);
 #define EV_MAX_DISPATCH 512
 #define EV_SETS_PER_POOL 256
 
+/* EVONET_PROFILE rows: one per distinct (pipeline, workgroup counts, push constants), so
+ * the specialisations and layer shapes of one shader show as separate rows. A side table
+ * (profiling only, one thread records at a time) maps each timed dispatch to its row. */
+#define EV_PROF_ROWS 1024
+#define EV_PROF_PUSH 12
+typedef struct {
+  const ev_pipeline *p;
+  uint32_t groups[3], push_hash, push[EV_PROF_PUSH], n_push;
+  uint64_t ns, count;
+} prof_row;
+static prof_row prof_rows[EV_PROF_ROWS];
+static uint32_t prof_n_rows;
+typedef struct {
+  const ev_stream *s;
+  uint32_t row[EV_MAX_DISPATCH];
+} prof_map;
+static prof_map prof_maps[16];
+
+static prof_map *prof_map_of(const ev_stream *s) {
+  for (int i = 0; i < 16; i++)
+    if (prof_maps[i].s == s) return &prof_maps[i];
+  for (int i = 0; i < 16; i++)
+    if (!prof_maps[i].s) {
+      prof_maps[i].s = s;
+      return &prof_maps[i];
+    }
+  return NULL;
+}
+
+static uint32_t prof_row_of(const ev_pipeline *p, const uint32_t groups[3], const void *push) {
+  uint32_t n = p->desc.push_size / 4, h = 2166136261u;
+  const uint32_t *w = push;
+  for (uint32_t i = 0; i < n; i++) h = (h ^ w[i]) * 16777619u;
+  for (uint32_t i = 0; i < prof_n_rows; i++) {
+    prof_row *r = &prof_rows[i];
+    if (r->p == p && r->push_hash == h && !memcmp(r->groups, groups, sizeof r->groups)) return i;
+  }
+  if (prof_n_rows == EV_PROF_ROWS) return UINT32_MAX;
+  prof_row *r = &prof_rows[prof_n_rows];
+  *r = (prof_row){.p = p, .push_hash = h, .n_push = n < EV_PROF_PUSH ? n : EV_PROF_PUSH};
+  memcpy(r->groups, groups, sizeof r->groups);
+  if (n) memcpy(r->push, w, r->n_push * 4);
+  return prof_n_rows++;
+}
+
 static ev_status new_pool(ev_stream *s) {
   VkDescriptorPoolSize sizes[2] = {
       {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, EV_SETS_PER_POOL * EV_MAX_BINDINGS},
@@ -42,6 +87,8 @@ static ev_status begin_recording(ev_stream *s) {
 }
 
 static void stream_free(ev_gpu *g, ev_stream *s) {
+  for (int i = 0; i < 16; i++)
+    if (prof_maps[i].s == s) prof_maps[i].s = NULL;
   for (uint32_t i = 0; i < s->n_pools; i++) vkDestroyDescriptorPool(g->device, s->pools[i], NULL);
   if (s->queries) vkDestroyQueryPool(g->device, s->queries, NULL);
   if (s->fence) vkDestroyFence(g->device, s->fence, NULL);
@@ -209,6 +256,8 @@ ev_status ev_dispatch(ev_stream *s, ev_pipeline *p, const uint32_t groups[3], ev
   if (s->queries) {
     vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->queries, 2 * s->n_dispatch);
     s->timed[s->n_dispatch] = p;
+    prof_map *pm = prof_map_of(s);
+    if (pm) pm->row[s->n_dispatch] = prof_row_of(p, groups, push);
   }
   vkCmdDispatch(s->cmd, groups[0], groups[1], groups[2]);
   if (s->queries)
@@ -230,6 +279,11 @@ static ev_status collect_times(ev_stream *s) {
       double ns = (double)(t[2 * i + 1] - t[2 * i]) * s->g->caps.timestamp_period_ns;
       s->timed[i]->prof_ns += (uint64_t)(ns > 0 ? ns : 0);
       s->timed[i]->prof_count++;
+      prof_map *pm = prof_map_of(s);
+      if (pm && pm->row[i] < prof_n_rows) {
+        prof_rows[pm->row[i]].ns += (uint64_t)(ns > 0 ? ns : 0);
+        prof_rows[pm->row[i]].count++;
+      }
     }
   free(t);
   EV_VK(r);
@@ -319,6 +373,46 @@ void ev_gpu_print_profile(const ev_gpu *g, void *stream) {
             best->prof_ns / 1e3 / best->prof_count, 100.0 * best->prof_ns / total);
   }
   fprintf(f, "%-28s %10s %12.3f\n", "total", "", total / 1e6);
+  /* the same time split by specialisation, workgroups and push constants (sizes) */
+  fprintf(f, "\nby dispatch shape: kernel{spec} groups [first push constants]\n");
+  uint64_t tot2 = 0;
+  for (uint32_t i = 0; i < prof_n_rows; i++) tot2 += prof_rows[i].ns;
+  static char done2[EV_PROF_ROWS], labs[EV_PROF_ROWS][256];
+  static uint64_t ns2[EV_PROF_ROWS], count2[EV_PROF_ROWS];
+  memset(done2, 0, sizeof done2);
+  for (uint32_t k = 0; k < prof_n_rows; k++) {
+    const prof_row *r = &prof_rows[k];
+    char *lab = labs[k];
+    int ours = 0; /* rows of another (closed) device's pipelines are not printed */
+    for (const ev_pipeline *q = g->pipelines; q && !ours; q = q->next) ours = q == r->p;
+    ns2[k] = 0, count2[k] = 0;
+    if (!ours) continue;
+    int o = snprintf(lab, 256, "%s{", r->p->name);
+    for (uint32_t i = 0; i < r->p->desc.n_spec && o < 200; i++)
+      o += snprintf(lab + o, 256 - o, "%s%u", i ? "," : "", r->p->desc.spec[i]);
+    o += snprintf(lab + o, 256 - o, "} %ux%ux%u [", r->groups[0], r->groups[1], r->groups[2]);
+    /* sizes only: stop at the first word that looks like a float (an lr, a step) */
+    for (uint32_t i = 0; i < r->n_push && o < 250 && (int)r->push[i] > -(1 << 20) && (int)r->push[i] < (1 << 24); i++)
+      o += snprintf(lab + o, 256 - o, "%s%d", i ? " " : "", (int)r->push[i]);
+    snprintf(lab + o, 256 - o, "]");
+    ns2[k] = r->ns, count2[k] = r->count;
+    for (uint32_t j = 0; j < k; j++) /* same label: one row */
+      if (count2[j] && !strcmp(labs[j], lab)) {
+        ns2[j] += ns2[k], count2[j] += count2[k];
+        count2[k] = 0;
+        break;
+      }
+  }
+  for (;;) {
+    int best = -1;
+    for (uint32_t i = 0; i < prof_n_rows; i++)
+      if (!done2[i] && count2[i] && (best < 0 || ns2[i] > ns2[best])) best = (int)i;
+    if (best < 0 || !tot2) break;
+    done2[best] = 1;
+    fprintf(f, "%-78s %6llu %10.3f %10.1f %5.1f%%\n", labs[best], (unsigned long long)count2[best],
+            ns2[best] / 1e6, ns2[best] / 1e3 / count2[best], 100.0 * ns2[best] / tot2);
+  }
+  prof_n_rows = 0; /* printed when the device closes: its pipelines go with it */
 }
 
 ev_gpu *ev_stream_gpu(const ev_stream *s) { return s->g; }

@@ -1,4 +1,5 @@
 /* ev_model: allocation, parameter upload/download, optimiser state. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,6 +7,7 @@
 #include "evonet/ops/conv.h"
 #include "evonet/ops/conv_wgrad.h"
 #include "evonet/ops/loss.h"
+#include "evonet/ops/pool.h"
 #include "model_internal.h"
 
 ev_tensor *ev_model_in_tensor(ev_model *m, int j) { return j < 0 ? &m->input : &m->nodes[j].y; }
@@ -43,7 +45,10 @@ static ev_status create_node(ev_model *m, int i, uint64_t *conv_ws, uint64_t *wg
   EV_TRY(ev_tensor_alloc(g, m->batch, l->h, l->w, l->c, &nd->y));
   if (m->training && nd->consumers > 0) EV_TRY(ev_tensor_alloc(g, m->batch, l->h, l->w, l->c, &nd->dy));
   if (m->training && nd->consumers > 1) EV_TRY(ev_tensor_alloc(g, m->batch, l->h, l->w, l->c, &nd->tmp));
-  if (l->op == EV_OP_MAXPOOL) EV_TRY(ev_buf_alloc(g, ev_tensor_floats(m->batch, l->h, l->w, l->c) * 4, &nd->idx));
+  ev_pool_desc pd = {.kh = l->k, .kw = l->k, .stride_h = l->stride, .stride_w = l->stride, .pad_h = l->pad,
+                     .pad_w = l->pad};
+  if (l->op == EV_OP_MAXPOOL && !ev_maxpool_backward_x_ok(&pd)) /* else the backward needs no argmax */
+    EV_TRY(ev_buf_alloc(g, ev_tensor_floats(m->batch, l->h, l->w, l->c) * 4, &nd->idx));
   if (!has_params(l)) return EV_OK;
   const ev_tensor *x = ev_model_in_tensor(m, l->in[0]);
   nd->cd = (ev_conv_desc){.cin = l->cin, .cout = l->out, .kh = l->k, .kw = l->k, .stride_h = l->stride,
@@ -160,6 +165,23 @@ static ev_status upload_vec(ev_gpu *g, ev_buf *b, const float *v, int c) {
   return s;
 }
 
+/* Inference: y = gamma*(conv(x) + b - mean)/sqrt(var + eps) + beta is a convolution with
+ * each output channel's weights scaled by gamma/sqrt(var + eps) and a new bias, so the BN
+ * pass disappears and the ReLU fuses into the convolution. wf (PyTorch layout) and bf are
+ * the folded copies. Output channel o is dim 0 of a conv weight, dim 1 of a transposed one. */
+static void fold_bn(const ev_layer *l, const ev_layer_weights *p, float *wf, float *bf) {
+  int kk = l->k * l->k;
+  for (int o = 0; o < l->out; o++) {
+    double sc = p->gamma[o] / sqrt((double)p->rvar[o] + 1e-5);
+    bf[o] = (float)((p->b[o] - (double)p->rmean[o]) * sc + p->beta[o]);
+    for (int c = 0; c < l->cin; c++)
+      for (int t = 0; t < kk; t++) {
+        size_t at = l->op == EV_OP_CONV ? ((size_t)o * l->cin + c) * kk + t : ((size_t)c * l->out + o) * kk + t;
+        wf[at] = (float)(p->w[at] * sc);
+      }
+  }
+}
+
 ev_status ev_model_upload(ev_model *m, const ev_net_weights *w) {
   EV_TRY(check_same(m, w));
   for (int i = 0; i < m->spec.n; i++) {
@@ -170,6 +192,21 @@ ev_status ev_model_upload(ev_model *m, const ev_net_weights *w) {
     conv_dims(l, &o, &in);
     float *tmp = malloc(nd->wn * 4);
     if (!tmp) return ev_fail(EV_ERR_OOM, "out of memory");
+    nd->bn_folded = l->bn && !m->training;
+    if (nd->bn_folded) {
+      uint64_t n = ev_layer_weight_count(l);
+      float *wf = malloc(n * 4), *bf = malloc((size_t)l->out * 4);
+      ev_status fs = wf && bf ? EV_OK : ev_fail(EV_ERR_OOM, "out of memory");
+      if (fs == EV_OK) {
+        fold_bn(l, &w->l[i], wf, bf);
+        ev_oihw_to_ohwi4(wf, tmp, o, in, l->k, l->k);
+        fs = ev_buf_upload(m->g, &nd->w, 0, tmp, nd->wn * 4);
+      }
+      if (fs == EV_OK) fs = upload_vec(m->g, &nd->b, bf, l->out);
+      free(wf), free(bf), free(tmp);
+      EV_TRY(fs);
+      continue;
+    }
     ev_oihw_to_ohwi4(w->l[i].w, tmp, o, in, l->k, l->k);
     ev_status s = ev_buf_upload(m->g, &nd->w, 0, tmp, nd->wn * 4);
     ev_oihw_to_ohwi4(w->l[i].mask, tmp, o, in, l->k, l->k);
@@ -190,6 +227,7 @@ ev_status ev_model_upload(ev_model *m, const ev_net_weights *w) {
 /* Device parameters (or their gradients) into host arrays in PyTorch's layouts. */
 static ev_status download_set(ev_model *m, ev_net_weights *w, bool grads) {
   EV_TRY(check_same(m, w));
+  if (!m->training) return ev_fail(EV_ERR_ARG, "an inference model holds folded parameters: nothing to download");
   if (grads && !m->training) return ev_fail(EV_ERR_ARG, "model was created for inference only");
   for (int i = 0; i < m->spec.n; i++) {
     const ev_layer *l = &m->spec.layers[i];

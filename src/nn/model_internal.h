@@ -24,6 +24,7 @@ typedef struct {
   ev_buf w, b, mask, gw, gb;
   ev_buf gamma, beta, rmean, rvar, ggamma, gbeta, bn_save;
   uint64_t wn;        /* floats of w (OHWI4) */
+  bool bn_folded;     /* inference: batch norm folded into w and b (no BN pass, fused ReLU) */
 } ev_node;
 
 struct ev_model {

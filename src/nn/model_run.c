@@ -20,6 +20,31 @@ static ev_pool_desc pool_desc(const ev_layer *l) {
                         .pad_h = l->pad, .pad_w = l->pad, .ceil_mode = 0};
 }
 
+/* Non-overlapping windows: the backward recomputes the argmax from the pool's input, so
+ * the forward stores none (and the ReLU backward of the input's layer fuses into it). */
+static int pool_from_x(const ev_layer *l) {
+  ev_pool_desc d = pool_desc(l);
+  return ev_maxpool_backward_x_ok(&d);
+}
+
+/* Whether layer j's ReLU backward is fused into the backward passes of all its consumers
+ * (they write dy_j already masked by y_j > 0; a sum of masked parts is the masked sum, and
+ * masking twice changes nothing, so a partly fused layer would still be correct): conv and
+ * deconv input gradients, max-pool gradients from x, concat splits. */
+static int relu_fused(const ev_model *m, int j) {
+  if (j < 0 || !m->spec.layers[j].relu) return 0;
+  for (int i = 0; i < m->spec.n; i++) {
+    const ev_layer *l = &m->spec.layers[i];
+    for (int k = 0; k < l->n_in; k++) {
+      if (l->in[k] != j) continue;
+      int ok = l->op == EV_OP_CONV || l->op == EV_OP_DECONV || l->op == EV_OP_CONCAT ||
+               (l->op == EV_OP_MAXPOOL && pool_from_x(l));
+      if (!ok || (l->op != EV_OP_CONCAT && k != 0)) return 0;
+    }
+  }
+  return 1;
+}
+
 static ev_bn_params bn_params(ev_node *nd) {
   return (ev_bn_params){.gamma = &nd->gamma, .beta = &nd->beta, .running_mean = &nd->rmean,
                         .running_var = &nd->rvar, .momentum = 0.1f, .eps = 1e-5f};
@@ -29,18 +54,20 @@ static ev_status forward_conv(ev_model *m, ev_stream *s, int i, bool train) {
   const ev_layer *l = &m->spec.layers[i];
   ev_node *nd = &m->nodes[i];
   ev_tensor *x = ev_model_in_tensor(m, l->in[0]);
+  if (nd->bn_folded) { /* inference with batch norm folded into the weights: one fused pass */
+    if (l->op == EV_OP_CONV) return ev_conv2d_forward(s, &nd->cd, x, &nd->w, &nd->b, l->relu, &nd->y);
+    return ev_deconv2d_forward_relu(s, &nd->cd, x, &nd->w, &nd->b, l->relu, &nd->y, &m->conv_ws);
+  }
   ev_tensor *pre = l->bn ? &nd->z : &nd->y; /* the convolution's own output */
   if (l->op == EV_OP_CONV) {
     EV_TRY(ev_conv2d_forward(s, &nd->cd, x, &nd->w, &nd->b, l->relu && !l->bn, pre));
   } else {
-    EV_TRY(ev_deconv2d_forward(s, &nd->cd, x, &nd->w, &nd->b, pre, &m->conv_ws));
-    if (l->relu && !l->bn) EV_TRY(ev_relu_forward(s, pre, pre));
+    EV_TRY(ev_deconv2d_forward_relu(s, &nd->cd, x, &nd->w, &nd->b, l->relu && !l->bn, pre, &m->conv_ws));
   }
   if (l->bn) {
     ev_bn_params bp = bn_params(nd);
-    if (train) EV_TRY(ev_bn_forward_train(s, &bp, &nd->z, &nd->bn_save, &m->bn_scratch, &nd->y));
-    else EV_TRY(ev_bn_forward_infer(s, &bp, &nd->z, &nd->bn_save, &nd->y));
-    if (l->relu) EV_TRY(ev_relu_forward(s, &nd->y, &nd->y));
+    if (train) EV_TRY(ev_bn_forward_train_relu(s, &bp, &nd->z, &nd->bn_save, &m->bn_scratch, l->relu, &nd->y));
+    else EV_TRY(ev_bn_forward_infer_relu(s, &bp, &nd->z, &nd->bn_save, l->relu, &nd->y));
   }
   return EV_OK;
 }
@@ -56,7 +83,8 @@ ev_status ev_model_forward(ev_model *m, ev_stream *s, bool train) {
     case EV_OP_DECONV: EV_TRY(forward_conv(m, s, i, train)); break;
     case EV_OP_MAXPOOL: {
       ev_pool_desc pd = pool_desc(l);
-      EV_TRY(ev_maxpool_forward(s, &pd, x0, &nd->y, &nd->idx));
+      if (pool_from_x(l)) EV_TRY(ev_maxpool_forward_values(s, &pd, x0, &nd->y));
+      else EV_TRY(ev_maxpool_forward(s, &pd, x0, &nd->y, &nd->idx));
       break;
     }
     case EV_OP_UPSAMPLE: EV_TRY(ev_upsample_forward(s, x0, &nd->y)); break;
@@ -97,7 +125,8 @@ static ev_status backward_conv(ev_model *m, ev_stream *s, int i) {
   const ev_layer *l = &m->spec.layers[i];
   ev_node *nd = &m->nodes[i];
   ev_tensor *g = &nd->dy, *x = ev_model_in_tensor(m, l->in[0]);
-  if (l->relu) EV_TRY(ev_relu_backward(s, &nd->y, g, g)); /* in place: dy is not needed again */
+  /* in place: dy is not needed again (fused: the consumers wrote it masked) */
+  if (l->relu && !relu_fused(m, i)) EV_TRY(ev_relu_backward(s, &nd->y, g, g));
   if (l->bn) {
     ev_bn_params bp = bn_params(nd);
     EV_TRY(ev_bn_backward(s, &bp, &nd->z, g, &nd->bn_save, &m->bn_scratch, g, &nd->ggamma, &nd->gbeta));
@@ -107,24 +136,26 @@ static ev_status backward_conv(ev_model *m, ev_stream *s, int i) {
   int pending;
   ev_tensor *dx = grad_dst(m, l->in[0], &pending);
   if (!dx) return EV_OK;
-  if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_data(s, &nd->cd, g, &nd->w, dx, &m->conv_ws));
-  else EV_TRY(ev_deconv2d_backward_data(s, &nd->cd, g, &nd->w, dx));
+  ev_tensor *ym = relu_fused(m, l->in[0]) ? x : NULL; /* x is that ReLU's output */
+  if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_data_relu(s, &nd->cd, g, &nd->w, dx, &m->conv_ws, ym));
+  else EV_TRY(ev_deconv2d_backward_data_relu(s, &nd->cd, g, &nd->w, dx, ym));
   return grad_done(m, s, l->in[0], pending);
 }
 
 static ev_status backward_concat(ev_model *m, ev_stream *s, int i) {
   const ev_layer *l = &m->spec.layers[i];
-  ev_tensor *dxs[EV_NET_MAX_IN];
+  ev_tensor *dxs[EV_NET_MAX_IN], *ys[EV_NET_MAX_IN];
   int first = 0, later = 0;
   for (int j = 0; j < l->n_in; j++) {
     int k = l->in[j];
     if (k < 0) return ev_fail(EV_ERR_ARG, "layer %s: concatenating the network input is not supported", l->name);
     dxs[j] = &m->nodes[k].dy;
+    ys[j] = relu_fused(m, k) ? &m->nodes[k].y : NULL;
     if (m->nodes[k].grads_written++ == 0) first++;
     else later++;
   }
-  if (later == 0) return ev_concat_backward(s, &m->nodes[i].dy, dxs, l->n_in, 0);
-  if (first == 0) return ev_concat_backward(s, &m->nodes[i].dy, dxs, l->n_in, 1);
+  if (later == 0) return ev_concat_backward_relu(s, &m->nodes[i].dy, dxs, ys, l->n_in, 0);
+  if (first == 0) return ev_concat_backward_relu(s, &m->nodes[i].dy, dxs, ys, l->n_in, 1);
   return ev_fail(EV_ERR_ARG, "layer %s: inputs that also feed other layers are not supported yet", l->name);
 }
 
@@ -144,7 +175,9 @@ ev_status ev_model_backward(ev_model *m, ev_stream *s) {
     case EV_OP_MAXPOOL: {
       ev_pool_desc pd = pool_desc(l);
       if ((dx = grad_dst(m, l->in[0], &pending))) {
-        EV_TRY(ev_maxpool_backward(s, &pd, &nd->dy, &nd->idx, dx));
+        if (pool_from_x(l))
+          EV_TRY(ev_maxpool_backward_x(s, &pd, ev_model_in_tensor(m, l->in[0]), &nd->dy, dx, relu_fused(m, l->in[0])));
+        else EV_TRY(ev_maxpool_backward(s, &pd, &nd->dy, &nd->idx, dx));
         EV_TRY(grad_done(m, s, l->in[0], pending));
       }
       break;

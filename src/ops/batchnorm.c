@@ -86,28 +86,39 @@ static uint32_t combine_wg(ev_gpu *g) {
 
 /* 2D grid for per-channel element-wise passes: x = channel quad, y = pixel, so no integer
  * division per element (CPU drivers scalarise them) and neighbouring invocations still
- * touch neighbouring texels. lx = the quads rounded up to a power of two, at most wg. */
+ * touch neighbouring texels. lx = the quads rounded up to a power of two, at most wg.
+ * Each invocation walks BN_PIXELS_PER_INVOCATION pixels (grid-stride): its per-channel
+ * coefficients are storage-buffer loads, each several times the cost of the element's own
+ * work on CPU drivers, so they are amortised over many pixels. */
+enum { BN_PIXELS_PER_INVOCATION = 32 };
 static void quad_grid(ev_gpu *g, uint32_t Q, uint64_t P, uint32_t *lx, uint32_t *ly, uint32_t groups[3]) {
   uint32_t wg = ev_gpu_elementwise_wg(g), x = 1;
   while (x < Q && x < wg) x *= 2;
   *lx = x, *ly = wg / x;
-  uint64_t gy = ev_div_up(P, *ly), cap = ev_gpu_caps(g)->max_workgroup_count[1];
+  uint64_t gy = ev_div_up(P, (uint64_t)*ly * BN_PIXELS_PER_INVOCATION), cap = ev_gpu_caps(g)->max_workgroup_count[1];
+  /* the shaders take 4 consecutive pixels per iteration: y indexes groups of 4 */
   groups[0] = ev_div_up(Q, x), groups[1] = (uint32_t)(gy < cap ? gy : cap), groups[2] = 1;
 }
 
-static ev_status affine(ev_stream *s, ev_tensor *x, ev_buf *save, ev_tensor *y) {
+static ev_status affine(ev_stream *s, ev_tensor *x, ev_buf *save, ev_tensor *y, int relu) {
   ev_gpu *g = ev_stream_gpu(s);
   struct { uint32_t P, Q; } pc = {(uint32_t)((uint64_t)x->n * x->h * x->w), (uint32_t)ev_c4(x->c) / 4};
   uint32_t lx, ly, groups[3];
   quad_grid(g, pc.Q, pc.P, &lx, &ly, groups);
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_affine", .bindings = "rrw", .push_size = sizeof pc,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_affine", .bindings = "trw", .push_size = sizeof pc,
+                                                .n_spec = 1, .spec = {relu != 0},
                                                 .local_size_x = lx, .local_size_y = ly}, &p));
   return ev_dispatch(s, p, groups, (ev_buf *[]){&x->buf, save, &y->buf}, &pc);
 }
 
 ev_status ev_bn_forward_train(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save,
                               ev_buf *scratch, ev_tensor *y) {
+  return ev_bn_forward_train_relu(s, prm, x, save, scratch, 0, y);
+}
+
+ev_status ev_bn_forward_train_relu(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save,
+                                   ev_buf *scratch, int relu, ev_tensor *y) {
   const char *op = "batchnorm";
   EV_TRY(check_same(op, x, "x", y, "y"));
   EV_TRY(check_params(op, prm, x->c, 1));
@@ -119,7 +130,7 @@ ev_status ev_bn_forward_train(ev_stream *s, const ev_bn_params *prm, ev_tensor *
   uint32_t Q = (uint32_t)ev_c4(x->c) / 4, L, chunks, wg = ev_gpu_elementwise_wg(g), cwg = combine_wg(g);
   bn_plan(P, Q, &L, &chunks);
   ev_pipeline *ps, *pc;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_stats", .bindings = "rw", .push_size = 16,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_stats", .bindings = "tw", .push_size = 16,
                                                 .local_size_x = wg}, &ps));
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_combine", .bindings = "rrrxxw", .push_size = 28,
                                                 .local_size_x = cwg}, &pc));
@@ -130,10 +141,15 @@ ev_status ev_bn_forward_train(ev_stream *s, const ev_bn_params *prm, ev_tensor *
       (uint32_t)P, Q, L, chunks, prm->momentum, prm->eps, (uint32_t)x->c};
   EV_TRY(ev_dispatch(s, pc, (uint32_t[3]){Q, 1, 1},
                      (ev_buf *[]){scratch, prm->gamma, prm->beta, prm->running_mean, prm->running_var, save}, &cp));
-  return affine(s, x, save, y);
+  return affine(s, x, save, y, relu);
 }
 
 ev_status ev_bn_forward_infer(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save, ev_tensor *y) {
+  return ev_bn_forward_infer_relu(s, prm, x, save, 0, y);
+}
+
+ev_status ev_bn_forward_infer_relu(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save, int relu,
+                                   ev_tensor *y) {
   const char *op = "batchnorm (inference)";
   EV_TRY(check_same(op, x, "x", y, "y"));
   EV_TRY(check_params(op, prm, x->c, 1));
@@ -146,7 +162,7 @@ ev_status ev_bn_forward_infer(ev_stream *s, const ev_bn_params *prm, ev_tensor *
                                                 .push_size = sizeof pc, .local_size_x = wg}, &p));
   EV_TRY(ev_dispatch(s, p, (uint32_t[3]){ev_div_up(pc.Q, wg), 1, 1},
                      (ev_buf *[]){prm->gamma, prm->beta, prm->running_mean, prm->running_var, save}, &pc));
-  return affine(s, x, save, y);
+  return affine(s, x, save, y, relu);
 }
 
 ev_status ev_bn_backward(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_tensor *dy, ev_buf *save,
@@ -164,13 +180,13 @@ ev_status ev_bn_backward(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev
   uint32_t Q = (uint32_t)c4 / 4, L, chunks, wg = ev_gpu_elementwise_wg(g), cwg = combine_wg(g);
   bn_plan(P, Q, &L, &chunks);
   ev_pipeline *pr, *pc, *pd;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_reduce", .bindings = "rrrw", .push_size = 16,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_reduce", .bindings = "ttrw", .push_size = 16,
                                                 .local_size_x = wg}, &pr));
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_combine", .bindings = "rrww", .push_size = 20,
                                                 .local_size_x = cwg}, &pc));
   uint32_t lx, ly, dgroups[3];
   quad_grid(g, Q, P, &lx, &ly, dgroups);
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_dx", .bindings = "rrrrrw", .push_size = 12,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_dx", .bindings = "ttrrrw", .push_size = 12,
                                                 .local_size_x = lx, .local_size_y = ly}, &pd));
   uint32_t plan[5] = {(uint32_t)P, Q, L, chunks, (uint32_t)x->c};
   EV_TRY(ev_dispatch(s, pr, (uint32_t[3]){grid_groups(g, (uint64_t)chunks * Q, wg), 1, 1},

@@ -6,12 +6,14 @@
 #include <string.h>
 
 #include "evonet/ops/conv.h"
+#include "evonet/ops/eltwise.h"
 
 /* Push constants of conv_gemm_*.comp, in the order of gemm_conv.glsl's block. */
 typedef struct {
   int32_t nb, hs, ws, ks4, ho, wo, cd, cd4, kh, kw, brow;
   int32_t ah, aw, bh, bw, c0h, c0w, c1h, c1w, sdh, sdw;
   int32_t ntn;
+  int32_t tgh, tgw, tinvh, tinvw; /* loop-free tap walk (gemm_conv.glsl axis_taps_fast) */
 } gemm_push;
 
 enum { CPU_ROWS = 8, CPU_SUBGROUPS = 8 }; /* cpu kernel: shuffled rows, subgroups per workgroup */
@@ -117,7 +119,7 @@ static uint64_t wt_row_texels(int taps, int o) {
 typedef struct {
   int cpu;
   uint32_t lx, ly, tm, tn, bk4; /* gpu variant tiles; cpu: lx = workgroup size */
-  uint32_t cn, swap;            /* cpu variant: per-lane rows, orientation */
+  uint32_t cn, swap, ha;        /* cpu variant: per-lane rows, orientation, shuffled blocks of 8 */
   uint32_t bm, bn;              /* output pixels / channels per workgroup */
 } conv_tiles;
 
@@ -142,16 +144,33 @@ static conv_tiles choose_tiles(const ev_caps *c, uint64_t m, uint64_t cd4, uint6
       nsg /= 2;
     t.lx = sg * nsg;
     t.cn = cpu_cols_per_lane();
-    /* SWAP = 1 tiles 8 channels instead of cn*sg (less waste on narrow layers) but ran ~12%
-     * slower at equal waste (64 channels, Zen 5); either may suffer L1 aliasing */
-    uint32_t lane_rows = t.cn * sg;
-    double plain = cpu_cost(m, cd4, CPU_ROWS, lane_rows, brow_bytes, lane_rows);
-    double swapped = 1.125 * cpu_cost(m, cd4, lane_rows, CPU_ROWS, pix_bytes, lane_rows);
-    t.swap = swapped < plain;
-    int force = env_int("EVONET_CONV_SWAP", -1); /* test hook */
-    if (force == 0 || force == 1) t.swap = (uint32_t)force;
-    t.bm = nsg * (t.swap ? lane_rows : CPU_ROWS);
-    t.bn = t.swap ? CPU_ROWS : lane_rows;
+    /* Orientation (SWAP) and shuffled blocks (HA: 8*HA shuffled rows) by padded work times
+     * a per-multiply-add factor. SWAP = 1 tiles 8*HA channels instead of cn*sg (less waste on
+     * narrow layers) but ran ~12% slower at equal waste (64 channels, Zen 5); either may
+     * suffer L1 aliasing. More shuffled rows spend fewer fetches and shuffles per
+     * multiply-add and cost no extra spills (lavapipe's texel fetch is a call: the
+     * accumulators go through memory per k-texel anyway); measured per multiply-add on
+     * Zen 5 / lavapipe with no padding waste (96 channels): HA 1, 2, 3, 4 = 1, .86, .81, .68.
+     * With 16 vector registers (cn = 2) the larger tiles are untested: HA = 1 there. */
+    static const double ha_cost[5] = {0, 1.0, 0.86, 0.81, 0.70};
+    uint32_t lane_rows = t.cn * sg, max_ha = t.cn >= 4 ? 4 : 1;
+    int force = env_int("EVONET_CONV_SWAP", -1); /* test hooks */
+    int fha = env_int("EVONET_CONV_HA", 0);
+    double best = 0;
+    if (fha >= 1 && fha <= 4) max_ha = (uint32_t)fha;
+    t.swap = 0, t.ha = 1;
+    for (uint32_t swap = 0; swap < 2; swap++)
+      for (uint32_t ha = 1; ha <= max_ha; ha++) {
+        if ((force == 0 || force == 1) && swap != (uint32_t)force) continue;
+        if (fha >= 1 && fha <= 4 && ha != (uint32_t)fha) continue;
+        uint64_t sr = CPU_ROWS * ha;
+        double cost = ha_cost[ha] * (swap ? 1.125 * cpu_cost(m, cd4, lane_rows, sr, pix_bytes, lane_rows)
+                                          : cpu_cost(m, cd4, sr, lane_rows, brow_bytes, lane_rows));
+        if (best == 0 || cost < best) best = cost, t.swap = swap, t.ha = ha;
+      }
+    uint32_t srows = CPU_ROWS * t.ha;
+    t.bm = nsg * (t.swap ? lane_rows : srows);
+    t.bn = t.swap ? srows : lane_rows;
     return t;
   }
   t.tm = t.tn = 4;
@@ -166,10 +185,26 @@ static conv_tiles choose_tiles(const ev_caps *c, uint64_t m, uint64_t cd4, uint6
 }
 
 /* ---------------- the implicit GEMM ---------------- */
+static int gcd_int(int a, int b) {
+  while (b) { int t = a % b; a = b; b = t; }
+  return a;
+}
+
+/* g = gcd(sd, |c1|) and the inverse of |c1|/g modulo sd/g (0 where sd/g = 1). */
+static void tap_walk(int sd, int c1, int32_t *g, int32_t *inv) {
+  int a = c1 < 0 ? -c1 : c1;
+  *g = gcd_int(sd, a);
+  int m = sd / *g, x = (a / *g) % m;
+  *inv = 0;
+  for (int i = 1; i < m; i++)
+    if ((x * i) % m == 1) { *inv = i; break; }
+}
+
 typedef struct {
   gemm_push pc;
   uint32_t groups[3];
   ev_pipeline *p;
+  int cpu, ymask; /* ymask: the kernel applies the ReLU-backward mask itself */
 } gemm_plan;
 
 /* Checks limits and gets the pipeline; records nothing.
@@ -177,7 +212,8 @@ typedef struct {
  * adjoint = 1: its adjoint (the output phases of stride split into z-slices).
  * The weights operand holds dst->c rows of kh*kw*c4(src->c)/4 texels, `brow` texels apart. */
 static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const ev_tensor *src,
-                           uint64_t brow, int has_bias, int relu, const ev_tensor *dst, gemm_plan *plan) {
+                           uint64_t brow, int has_bias, int relu, int ymask, const ev_tensor *dst,
+                           gemm_plan *plan) {
   const ev_caps *c = ev_gpu_caps(g);
   gemm_push pc = {
       .nb = src->n, .hs = src->h, .ws = src->w, .ks4 = ev_c4(src->c) / 4,
@@ -188,6 +224,8 @@ static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const 
       .c0h = adjoint ? d->pad_h : -d->pad_h, .c0w = adjoint ? d->pad_w : -d->pad_w,
       .c1h = adjoint ? -d->dil_h : d->dil_h, .c1w = adjoint ? -d->dil_w : d->dil_w,
       .sdh = adjoint ? d->stride_h : 1, .sdw = adjoint ? d->stride_w : 1};
+  tap_walk(pc.sdh, pc.c1h, &pc.tgh, &pc.tinvh);
+  tap_walk(pc.sdw, pc.c1w, &pc.tgw, &pc.tinvw);
   /* the largest phase (r = 0) sets the grid; smaller phases leave their last tiles idle */
   uint64_t m_max = (uint64_t)pc.nb * ev_div_up(pc.ho, pc.bh) * ev_div_up(pc.wo, pc.bw);
   conv_tiles t = choose_tiles(c, m_max, pc.cd4, brow * 16, (uint64_t)pc.ks4 * 16 * pc.aw);
@@ -208,11 +246,17 @@ static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const 
                    c->max_workgroup_count[1], c->max_workgroup_count[2]);
   plan->groups[0] = (uint32_t)gx, plan->groups[1] = (uint32_t)gy, plan->groups[2] = (uint32_t)(pc.bh * pc.bw);
   plan->pc = pc;
+  plan->cpu = t.cpu;
+  plan->ymask = t.cpu && ymask;
+  /* narrow layers: unroll the x taps and the texels of a tap (one phase along x, small) */
+  int unroll = env_int("EVONET_CONV_UNROLL", 1); /* test hook: 0 keeps the loops */
+  uint32_t ktx = unroll && pc.sdw == 1 && pc.kw <= 8 && pc.ks4 <= 2 ? (uint32_t)pc.kw : 0;
+  uint32_t ksc = unroll && pc.ks4 <= 2 ? (uint32_t)pc.ks4 : 0;
   if (t.cpu)
-    return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_cpu", .bindings = "ttrw",
-                                                  .push_size = sizeof pc, .n_spec = 6,
+    return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_cpu", .bindings = "tttwt",
+                                                  .push_size = sizeof pc, .n_spec = 10,
                                                   .spec = {c->subgroup_size, has_bias, relu != 0, t.cn, t.swap,
-                                                           t.cn >= 4 ? 1 : 2},
+                                                           t.cn >= 4 ? 1 : 2, ktx, ksc, ymask != 0, t.ha},
                                                   .local_size_x = t.lx,
                                                   .require_full_subgroups = c->subgroup_size_control},
                            &plan->p);
@@ -223,11 +267,19 @@ static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const 
                          &plan->p);
 }
 
+/* ymask: a ReLU's output with dst's shape, or NULL: dst := ymask > 0 ? dst : 0 */
 static ev_status run_gemm(ev_stream *s, gemm_plan *plan, ev_tensor *src, ev_buf *wb, ev_buf *bias,
-                          ev_tensor *dst) {
-  /* no bias: bind the weights in its place (the kernel never reads it) */
-  return ev_dispatch(s, plan->p, plan->groups, (ev_buf *[]){&src->buf, wb, bias ? bias : wb, &dst->buf},
-                     &plan->pc);
+                          ev_tensor *dst, ev_tensor *ymask) {
+  /* no bias: bind the weights in its place (the kernel never reads it); no mask: the source */
+  if (plan->cpu)
+    EV_TRY(ev_dispatch(s, plan->p, plan->groups,
+                       (ev_buf *[]){&src->buf, wb, bias ? bias : wb, &dst->buf, ymask ? &ymask->buf : &src->buf},
+                       &plan->pc));
+  else
+    EV_TRY(ev_dispatch(s, plan->p, plan->groups, (ev_buf *[]){&src->buf, wb, bias ? bias : wb, &dst->buf},
+                       &plan->pc));
+  if (ymask && !plan->ymask) EV_TRY(ev_relu_backward(s, ymask, dst, dst)); /* gpu variant */
+  return EV_OK;
 }
 
 /* wt (I rows of wt_row_texels(T, O) texels) := transpose of w (O, T, c4(I)); see
@@ -265,21 +317,36 @@ static ev_status check_workspace(const ev_buf *ws, uint64_t bytes) {
   return EV_OK;
 }
 
+/* ymask (optional): a ReLU's output with dst's shape; the pass then writes the ReLU
+ * backward of its result (see conv.h). */
+static ev_status check_ymask(const ev_tensor *ym, const ev_tensor *dst) {
+  if (!ym) return EV_OK;
+  if (ym->n != dst->n || ym->h != dst->h || ym->w != dst->w || ym->c != dst->c)
+    return ev_fail(EV_ERR_ARG, "conv: the ReLU output is (%d, %d, %d, %d), expected the gradient's (%d, %d, %d, %d)",
+                   ym->n, ym->c, ym->h, ym->w, dst->n, dst->c, dst->h, dst->w);
+  if (!ym->buf.block || ym->buf.size < ev_tensor_floats(ym->n, ym->h, ym->w, ym->c) * 4)
+    return ev_fail(EV_ERR_ARG, "conv: the ReLU output's buffer is too small");
+  return EV_OK;
+}
+
 /* The adjoint passes: transpose w (O = src->c rows) into the workspace, then one GEMM. */
 static ev_status adjoint_pass(ev_stream *s, const ev_conv_desc *d, ev_tensor *src, ev_buf *w,
-                              ev_buf *bias, ev_tensor *dst, ev_buf *ws) {
+                              ev_buf *bias, int relu, ev_tensor *dst, ev_buf *ws, ev_tensor *ymask) {
   ev_gpu *g = ev_stream_gpu(s);
   int taps = d->kh * d->kw;
   uint64_t brow = wt_row_texels(taps, src->c);
   EV_TRY(check_workspace(ws, (uint64_t)dst->c * brow * 16));
+  EV_TRY(check_ymask(ymask, dst));
   gemm_plan plan;
-  EV_TRY(plan_gemm(g, d, 1, src, brow, bias != NULL, 0, dst, &plan));
+  EV_TRY(plan_gemm(g, d, 1, src, brow, bias != NULL, relu, ymask != NULL, dst, &plan));
   VkBufferView v; /* texel views now: a too-large buffer fails before anything is recorded */
   EV_TRY(ev_buf_texel_view(g, w, &v));
   EV_TRY(ev_buf_texel_view(g, ws, &v));
   EV_TRY(ev_buf_texel_view(g, &src->buf, &v));
+  if (bias) EV_TRY(ev_buf_texel_view(g, bias, &v));
+  if (ymask) EV_TRY(ev_buf_texel_view(g, &ymask->buf, &v));
   EV_TRY(transpose_weights(s, w, src->c, dst->c, taps, ws));
-  return run_gemm(s, &plan, src, ws, bias, dst);
+  return run_gemm(s, &plan, src, ws, bias, dst, ymask);
 }
 
 ev_status ev_conv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
@@ -293,23 +360,28 @@ ev_status ev_conv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, e
   if (bias) EV_TRY(check_buf(bias, "bias", ev_c4(d->cout)));
   gemm_plan plan;
   EV_TRY(plan_gemm(ev_stream_gpu(s), d, 0, x, (uint64_t)d->kh * d->kw * ev_c4(d->cin) / 4, bias != NULL,
-                   relu, y, &plan));
-  return run_gemm(s, &plan, x, w, bias, y);
+                   relu, 0, y, &plan));
+  return run_gemm(s, &plan, x, w, bias, y, NULL);
 }
 
-ev_status ev_conv2d_backward_data(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy, ev_buf *w,
-                                  ev_tensor *dx, ev_buf *workspace) {
+ev_status ev_conv2d_backward_data_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy, ev_buf *w,
+                                       ev_tensor *dx, ev_buf *workspace, ev_tensor *relu_y) {
   EV_TRY(check_desc(d, 0));
   EV_TRY(check_tensor(dx, "dx", dx ? dx->n : 0, dx ? dx->h : 0, dx ? dx->w : 0, d->cin));
   int ho = ev_conv_out_size(dx->h, d->kh, d->stride_h, d->pad_h, d->dil_h);
   int wo = ev_conv_out_size(dx->w, d->kw, d->stride_w, d->pad_w, d->dil_w);
   EV_TRY(check_tensor(dy, "dy", dx->n, ho, wo, d->cout));
   EV_TRY(check_buf(w, "weights", (uint64_t)d->cout * d->kh * d->kw * ev_c4(d->cin)));
-  return adjoint_pass(s, d, dy, w, NULL, dx, workspace);
+  return adjoint_pass(s, d, dy, w, NULL, 0, dx, workspace, relu_y);
 }
 
-ev_status ev_deconv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
-                              ev_buf *bias, ev_tensor *y, ev_buf *workspace) {
+ev_status ev_conv2d_backward_data(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy, ev_buf *w,
+                                  ev_tensor *dx, ev_buf *workspace) {
+  return ev_conv2d_backward_data_relu(s, d, dy, w, dx, workspace, NULL);
+}
+
+ev_status ev_deconv2d_forward_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
+                                   ev_buf *bias, int relu, ev_tensor *y, ev_buf *workspace) {
   EV_TRY(check_desc(d, 1));
   EV_TRY(check_tensor(x, "x", x ? x->n : 0, x ? x->h : 0, x ? x->w : 0, d->cin));
   int ho = ev_deconv_out_size(x->h, d->kh, d->stride_h, d->pad_h, d->dil_h, d->out_pad_h);
@@ -317,18 +389,30 @@ ev_status ev_deconv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x,
   EV_TRY(check_tensor(y, "y", x->n, ho, wo, d->cout));
   EV_TRY(check_buf(w, "weights", (uint64_t)d->cin * d->kh * d->kw * ev_c4(d->cout)));
   if (bias) EV_TRY(check_buf(bias, "bias", ev_c4(d->cout)));
-  return adjoint_pass(s, d, x, w, bias, y, workspace);
+  return adjoint_pass(s, d, x, w, bias, relu, y, workspace, NULL);
 }
 
-ev_status ev_deconv2d_backward_data(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
-                                    ev_buf *w, ev_tensor *dx) {
+ev_status ev_deconv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
+                              ev_buf *bias, ev_tensor *y, ev_buf *workspace) {
+  return ev_deconv2d_forward_relu(s, d, x, w, bias, 0, y, workspace);
+}
+
+ev_status ev_deconv2d_backward_data_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
+                                         ev_buf *w, ev_tensor *dx, ev_tensor *relu_y) {
   EV_TRY(check_desc(d, 1));
   EV_TRY(check_tensor(dx, "dx", dx ? dx->n : 0, dx ? dx->h : 0, dx ? dx->w : 0, d->cin));
   int ho = ev_deconv_out_size(dx->h, d->kh, d->stride_h, d->pad_h, d->dil_h, d->out_pad_h);
   int wo = ev_deconv_out_size(dx->w, d->kw, d->stride_w, d->pad_w, d->dil_w, d->out_pad_w);
   EV_TRY(check_tensor(dy, "dy", dx->n, ho, wo, d->cout));
   EV_TRY(check_buf(w, "weights", (uint64_t)d->cin * d->kh * d->kw * ev_c4(d->cout)));
+  EV_TRY(check_ymask(relu_y, dx));
   gemm_plan plan;
-  EV_TRY(plan_gemm(ev_stream_gpu(s), d, 0, dy, (uint64_t)d->kh * d->kw * ev_c4(d->cout) / 4, 0, 0, dx, &plan));
-  return run_gemm(s, &plan, dy, w, NULL, dx);
+  EV_TRY(plan_gemm(ev_stream_gpu(s), d, 0, dy, (uint64_t)d->kh * d->kw * ev_c4(d->cout) / 4, 0, 0,
+                   relu_y != NULL, dx, &plan));
+  return run_gemm(s, &plan, dy, w, NULL, dx, relu_y);
+}
+
+ev_status ev_deconv2d_backward_data(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
+                                    ev_buf *w, ev_tensor *dx) {
+  return ev_deconv2d_backward_data_relu(s, d, dy, w, dx, NULL);
 }

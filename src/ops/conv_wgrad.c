@@ -98,23 +98,57 @@ static int splits_for(const geom *g, uint64_t tiles, uint64_t want, uint64_t min
   return s ? (int)s : 1;
 }
 
-/* Which tensor's quads the lanes take (swap) and the tile count of the cpu kernel. Lanes
- * take SG channel quads of one tensor: the one that leaves fewer lanes idle (an RGB input
- * has one quad of x but many of dy). */
-static uint64_t cpu_tiles(const geom *g, int sg, int *swap, int *pblocks, int *squads) {
-  int rq = ev_c4(g->rows) / 4, cq = ev_c4(g->cols) / 4;
-  int idle_c = (cq + sg - 1) / sg * sg - cq, idle_r = (rq + sg - 1) / sg * sg - rq;
-  *swap = idle_r * cq < idle_c * rq; /* idle fractions idle/(quads rounded up), compared */
-  int pquads = *swap ? rq : cq;
-  *squads = *swap ? cq : rq;
-  *pblocks = (pquads + sg - 1) / sg;
-  return (uint64_t)g->kh * g->kw * *pblocks * *squads;
+/* Shuffled quads per tile (NS): more of them spend fewer fetches and shuffles per
+ * multiply-add and cost no extra spills (lavapipe's texel fetch is a call, so accumulators
+ * go through memory around it anyway); relative cost per multiply-add measured on Zen 5 /
+ * lavapipe without padding waste: NS 2, 4, 8 = 1, .85, .80. Minimise padded quads x cost. */
+static int wgrad_ns(int rq) {
+  const char *e = getenv("EVONET_WGRAD_NS"); /* test hook: 1 to 8 */
+  if (e && atoi(e) >= 1 && atoi(e) <= 8) return atoi(e) < rq ? atoi(e) : rq;
+  static const int ns[4] = {1, 2, 4, 8};
+  static const double cost[4] = {1.25, 1.0, 0.85, 0.80};
+  int best = 1;
+  double bc = 0;
+  for (int i = 0; i < 4; i++) {
+    double c = cost[i] * (double)((rq + ns[i] - 1) / ns[i] * ns[i]);
+    if (i == 0 || c < bc) bc = c, best = ns[i];
+  }
+  return best;
+}
+
+/* The lane mapping and tile count of the cpu kernel (conv_wgrad_cpu.comp):
+ *   multi 0, swap 0: per tap, lanes take SG quads of C, ns quads of R are shuffled;
+ *   multi 0, swap 1: per tap, lanes take SG quads of R, ns quads of C are shuffled;
+ *   multi 1: lanes take entries of the flattened (tap, C quad) list, so narrow layers (a few
+ *            C quads, e.g. an RGB input or 8 channels) still fill the lanes.
+ * The mapping that leaves fewest lanes idle wins (squads: groups of ns shuffled quads). */
+static uint64_t cpu_tiles(const geom *g, int sg, int *swap, int *multi, int *pblocks, int *squads, int *ns) {
+  int rq = ev_c4(g->rows) / 4, cq = ev_c4(g->cols) / 4, taps = g->kh * g->kw;
+  /* idle lane fractions: per-tap C quads, per-tap R quads, the flattened (tap, C quad) list */
+  int pbc = (cq + sg - 1) / sg, pbr = (rq + sg - 1) / sg, nent = taps * cq, pbm = (nent + sg - 1) / sg;
+  double idle_c = 1.0 - (double)cq / (pbc * sg), idle_r = 1.0 - (double)rq / (pbr * sg);
+  double idle_m = 1.0 - (double)nent / (pbm * sg);
+  /* the flattened walk visits every pixel for every tap (no per-tap rectangle) and checks
+   * bounds per fetch: ~20% dearer, so it wins only where it fills clearly more lanes */
+  *multi = idle_m < idle_c - 0.15 && idle_m < idle_r - 0.15;
+  *swap = !*multi && idle_r < idle_c;
+  const char *e = getenv("EVONET_WGRAD_MODE"); /* test hook: 0 tap/C, 1 tap/R, 2 flattened */
+  if (e && *e >= '0' && *e <= '2') *multi = *e == '2', *swap = *e == '1';
+  int sq_all = *swap ? cq : rq;
+  *ns = wgrad_ns(sq_all);
+  *squads = (sq_all + *ns - 1) / *ns;
+  if (*multi) {
+    *pblocks = pbm;
+    return (uint64_t)*pblocks * *squads;
+  }
+  *pblocks = *swap ? pbr : pbc;
+  return (uint64_t)taps * *pblocks * *squads;
 }
 
 /* device-independent (tiles counted for 8-lane subgroups), so the workspace size is too */
 static int cpu_splits(const geom *g) {
-  int swap, pb, sq;
-  return splits_for(g, cpu_tiles(g, 8, &swap, &pb, &sq), CPU_MIN_WG, CPU_MIN_SLICE);
+  int swap, multi, pb, sq, ns;
+  return splits_for(g, cpu_tiles(g, 8, &swap, &multi, &pb, &sq, &ns), CPU_MIN_WG, CPU_MIN_SLICE);
 }
 
 typedef struct { int bm, bn, bk, tx, ty; } gpu_tile;
@@ -200,16 +234,17 @@ static ev_status run_cpu(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C
                          int accumulate, ev_buf *ws) {
   ev_gpu *gpu = ev_stream_gpu(s);
   const ev_caps *c = ev_gpu_caps(gpu);
-  int sg = (int)c->subgroup_size, swap, pblocks, squads;
-  uint64_t tiles = cpu_tiles(g, sg, &swap, &pblocks, &squads);
+  int sg = (int)c->subgroup_size, swap, multi, pblocks, squads, ns;
+  uint64_t tiles = cpu_tiles(g, sg, &swap, &multi, &pblocks, &squads, &ns);
   int splits = cpu_splits(g);
   if (splits > 1 && (!ws || ws->size < (uint64_t)splits * dw_floats(g) * 4)) splits = 1;
   int chunk = (int)((pixels(g) + splits - 1) / splits);
   int nsg = CPU_NSG;
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_cpu", .bindings = "ttx",
-                                                  .push_size = 22 * 4, .n_spec = 3,
-                                                  .spec = {(uint32_t)sg, (uint32_t)swap, splits == 1},
+                                                  .push_size = 22 * 4, .n_spec = 5,
+                                                  .spec = {(uint32_t)sg, (uint32_t)swap, splits == 1, (uint32_t)ns,
+                                                           (uint32_t)multi},
                                                   .local_size_x = (uint32_t)(sg * nsg),
                                                   .require_full_subgroups = c->subgroup_size_control},
                          &p));

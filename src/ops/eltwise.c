@@ -113,6 +113,17 @@ ev_status ev_concat_forward(ev_stream *s, ev_tensor *const *xs, int k, ev_tensor
   bufs[4] = &y->buf;
   uint32_t aligned = 1; /* every offset a multiple of 4: output quads are input quads */
   for (int i = 0; i < k; i++) aligned &= (off[i] % 4 == 0);
+  if (aligned && (uint64_t)pc.npix * pc.qout < (1u << 21)) { /* one pass per input, texel reads */
+    ev_pipeline *p;
+    EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_fwd_q", .bindings = "tw",
+                                                  .push_size = 16, .local_size_x = wg}, &p));
+    for (int i = 0; i < k; i++) {
+      int32_t qp[4] = {(int32_t)pc.npix, ev_c4(xs[i]->c) / 4, (int32_t)pc.qout, off[i] / 4};
+      EV_TRY(ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.npix * qp[1], wg), 1, 1},
+                         (ev_buf *[]){&xs[i]->buf, &y->buf}, qp));
+    }
+    return EV_OK;
+  }
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_fwd", .bindings = "rrrrw",
                                                 .push_size = sizeof pc, .n_spec = 1, .spec = {aligned},
@@ -121,8 +132,15 @@ ev_status ev_concat_forward(ev_stream *s, ev_tensor *const *xs, int k, ev_tensor
 }
 
 ev_status ev_concat_backward(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, int k, int accumulate) {
+  return ev_concat_backward_relu(s, dy, dxs, NULL, k, accumulate);
+}
+
+ev_status ev_concat_backward_relu(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, ev_tensor *const *ys,
+                                  int k, int accumulate) {
   int off[EV_CONCAT_MAX];
   EV_TRY(check_concat("concat backward", dxs, k, dy, off));
+  for (int i = 0; ys && i < k; i++)
+    if (ys[i]) EV_TRY(check_same("concat backward", ys[i], "a ReLU output", dxs[i], "its gradient"));
   for (int i = 0; i < k; i++)
     for (int j = 0; j < i; j++)
       if (same_memory(&dxs[i]->buf, &dxs[j]->buf))
@@ -132,6 +150,19 @@ ev_status ev_concat_backward(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs,
   uint32_t npix = (uint32_t)((uint64_t)dy->n * dy->h * dy->w);
   for (int i = 0; i < k; i++) { /* one pass per input: each reads its slice of dy once */
     ev_pipeline *p;
+    ev_tensor *ym = ys ? ys[i] : NULL;
+    if (off[i] % 4 == 0 && (uint64_t)npix * ev_c4(dy->c) / 4 < (1u << 21)) { /* texel reads */
+      EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_bwd_q", .bindings = "tttw",
+                                                    .push_size = 20, .n_spec = 2,
+                                                    .spec = {accumulate ? 1u : 0u, ym != NULL},
+                                                    .local_size_x = wg}, &p));
+      int32_t qp[5] = {(int32_t)npix, ev_c4(dxs[i]->c) / 4, ev_c4(dy->c) / 4, off[i] / 4, dxs[i]->c};
+      /* unused inputs: bind dy (never read) */
+      EV_TRY(ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)npix * qp[1], wg), 1, 1},
+                         (ev_buf *[]){&dy->buf, ym ? &ym->buf : &dy->buf, accumulate ? &dxs[i]->buf : &dy->buf,
+                                      &dxs[i]->buf}, qp));
+      continue;
+    }
     EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_bwd", .bindings = accumulate ? "rx" : "rw",
                                                   .push_size = 20, .n_spec = 2,
                                                   .spec = {accumulate ? 1u : 0u, off[i] % 4 == 0},
@@ -141,6 +172,7 @@ ev_status ev_concat_backward(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs,
                                                           (uint32_t)ev_c4(dy->c)};
     EV_TRY(ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)npix * pc.qin, wg), 1, 1},
                        (ev_buf *[]){&dy->buf, &dxs[i]->buf}, &pc));
+    if (ym) EV_TRY(ev_relu_backward(s, ym, dxs[i], dxs[i]));
   }
   return EV_OK;
 }

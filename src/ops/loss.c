@@ -74,7 +74,7 @@ ev_status ev_softmax_ce(ev_stream *s, ev_tensor *z, ev_buf *target, ev_target_ki
   uint32_t has_w = class_weights != NULL, idx = kind == EV_TARGET_INDEX;
   ev_buf *wbuf = has_w ? class_weights : target; /* unused binding: any readable buffer */
   ev_pipeline *pf, *pc, *pb;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_fwd", .bindings = "rrrww", .push_size = 20,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_fwd", .bindings = "trrww", .push_size = 20,
                                                 .n_spec = 3, .spec = {idx, has_w, prob != NULL},
                                                 .local_size_x = wg}, &pf));
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_combine", .bindings = "xw", .push_size = 4,
@@ -85,7 +85,7 @@ ev_status ev_softmax_ce(ev_stream *s, ev_tensor *z, ev_buf *target, ev_target_ki
                      (ev_buf *[]){&z->buf, target, wbuf, prob ? prob : scratch, scratch}, pcf));
   EV_TRY(ev_dispatch(s, pc, (uint32_t[3]){1, 1, 1}, (ev_buf *[]){scratch, loss}, &chunks));
   if (!dz) return EV_OK;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_bwd", .bindings = "rrrrw", .push_size = 12,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_bwd", .bindings = "trrrw", .push_size = 12,
                                                 .n_spec = 2, .spec = {idx, has_w}, .local_size_x = wg}, &pb));
   return ev_dispatch(s, pb, (uint32_t[3]){grid_groups(g, P, wg), 1, 1},
                      (ev_buf *[]){&z->buf, target, wbuf, scratch, &dz->buf}, pcf);

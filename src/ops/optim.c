@@ -28,6 +28,14 @@ static ev_status check_step(const char *op, uint64_t n, ev_buf *const *bufs, con
   return EV_OK;
 }
 
+/* Whole quads and every array viewable as RGBA32F texels: the texel-read kernels. */
+static int texel_ok(ev_gpu *g, uint64_t n, ev_buf *const *bufs, int k) {
+  if (n % 4 || n / 4 > ev_gpu_caps(g)->max_texel_buffer_elements) return 0;
+  for (int i = 0; i < k; i++)
+    if (bufs[i] && bufs[i]->size % 16) return 0;
+  return 1;
+}
+
 static uint32_t grid_groups(ev_gpu *g, uint64_t total, uint32_t wg) {
   uint64_t n = ev_div_up(total, wg), cap = ev_gpu_caps(g)->max_workgroup_count[0];
   return (uint32_t)(n < cap ? n : cap);
@@ -40,9 +48,15 @@ ev_status ev_sgd_step(ev_stream *s, const ev_sgd_params *p, ev_buf *w, ev_buf *g
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
   ev_pipeline *pl;
+  struct { uint32_t n; float lr, momentum, wd; } pc = {(uint32_t)n, p->lr, p->momentum, p->weight_decay};
+  if (texel_ok(g, n, (ev_buf *[]){w, grad, buf, mask}, 4)) {
+    EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "sgd_q", .bindings = "ttttww", .push_size = 16,
+                                                  .n_spec = 1, .spec = {mask != NULL}, .local_size_x = wg}, &pl));
+    return ev_dispatch(s, pl, (uint32_t[3]){grid_groups(g, n / 4, wg), 1, 1},
+                       (ev_buf *[]){w, grad, buf, mask ? mask : grad, w, buf}, &pc);
+  }
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "sgd", .bindings = "xrxr", .push_size = 16, .n_spec = 1,
                                                 .spec = {mask != NULL}, .local_size_x = wg}, &pl));
-  struct { uint32_t n; float lr, momentum, wd; } pc = {(uint32_t)n, p->lr, p->momentum, p->weight_decay};
   /* without a mask the shader never reads binding 3: bind the gradient there */
   return ev_dispatch(s, pl, (uint32_t[3]){grid_groups(g, ev_div_up(n, 4), wg), 1, 1},
                      (ev_buf *[]){w, grad, buf, mask ? mask : grad}, &pc);
@@ -59,13 +73,19 @@ ev_status ev_adam_step(ev_stream *s, const ev_adam_params *p, ev_buf *w, ev_buf 
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
   ev_pipeline *pl;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "adam", .bindings = "xrxxr", .push_size = 36, .n_spec = 1,
-                                                .spec = {mask != NULL}, .local_size_x = wg}, &pl));
   /* bias corrections in double, as PyTorch computes them in Python floats */
   double bc1 = 1.0 - pow(p->beta1, p->step), bc2 = 1.0 - pow(p->beta2, p->step);
   struct { uint32_t n; float step_size, bc2_sqrt, beta1, omb1, beta2, omb2, eps, wd; } pc = {
       (uint32_t)n, (float)(p->lr / bc1), (float)sqrt(bc2), p->beta1, (float)(1.0 - p->beta1),
       p->beta2, (float)(1.0 - p->beta2), p->eps, p->weight_decay};
+  if (texel_ok(g, n, (ev_buf *[]){w, grad, m, v, mask}, 5)) {
+    EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "adam_q", .bindings = "tttttwww", .push_size = 36,
+                                                  .n_spec = 1, .spec = {mask != NULL}, .local_size_x = wg}, &pl));
+    return ev_dispatch(s, pl, (uint32_t[3]){grid_groups(g, n / 4, wg), 1, 1},
+                       (ev_buf *[]){w, grad, m, v, mask ? mask : grad, w, m, v}, &pc);
+  }
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "adam", .bindings = "xrxxr", .push_size = 36, .n_spec = 1,
+                                                .spec = {mask != NULL}, .local_size_x = wg}, &pl));
   return ev_dispatch(s, pl, (uint32_t[3]){grid_groups(g, ev_div_up(n, 4), wg), 1, 1},
                      (ev_buf *[]){w, grad, m, v, mask ? mask : grad}, &pc);
 }

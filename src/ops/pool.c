@@ -26,6 +26,9 @@ static ev_status check_tensor(const char *op, const char *what, const ev_tensor 
   return EV_OK;
 }
 
+/* idx argument of check_pool when the pass has no argmax buffer */
+#define EV_POOL_NO_IDX ((ev_buf *)1)
+
 /* Checks the window, x (input-sized) and y (output-sized) and idx; fills the push block. */
 typedef struct {
   int32_t N, H, W, Q, OH, OW, C, unused;
@@ -51,14 +54,19 @@ static ev_status check_pool(const char *op, const ev_pool_desc *d, ev_tensor *x,
     return ev_fail(EV_ERR_ARG, "%s: output is (%d, %d, %d, %d), expected (%d, %d, %d, %d)", op, y->n, y->c,
                    y->h, y->w, x->n, x->c, oh, ow);
   uint64_t ibytes = ev_tensor_floats(y->n, y->h, y->w, y->c) * 4;
-  if (!idx || !idx->block || idx->size < ibytes)
-    return ev_fail(EV_ERR_ARG, "%s: the argmax buffer needs %llu bytes", op, (unsigned long long)ibytes);
-  if (idx->buffer == y->buf.buffer && idx->offset < y->buf.offset + y->buf.size &&
-      y->buf.offset < idx->offset + idx->size)
-    return ev_fail(EV_ERR_ARG, "%s: the argmax buffer overlaps the output", op);
+  if (idx != EV_POOL_NO_IDX) {
+    if (!idx || !idx->block || idx->size < ibytes)
+      return ev_fail(EV_ERR_ARG, "%s: the argmax buffer needs %llu bytes", op, (unsigned long long)ibytes);
+    if (idx->buffer == y->buf.buffer && idx->offset < y->buf.offset + y->buf.size &&
+        y->buf.offset < idx->offset + idx->size)
+      return ev_fail(EV_ERR_ARG, "%s: the argmax buffer overlaps the output", op);
+  }
   if (x->buf.buffer == y->buf.buffer && x->buf.offset < y->buf.offset + y->buf.size &&
       y->buf.offset < x->buf.offset + x->buf.size)
     return ev_fail(EV_ERR_ARG, "%s: input and output overlap", op);
+  /* the shaders split a row's texel index with a float division: exact below 2^21 */
+  if ((uint64_t)(x->w + 1) * (ev_c4(x->c) / 4) >= (1u << 21))
+    return ev_fail(EV_ERR_LIMIT, "%s: rows of %d x %d channels are too wide", op, x->w, x->c);
   *pc = (pool_push){x->n, x->h, x->w, ev_c4(x->c) / 4, oh, ow, x->c, 0,
                     d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w};
   return EV_OK;
@@ -69,17 +77,32 @@ static uint32_t grid_groups(ev_gpu *g, uint64_t total, uint32_t wg) {
   return (uint32_t)(n < cap ? n : cap);
 }
 
-ev_status ev_maxpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y, ev_buf *idx) {
+static ev_status maxpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y, ev_buf *idx) {
   pool_push pc;
-  EV_TRY(check_pool("maxpool", d, x, y, idx, &pc));
+  EV_TRY(check_pool("maxpool", d, x, y, idx ? idx : EV_POOL_NO_IDX, &pc));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "maxpool_fwd", .bindings = "rww",
-                                                .push_size = sizeof pc, .local_size_x = wg}, &p));
-  /* x: the texels of an output row, y: rows, z: images (limits checked by ev_dispatch) */
+  /* windows all inside the input (no padding, floor mode or exact fit): unrolled */
+  int inside = d->pad_h == 0 && d->pad_w == 0 && (pc.OH - 1) * pc.sh + pc.kh <= pc.H &&
+               (pc.OW - 1) * pc.sw + pc.kw <= pc.W && pc.kh * pc.kw <= 16;
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "maxpool_fwd", .bindings = "tww",
+                                                .push_size = sizeof pc, .n_spec = 3,
+                                                .spec = {idx != NULL, inside ? pc.kh : 0, inside ? pc.kw : 0},
+                                                .local_size_x = wg}, &p));
+  /* x: the texels of an output row, y: rows, z: images (limits checked by ev_dispatch);
+   * no argmax buffer: bind y in its place (never written) */
   return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.OW * pc.Q, wg), (uint32_t)pc.OH, (uint32_t)pc.N},
-                     (ev_buf *[]){&x->buf, &y->buf, idx}, &pc);
+                     (ev_buf *[]){&x->buf, &y->buf, idx ? idx : &y->buf}, &pc);
+}
+
+ev_status ev_maxpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y, ev_buf *idx) {
+  if (!idx) return ev_fail(EV_ERR_ARG, "maxpool: no argmax buffer (ev_maxpool_forward_values stores none)");
+  return maxpool_forward(s, d, x, y, idx);
+}
+
+ev_status ev_maxpool_forward_values(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y) {
+  return maxpool_forward(s, d, x, y, NULL);
 }
 
 ev_status ev_maxpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy, ev_buf *idx, ev_tensor *dx) {
@@ -93,6 +116,34 @@ ev_status ev_maxpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy
   /* x: the texels of an input row, y: rows, z: images */
   return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.W * pc.Q, wg), (uint32_t)pc.H, (uint32_t)pc.N},
                      (ev_buf *[]){&dy->buf, idx, &dx->buf}, &pc);
+}
+
+int ev_maxpool_backward_x_ok(const ev_pool_desc *d) {
+  return d && d->kh == d->stride_h && d->kw == d->stride_w && d->pad_h == 0 && d->pad_w == 0;
+}
+
+ev_status ev_maxpool_backward_x(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *dy,
+                                ev_tensor *dx, int relu) {
+  if (!ev_maxpool_backward_x_ok(d))
+    return ev_fail(EV_ERR_ARG, "maxpool backward from x: needs kernel = stride and no padding");
+  pool_push pc;
+  EV_TRY(check_pool("maxpool backward", d, x, dy, EV_POOL_NO_IDX, &pc));
+  EV_TRY(check_tensor("maxpool backward", "dx", dx));
+  if (dx->n != x->n || dx->h != x->h || dx->w != x->w || dx->c != x->c)
+    return ev_fail(EV_ERR_ARG, "maxpool backward: dx is (%d, %d, %d, %d), expected x's (%d, %d, %d, %d)",
+                   dx->n, dx->c, dx->h, dx->w, x->n, x->c, x->h, x->w);
+  ev_gpu *g = ev_stream_gpu(s);
+  uint32_t wg = ev_gpu_elementwise_wg(g);
+  ev_pipeline *p;
+  /* the windows tile the input exactly: unrolled */
+  int exact = pc.OH * pc.sh == pc.H && pc.OW * pc.sw == pc.W && pc.kh * pc.kw <= 16;
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "maxpool_bwd_x", .bindings = "ttw",
+                                                .push_size = sizeof pc, .n_spec = 3,
+                                                .spec = {relu != 0, exact ? pc.kh : 0, exact ? pc.kw : 0},
+                                                .local_size_x = wg}, &p));
+  uint64_t row = (uint64_t)ev_div_up(pc.W, pc.sw) * pc.Q;
+  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, row, wg), (uint32_t)ev_div_up(pc.H, pc.sh), (uint32_t)pc.N},
+                     (ev_buf *[]){&x->buf, &dy->buf, &dx->buf}, &pc);
 }
 
 /* ---------------- references ---------------- */

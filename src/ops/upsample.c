@@ -27,6 +27,9 @@ static ev_status check_up(const char *op, ev_tensor *small, ev_tensor *big, up_p
   if (small->buf.buffer == big->buf.buffer && small->buf.offset < big->buf.offset + big->buf.size &&
       big->buf.offset < small->buf.offset + small->buf.size)
     return ev_fail(EV_ERR_ARG, "%s: input and output overlap", op);
+  /* the shaders split a row's texel index with a float division: exact below 2^21 */
+  if ((uint64_t)big->w * (ev_c4(big->c) / 4) >= (1u << 21))
+    return ev_fail(EV_ERR_LIMIT, "%s: rows of %d x %d channels are too wide", op, big->w, big->c);
   *pc = (up_push){small->n, small->h, small->w, ev_c4(small->c) / 4, big->h, big->w,
                   (float)small->h / (float)big->h, (float)small->w / (float)big->w};
   return EV_OK;
@@ -43,7 +46,7 @@ ev_status ev_upsample_forward(ev_stream *s, ev_tensor *x, ev_tensor *y) {
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "upsample_fwd", .bindings = "rw",
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "upsample_fwd", .bindings = "tw",
                                                 .push_size = sizeof pc, .local_size_x = wg}, &p));
   /* x: the texels of one output row, y: rows, z: images (limits checked by ev_dispatch) */
   return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.OW * pc.Q, wg), (uint32_t)pc.OH, (uint32_t)pc.N},
@@ -56,7 +59,7 @@ ev_status ev_upsample_backward(ev_stream *s, ev_tensor *dy, ev_tensor *dx) {
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "upsample_bwd", .bindings = "rw",
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "upsample_bwd", .bindings = "tw",
                                                 .push_size = sizeof pc, .local_size_x = wg}, &p));
   /* x: the texels of an input row, y: rows, z: images */
   return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.W * pc.Q, wg), (uint32_t)pc.H, (uint32_t)pc.N},

@@ -32,7 +32,9 @@
  *   + subgroup-shuffle kernel, others a shared-memory tiled one; EVONET_CONV_VARIANT=cpu|gpu
  *   forces one (cpu falls back to gpu where the device lacks subgroup shuffles or has fewer
  *   than 8 lanes). Test hooks of the cpu kernel (tests/test_conv.c): EVONET_CONV_CN=2|4
- *   (accumulator columns per lane) and EVONET_CONV_SWAP=0|1 (operand orientation); of both
+ *   (accumulator columns per lane), EVONET_CONV_SWAP=0|1 (operand orientation),
+ *   EVONET_CONV_HA=1..4 (blocks of 8 shuffled rows) and EVONET_CONV_UNROLL=0 (keep the tap
+ *   and texel loops that narrow layers otherwise unroll); of both
  *   variants EVONET_CONV_GRIDX=n (at most n workgroups along x: m-tiles wrap into y, as they
  *   do beyond the device's x limit).
  *
@@ -57,6 +59,16 @@ ev_status ev_deconv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x,
                               ev_buf *bias, ev_tensor *y, ev_buf *workspace);
 ev_status ev_deconv2d_backward_data(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
                                     ev_buf *w, ev_tensor *dx);
+/* The same passes fused with the neighbouring ReLU (one pass over memory instead of two):
+ *   *_backward_data_relu: relu_y (dx's shape) is the output of a ReLU whose input was this
+ *     pass's x; dx := relu_y > 0 ? dx : 0 (ev_relu_backward's select). NULL: plain.
+ *   ev_deconv2d_forward_relu: relu != 0 applies max(0, .) after the bias. */
+ev_status ev_conv2d_backward_data_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy, ev_buf *w,
+                                       ev_tensor *dx, ev_buf *workspace, ev_tensor *relu_y);
+ev_status ev_deconv2d_backward_data_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
+                                         ev_buf *w, ev_tensor *dx, ev_tensor *relu_y);
+ev_status ev_deconv2d_forward_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
+                                   ev_buf *bias, int relu, ev_tensor *y, ev_buf *workspace);
 
 /* Plain C references on host arrays in the same layouts (sums in double). (n, h, w) is the
  * spatial size of the pass's *x* (the conv's or the deconv's input); the other tensor's

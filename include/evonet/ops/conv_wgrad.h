@@ -18,7 +18,9 @@
  *   NULL (or a smaller one) is allowed and runs without split-K: correct, but slower where
  *   the device needs more parallelism than the tiles of dw give (discrete GPUs).
  *   EVONET_WGRAD_SLICE=p (tests, tuning) forces p pixels per slice; keep it unchanged
- *   between ev_conv_wgrad_workspace_bytes() and the passes that use the workspace.
+ *   between ev_conv_wgrad_workspace_bytes() and the passes that use the workspace (the same
+ *   holds for the cpu kernel's test hooks EVONET_WGRAD_MODE=0|1|2, lane mapping, and
+ *   EVONET_WGRAD_NS=1..8, shuffled quads per tile, which change its tile count).
  *
  * Kernel variant: CPU devices (caps->is_cpu, e.g. lavapipe) use a texel-fetch + subgroup
  *   shuffle kernel, others a shared-memory tiled one; EVONET_CONV_VARIANT=cpu|gpu forces one

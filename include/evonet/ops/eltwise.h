@@ -27,6 +27,11 @@ ev_status ev_concat_forward(ev_stream *s, ev_tensor *const *xs, int k, ev_tensor
 /* Gradient split: dxs[i] = dy[..., off_i : off_i + C_i] (accumulate: dxs[i] += that).
  * Shapes as in ev_concat_forward. */
 ev_status ev_concat_backward(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, int k, int accumulate);
+/* The same fused with the ReLU backward of the inputs: ys[i] (dxs[i]'s shape, or NULL) is
+ * the output of a ReLU that produced input i: after the split (and with accumulate, the sum)
+ * dxs[i] := ys[i] > 0 ? dxs[i] : 0, ev_relu_backward's select. ys NULL: plain. */
+ev_status ev_concat_backward_relu(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, ev_tensor *const *ys,
+                                  int k, int accumulate);
 
 /* References: arrays of n_floats = N*H*W*C4 doubles (NHWC-C4). */
 void ev_relu_forward_ref(const double *x, double *y, uint64_t n_floats);

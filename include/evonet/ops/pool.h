@@ -23,9 +23,17 @@ int ev_pool_out_size(int in, int k, int stride, int pad, int ceil_mode);
 /* x: (N, H, W, C); y: (N, OH, OW, C); idx: int32 with y's NHWC-C4 layout
  * (N*OH*OW*C4(C) entries; -1 in padding channels). */
 ev_status ev_maxpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y, ev_buf *idx);
+/* The same without storing the argmax (for ev_maxpool_backward_x, or inference). */
+ev_status ev_maxpool_forward_values(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y);
 /* dx[n, iy, ix, c] = sum of dy[n, oy, ox, c] over outputs whose argmax is (iy, ix).
  * dy: (N, OH, OW, C), idx from the forward, dx: (N, H, W, C) (overwritten). */
 ev_status ev_maxpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy, ev_buf *idx, ev_tensor *dx);
+/* The same for non-overlapping windows (kernel = stride, no padding: ev_maxpool_backward_x_ok),
+ * the argmax recomputed from the forward's input x (no idx needed), optionally fused with
+ * the ReLU backward of the layer that produced x (relu != 0: dx := x > 0 ? dx : 0). */
+int ev_maxpool_backward_x_ok(const ev_pool_desc *d);
+ev_status ev_maxpool_backward_x(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *dy,
+                                ev_tensor *dx, int relu);
 
 /* References on NHWC-C4 double arrays; x: (n, h, w, c); y, idx: (n, oh, ow, c). */
 void ev_maxpool_forward_ref(const ev_pool_desc *d, const double *x, int n, int h, int w, int c,

@@ -1,0 +1,27 @@
+#version 450
+// Gradient split of a concatenation for one input whose offset is a multiple of 4:
+//   dx[p][q] = dy[p][off/4 + q], lanes past cin zero; ACC = 1: dx += that;
+//   RELU = 1: the input was a ReLU's output ym: then dx := ym > 0 ? dx : 0 (the fused ReLU
+//   backward of the whole, accumulated gradient).
+// dy: (npix, qout) texels, dx: (npix, qin) vec4, ym: dx's shape (texels); DXT: dx read as
+// texels (ACC). One invocation per (pixel, quad) in memory order, (p, q) from a float
+// division (exact: the host keeps npix*qin < 2^21 here); no SSBO loads.
+layout(local_size_x_id = 100) in;
+layout(constant_id = 0) const int ACC = 0;
+layout(constant_id = 1) const int RELU = 0;
+layout(binding = 0) uniform samplerBuffer DY;
+layout(binding = 1) uniform samplerBuffer YM;
+layout(binding = 2) uniform samplerBuffer DXT;
+layout(std430, binding = 3) writeonly buffer DX { vec4 dx[]; };
+layout(push_constant) uniform P { int npix, qin, qout, off4, cin; };
+void main() {
+  float rq = 1.0 / float(qin);
+  for (int i = int(gl_GlobalInvocationID.x); i < npix * qin; i += int(gl_NumWorkGroups.x * gl_WorkGroupSize.x)) {
+    int p = int((float(i) + 0.5) * rq), q = i - p * qin;
+    bvec4 pad = greaterThanEqual(ivec4(q * 4) + ivec4(0, 1, 2, 3), ivec4(cin));
+    vec4 v = mix(texelFetch(DY, p * qout + off4 + q), vec4(0.0), pad);
+    if (ACC != 0) v += texelFetch(DXT, i);
+    if (RELU != 0) v = mix(vec4(0.0), v, greaterThan(texelFetch(YM, i), vec4(0.0)));
+    dx[i] = v;
+  }
+}
