@@ -32,6 +32,9 @@ static inline uint64_t ev_tensor_floats(int n, int h, int w, int c) {
 /* Allocates an NHWC-C4 tensor (contents undefined). Errors on non-positive sizes. */
 ev_status ev_tensor_alloc(ev_gpu *g, int n, int h, int w, int c, ev_tensor *t);
 void ev_tensor_free(ev_gpu *g, ev_tensor *t);
+/* The host-side checks every op makes of a tensor argument: present, positive shape, a buffer
+ * large enough, within 32-bit texel indexing. `op` and `what` name it in the error. */
+ev_status ev_tensor_check(const char *op, const char *what, const ev_tensor *t);
 /* Host (N, C, H, W) dense floats <-> device NHWC-C4 (padding written as zero). */
 ev_status ev_tensor_upload_nchw(ev_gpu *g, ev_tensor *t, const float *nchw);
 ev_status ev_tensor_download_nchw(ev_gpu *g, const ev_tensor *t, float *nchw);

@@ -24,23 +24,9 @@ uint64_t ev_bn_scratch_floats(int n, int h, int w, int c) {
   return (uint64_t)chunks * 2 * ev_c4(c);
 }
 
-static ev_status check_tensor(const char *op, const char *what, const ev_tensor *t) {
-  if (!t) return ev_fail(EV_ERR_ARG, "%s: %s is NULL", op, what);
-  if (t->n <= 0 || t->h <= 0 || t->w <= 0 || t->c <= 0)
-    return ev_fail(EV_ERR_ARG, "%s: %s has a zero or negative size (%d, %d, %d, %d)", op, what,
-                   t->n, t->c, t->h, t->w);
-  uint64_t bytes = ev_tensor_floats(t->n, t->h, t->w, t->c) * 4;
-  if (!t->buf.block || t->buf.size < bytes)
-    return ev_fail(EV_ERR_ARG, "%s: %s (%d, %d, %d, %d) needs %llu bytes, its buffer has %llu", op,
-                   what, t->n, t->c, t->h, t->w, (unsigned long long)bytes,
-                   (unsigned long long)t->buf.size);
-  if (bytes / 16 >= (1ull << 31)) return ev_fail(EV_ERR_LIMIT, "%s: %s is too large for 32-bit indexing", op, what);
-  return EV_OK;
-}
-
 static ev_status check_same(const char *op, const ev_tensor *a, const char *an, const ev_tensor *b, const char *bn) {
-  EV_TRY(check_tensor(op, an, a));
-  EV_TRY(check_tensor(op, bn, b));
+  EV_TRY(ev_tensor_check(op, an, a));
+  EV_TRY(ev_tensor_check(op, bn, b));
   if (a->n != b->n || a->h != b->h || a->w != b->w || a->c != b->c)
     return ev_fail(EV_ERR_ARG, "%s: %s (%d, %d, %d, %d) and %s (%d, %d, %d, %d) differ in shape", op, an,
                    a->n, a->c, a->h, a->w, bn, b->n, b->c, b->h, b->w);

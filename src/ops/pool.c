@@ -12,20 +12,6 @@ int ev_pool_out_size(int in, int k, int stride, int pad, int ceil_mode) {
   return out;
 }
 
-static ev_status check_tensor(const char *op, const char *what, const ev_tensor *t) {
-  if (!t) return ev_fail(EV_ERR_ARG, "%s: %s is NULL", op, what);
-  if (t->n <= 0 || t->h <= 0 || t->w <= 0 || t->c <= 0)
-    return ev_fail(EV_ERR_ARG, "%s: %s has a zero or negative size (%d, %d, %d, %d)", op, what,
-                   t->n, t->c, t->h, t->w);
-  uint64_t bytes = ev_tensor_floats(t->n, t->h, t->w, t->c) * 4;
-  if (!t->buf.block || t->buf.size < bytes)
-    return ev_fail(EV_ERR_ARG, "%s: %s (%d, %d, %d, %d) needs %llu bytes, its buffer has %llu", op,
-                   what, t->n, t->c, t->h, t->w, (unsigned long long)bytes,
-                   (unsigned long long)t->buf.size);
-  if (bytes / 16 >= (1ull << 31)) return ev_fail(EV_ERR_LIMIT, "%s: %s is too large for 32-bit indexing", op, what);
-  return EV_OK;
-}
-
 /* idx argument of check_pool when the pass has no argmax buffer */
 #define EV_POOL_NO_IDX ((ev_buf *)1)
 
@@ -44,8 +30,8 @@ static ev_status check_pool(const char *op, const ev_pool_desc *d, ev_tensor *x,
   if (d->pad_h > d->kh / 2 || d->pad_w > d->kw / 2)
     return ev_fail(EV_ERR_ARG, "%s: padding %dx%d exceeds half the %dx%d window", op, d->pad_h, d->pad_w,
                    d->kh, d->kw);
-  EV_TRY(check_tensor(op, "the input", x));
-  EV_TRY(check_tensor(op, "the output", y));
+  EV_TRY(ev_tensor_check(op, "the input", x));
+  EV_TRY(ev_tensor_check(op, "the output", y));
   int oh = ev_pool_out_size(x->h, d->kh, d->stride_h, d->pad_h, d->ceil_mode);
   int ow = ev_pool_out_size(x->w, d->kw, d->stride_w, d->pad_w, d->ceil_mode);
   if (oh < 1 || ow < 1)
@@ -128,7 +114,7 @@ ev_status ev_maxpool_backward_x(ev_stream *s, const ev_pool_desc *d, ev_tensor *
     return ev_fail(EV_ERR_ARG, "maxpool backward from x: needs kernel = stride and no padding");
   pool_push pc;
   EV_TRY(check_pool("maxpool backward", d, x, dy, EV_POOL_NO_IDX, &pc));
-  EV_TRY(check_tensor("maxpool backward", "dx", dx));
+  EV_TRY(ev_tensor_check("maxpool backward", "dx", dx));
   if (dx->n != x->n || dx->h != x->h || dx->w != x->w || dx->c != x->c)
     return ev_fail(EV_ERR_ARG, "maxpool backward: dx is (%d, %d, %d, %d), expected x's (%d, %d, %d, %d)",
                    dx->n, dx->c, dx->h, dx->w, x->n, x->c, x->h, x->w);

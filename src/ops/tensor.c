@@ -13,6 +13,19 @@ ev_status ev_tensor_alloc(ev_gpu *g, int n, int h, int w, int c, ev_tensor *t) {
   return EV_OK;
 }
 
+ev_status ev_tensor_check(const char *op, const char *what, const ev_tensor *t) {
+  if (!t) return ev_fail(EV_ERR_ARG, "%s: %s is NULL", op, what);
+  if (t->n <= 0 || t->h <= 0 || t->w <= 0 || t->c <= 0)
+    return ev_fail(EV_ERR_ARG, "%s: %s has a zero or negative size (%d, %d, %d, %d)", op, what, t->n, t->c, t->h,
+                   t->w);
+  uint64_t bytes = ev_tensor_floats(t->n, t->h, t->w, t->c) * 4;
+  if (!t->buf.block || t->buf.size < bytes)
+    return ev_fail(EV_ERR_ARG, "%s: %s (%d, %d, %d, %d) needs %llu bytes, its buffer has %llu", op, what, t->n, t->c,
+                   t->h, t->w, (unsigned long long)bytes, (unsigned long long)t->buf.size);
+  if (bytes / 16 >= (1ull << 31)) return ev_fail(EV_ERR_LIMIT, "%s: %s is too large for 32-bit indexing", op, what);
+  return EV_OK;
+}
+
 void ev_tensor_free(ev_gpu *g, ev_tensor *t) {
   ev_buf_free(g, &t->buf);
   memset(t, 0, sizeof *t);

@@ -1,26 +1,12 @@
 /* Host side of the bilinear resize (shaders upsample_fwd, upsample_bwd) and its C reference. */
 #include "evonet/ops/upsample.h"
 
-static ev_status check_tensor(const char *op, const char *what, const ev_tensor *t) {
-  if (!t) return ev_fail(EV_ERR_ARG, "%s: %s is NULL", op, what);
-  if (t->n <= 0 || t->h <= 0 || t->w <= 0 || t->c <= 0)
-    return ev_fail(EV_ERR_ARG, "%s: %s has a zero or negative size (%d, %d, %d, %d)", op, what,
-                   t->n, t->c, t->h, t->w);
-  uint64_t bytes = ev_tensor_floats(t->n, t->h, t->w, t->c) * 4;
-  if (!t->buf.block || t->buf.size < bytes)
-    return ev_fail(EV_ERR_ARG, "%s: %s (%d, %d, %d, %d) needs %llu bytes, its buffer has %llu", op,
-                   what, t->n, t->c, t->h, t->w, (unsigned long long)bytes,
-                   (unsigned long long)t->buf.size);
-  if (bytes / 16 >= (1ull << 31)) return ev_fail(EV_ERR_LIMIT, "%s: %s is too large for 32-bit indexing", op, what);
-  return EV_OK;
-}
-
 typedef struct { int32_t N, H, W, Q, OH, OW; float scale_h, scale_w; } up_push;
 
 /* small: (N, H, W, C) source side, big: (N, OH, OW, C) destination side of the forward */
 static ev_status check_up(const char *op, ev_tensor *small, ev_tensor *big, up_push *pc) {
-  EV_TRY(check_tensor(op, "the input", small));
-  EV_TRY(check_tensor(op, "the output", big));
+  EV_TRY(ev_tensor_check(op, "the input", small));
+  EV_TRY(ev_tensor_check(op, "the output", big));
   if (small->n != big->n || small->c != big->c)
     return ev_fail(EV_ERR_ARG, "%s: input (%d, %d, %d, %d) and output (%d, %d, %d, %d) differ in N or C", op,
                    small->n, small->c, small->h, small->w, big->n, big->c, big->h, big->w);
