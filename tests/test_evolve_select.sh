@@ -1,0 +1,36 @@
+#!/bin/bash
+# Natural selection: with --offspring 3, every generation after the first reports 3
+# offspring, exactly one is selected, it has the best validation max-F of its generation
+# (ties: fewer synapses), and the next generation descends from it (fewer synapses).
+#   test_evolve_select.sh BUILD_DIR
+set -eu
+evonet="$1/evonet"
+src=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d /tmp/evonet-select-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+for split in train val test; do
+  mkdir -p "$tmp/data/$split/images" "$tmp/data/$split/masks"
+  n=8; [ "$split" = train ] && n=16
+  for f in $(ls "$src/assets/data/default/$split/images" | head -n $n); do
+    cp "$src/assets/data/default/$split/images/$f" "$tmp/data/$split/images/"
+    cp "$src/assets/data/default/$split/masks/${f%.jpg}.png" "$tmp/data/$split/masks/"
+  done
+done
+"$evonet" evolve --data "$tmp/data" --size 32 --batch 4 --epochs 1 --generations 3 --offspring 3 \
+  --figure-rows 2 --quiet --out "$tmp/run" > /dev/null
+/usr/bin/python3 - "$tmp/run/report.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 1 + 2 * 3, f"{len(rows)} records"
+prev_syn = int(rows[0]["synapses"])
+for g in (2, 3):
+    gen = [r for r in rows if int(r["generation"]) == g]
+    assert len(gen) == 3
+    sel = [r for r in gen if r["selected"] in ("1", "true", "True")]
+    assert len(sel) == 1, f"generation {g}: {len(sel)} selected"
+    best = max(gen, key=lambda r: (float(r["val_max_f"]), -int(r["synapses"])))
+    assert sel[0] is best, f"generation {g}: selected {sel[0]['offspring']}, best {best['offspring']}"
+    assert all(int(r["synapses"]) < prev_syn for r in gen)
+    prev_syn = int(sel[0]["synapses"])
+print("1 passed, 0 failed")
+PY
