@@ -23,16 +23,9 @@ expect() {
   fi
 }
 
-# a small dataset at 32x32
-mk() {
-  for split in train val test; do
-    mkdir -p "$1/$split/images" "$1/$split/masks"
-    for f in $(ls "$src/assets/data/default/$split/images" | head -n 8); do
-      cp "$src/assets/data/default/$split/images/$f" "$1/$split/images/"
-      cp "$src/assets/data/default/$split/masks/${f%.jpg}.png" "$1/$split/masks/"
-    done
-  done
-}
+# small datasets at 32x32
+. "$(dirname "$0")/small_dataset.sh"
+mk() { small_dataset "$1" 8 8; }
 mk "$tmp/data"
 small="--data $tmp/data --size 32 --batch 4 --quiet"
 

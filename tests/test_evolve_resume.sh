@@ -6,20 +6,12 @@
 #   test_evolve_resume.sh BUILD_DIR
 set -eu
 evonet="$1/evonet"
-src=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d /tmp/evonet-resume-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 # a small dataset: 24 / 8 / 8 pairs of the built-in one, at 32x32
-for split in train val test; do
-  mkdir -p "$tmp/data/$split/images" "$tmp/data/$split/masks"
-  n=8; [ "$split" = train ] && n=24
-  for f in $(ls "$src/assets/data/default/$split/images" | head -n $n); do
-    stem=${f%.jpg}
-    cp "$src/assets/data/default/$split/images/$f" "$tmp/data/$split/images/"
-    cp "$src/assets/data/default/$split/masks/$stem.png" "$tmp/data/$split/masks/"
-  done
-done
+. "$(dirname "$0")/small_dataset.sh"
+small_dataset "$tmp/data" 24 8
 run() { "$evonet" evolve --data "$tmp/data" --size 32 --batch 4 --epochs 3 --generations 3 --seed 7 \
         --figure-rows 2 --quiet --out "$1"; }
 

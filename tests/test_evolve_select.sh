@@ -5,17 +5,10 @@
 #   test_evolve_select.sh BUILD_DIR
 set -eu
 evonet="$1/evonet"
-src=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d /tmp/evonet-select-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-for split in train val test; do
-  mkdir -p "$tmp/data/$split/images" "$tmp/data/$split/masks"
-  n=8; [ "$split" = train ] && n=16
-  for f in $(ls "$src/assets/data/default/$split/images" | head -n $n); do
-    cp "$src/assets/data/default/$split/images/$f" "$tmp/data/$split/images/"
-    cp "$src/assets/data/default/$split/masks/${f%.jpg}.png" "$tmp/data/$split/masks/"
-  done
-done
+. "$(dirname "$0")/small_dataset.sh"
+small_dataset "$tmp/data" 16 8
 "$evonet" evolve --data "$tmp/data" --size 32 --batch 4 --epochs 1 --generations 3 --offspring 3 \
   --figure-rows 2 --quiet --out "$tmp/run" > /dev/null
 /usr/bin/python3 - "$tmp/run/report.csv" <<'PY'

@@ -77,4 +77,6 @@ void ev_progress_batch(ev_progress *p, int epoch, int epochs, size_t batch, size
                        double img_s, double eta_s);
 void ev_progress_line(ev_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 double ev_now(void);
+/* Median of v[0..n) (sorts v; the mean of the middle two for even n). */
+double ev_median(double *v, int n);
 #endif

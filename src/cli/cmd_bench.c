@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "evonet/train.h"
 #include "evonet/ops/conv.h"
 #include "evonet/ops/conv_wgrad.h"
 
@@ -37,17 +38,6 @@ typedef struct {
   ev_tensor x, y, dy, dx;
   ev_buf w, bias, dw, dbias, ws, wgrad_ws;
 } bench_bufs;
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static ev_status upload_random(ev_gpu *g, ev_buf *b, uint64_t *seed) {
   size_t n = b->size / 4;
@@ -120,9 +110,9 @@ static ev_status time_run(ev_gpu *g, const bench_shape *sh, pass p, bench_bufs *
       return st;
     }
   }
-  double t0 = now_s();
+  double t0 = ev_now();
   EV_TRY(ev_stream_submit(s));
-  *secs = (now_s() - t0) / INNER;
+  *secs = (ev_now() - t0) / INNER;
   return EV_OK;
 }
 
@@ -162,8 +152,7 @@ static int bench_kernels(const char *device, int reps) {
       st = time_run(g, sh, (pass)p, &b, &warm);
       for (int r = 0; r < reps && st == EV_OK; r++) st = time_run(g, sh, (pass)p, &b, &t[r]);
       if (st != EV_OK) break;
-      qsort(t, reps, sizeof *t, cmp_double);
-      double med = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+      double med = ev_median(t, reps);
       printf(" %10.2f %11.2f |", med * 1e3, gflop / med);
       fflush(stdout);
     }

@@ -8,11 +8,6 @@
 #include "evonet/model.h"
 #include "evonet/train.h"
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static ev_status timed_steps(ev_model *m, bool train, int steps, double *img_s) {
   ev_gpu *g = ev_model_gpu(m);
   double *t = malloc((size_t)steps * sizeof *t);
@@ -32,8 +27,7 @@ static ev_status timed_steps(ev_model *m, bool train, int steps, double *img_s) 
     else ev_stream_abort(st);
     if (k >= 0) t[k] = ev_model_batch(m) / (ev_now() - t0);
   }
-  qsort(t, (size_t)steps, sizeof *t, cmp_double);
-  *img_s = t[steps / 2];
+  *img_s = ev_median(t, steps);
   free(t);
   return s;
 }

@@ -8,18 +8,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "evonet/train.h"
 #include "evonet/ops/basic.h"
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static void fill_random(float *x, size_t n, uint64_t *s) {
   for (size_t i = 0; i < n; i++) {
@@ -58,9 +48,9 @@ static ev_status run(ev_gpu *g, kernel k, int reps, ev_buf **b, uint32_t n, int 
     ev_stream_abort(s);
     return st;
   }
-  double t0 = now_s();
+  double t0 = ev_now();
   st = ev_stream_submit(s);
-  *secs = now_s() - t0;
+  *secs = ev_now() - t0;
   return st;
 }
 
@@ -135,8 +125,7 @@ int cmd_selftest(int argc, char **argv) {
     double t[5];
     for (int i = 0; i < 5 && st == EV_OK; i++) st = run(g, (kernel)k, reps, bufs, n, M, N, K, &t[i]);
     if (st != EV_OK) break;
-    qsort(t, 5, sizeof t[0], cmp_double);
-    double per = t[2] / reps;
+    double per = ev_median(t, 5) / reps;
     char speed[32];
     if (k == K_GEMM) snprintf(speed, sizeof speed, "%.2f GFLOP/s", 2.0 * M * N * K / per / 1e9);
     else if (k == K_SUM) snprintf(speed, sizeof speed, "%.2f GB/s", n * 4.0 / per / 1e9);

@@ -4,7 +4,6 @@
 #include "evonet/model.h"
 #include "evonet/train.h"
 
-double ev_median(double *v, int n);
 /* Metrics of the model's current parameters (inference mode) on a dataset. */
 ev_status ev_eval_with_model(ev_model *m, const ev_dataset *ds, int size, ev_metrics *acc);
 /* Median forward+softmax time per image over `reps` runs on the model's current input. */
