@@ -142,6 +142,9 @@ ev_gpu *ev_stream_gpu(const ev_stream *s);
 /* Workgroup size for simple element-wise kernels on this device (a multiple of the
  * subgroup size, within the device's limits). */
 uint32_t ev_gpu_elementwise_wg(const ev_gpu *g);
+/* Workgroups along x for `total` invocations of `wg` each, capped at the device's x limit
+ * (kernels loop over the rest with a grid stride). */
+uint32_t ev_gpu_grid_groups(const ev_gpu *g, uint64_t total, uint32_t wg);
 
 /* Convenience: ceil(a/b). */
 static inline uint32_t ev_div_up(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }

@@ -62,8 +62,6 @@ typedef struct {
 /* Metrics of `w` on a dataset at size×size, batch `batch`. */
 ev_status ev_evaluate(ev_gpu *g, const ev_net_weights *w, const ev_dataset *ds, int size, int batch,
                       ev_eval_result *out);
-/* Median forward time per image over `reps` batches of random input (no data loading). */
-ev_status ev_time_inference(ev_gpu *g, const ev_net_weights *w, int size, int batch, int reps, double *ms_per_image);
 
 /* ---- progress (stderr): a bar on a terminal, plain lines otherwise ---- */
 typedef struct {

@@ -50,8 +50,8 @@ const char *cli_default_data(void) {
     char *slash = strrchr(exe, '/');
     if (slash) {
       *slash = 0;
-      snprintf(path, sizeof path, "%s/../assets/data/default", exe);
-      if (is_dir(path)) return path;
+      int len = snprintf(path, sizeof path, "%s/../assets/data/default", exe);
+      if (len > 0 && len < (int)sizeof path && is_dir(path)) return path; /* a too-long path is skipped */
     }
   }
   snprintf(path, sizeof path, "%s/assets/data/default", EVONET_SOURCE_DIR);

@@ -424,3 +424,8 @@ uint32_t ev_gpu_elementwise_wg(const ev_gpu *g) {
   if (wg > g->caps.max_workgroup_size[0]) wg = g->caps.max_workgroup_size[0];
   return wg;
 }
+
+uint32_t ev_gpu_grid_groups(const ev_gpu *g, uint64_t total, uint32_t wg) {
+  uint64_t n = ev_div_up(total, wg), cap = g->caps.max_workgroup_count[0];
+  return (uint32_t)(n < cap ? n : cap);
+}

@@ -190,30 +190,26 @@ ev_status ev_model_upload(ev_model *m, const ev_net_weights *w) {
     ev_node *nd = &m->nodes[i];
     int o, in;
     conv_dims(l, &o, &in);
-    float *tmp = malloc(nd->wn * 4);
-    if (!tmp) return ev_fail(EV_ERR_OOM, "out of memory");
     nd->bn_folded = l->bn && !m->training;
-    if (nd->bn_folded) {
-      uint64_t n = ev_layer_weight_count(l);
-      float *wf = malloc(n * 4), *bf = malloc((size_t)l->out * 4);
-      ev_status fs = wf && bf ? EV_OK : ev_fail(EV_ERR_OOM, "out of memory");
-      if (fs == EV_OK) {
-        fold_bn(l, &w->l[i], wf, bf);
-        ev_oihw_to_ohwi4(wf, tmp, o, in, l->k, l->k);
-        fs = ev_buf_upload(m->g, &nd->w, 0, tmp, nd->wn * 4);
-      }
-      if (fs == EV_OK) fs = upload_vec(m->g, &nd->b, bf, l->out);
-      free(wf), free(bf), free(tmp);
-      EV_TRY(fs);
-      continue;
+    const float *wsrc = w->l[i].w, *bsrc = w->l[i].b;
+    float *tmp = malloc(nd->wn * 4), *wf = NULL, *bf = NULL;
+    if (tmp && nd->bn_folded) {
+      wf = malloc(ev_layer_weight_count(l) * 4), bf = malloc((size_t)l->out * 4);
+      if (wf && bf) fold_bn(l, &w->l[i], wf, bf), wsrc = wf, bsrc = bf;
     }
-    ev_oihw_to_ohwi4(w->l[i].w, tmp, o, in, l->k, l->k);
-    ev_status s = ev_buf_upload(m->g, &nd->w, 0, tmp, nd->wn * 4);
-    ev_oihw_to_ohwi4(w->l[i].mask, tmp, o, in, l->k, l->k);
-    if (s == EV_OK) s = ev_buf_upload(m->g, &nd->mask, 0, tmp, nd->wn * 4);
-    free(tmp);
+    ev_status s = tmp && (!nd->bn_folded || (wf && bf)) ? EV_OK : ev_fail(EV_ERR_OOM, "out of memory");
+    if (s == EV_OK) {
+      ev_oihw_to_ohwi4(wsrc, tmp, o, in, l->k, l->k);
+      s = ev_buf_upload(m->g, &nd->w, 0, tmp, nd->wn * 4);
+    }
+    if (s == EV_OK) {
+      ev_oihw_to_ohwi4(w->l[i].mask, tmp, o, in, l->k, l->k);
+      s = ev_buf_upload(m->g, &nd->mask, 0, tmp, nd->wn * 4);
+    }
+    if (s == EV_OK) s = upload_vec(m->g, &nd->b, bsrc, l->out);
+    free(tmp), free(wf), free(bf);
     EV_TRY(s);
-    EV_TRY(upload_vec(m->g, &nd->b, w->l[i].b, l->out));
+    if (nd->bn_folded) continue; /* no batch-norm pass at inference */
     if (l->bn) {
       EV_TRY(upload_vec(m->g, &nd->gamma, w->l[i].gamma, l->out));
       EV_TRY(upload_vec(m->g, &nd->beta, w->l[i].beta, l->out));
@@ -228,7 +224,6 @@ ev_status ev_model_upload(ev_model *m, const ev_net_weights *w) {
 static ev_status download_set(ev_model *m, ev_net_weights *w, bool grads) {
   EV_TRY(check_same(m, w));
   if (!m->training) return ev_fail(EV_ERR_ARG, "an inference model holds folded parameters: nothing to download");
-  if (grads && !m->training) return ev_fail(EV_ERR_ARG, "model was created for inference only");
   for (int i = 0; i < m->spec.n; i++) {
     const ev_layer *l = &m->spec.layers[i];
     if (!has_params(l)) continue;

@@ -55,11 +55,6 @@ static ev_status check_params(const char *op, const ev_bn_params *p, int c, int 
   return EV_OK;
 }
 
-static uint32_t grid_groups(ev_gpu *g, uint64_t total, uint32_t wg) {
-  uint64_t n = ev_div_up(total, wg), cap = ev_gpu_caps(g)->max_workgroup_count[0];
-  return (uint32_t)(n < cap ? n : cap);
-}
-
 /* The combine passes keep three vec4/float arrays of the workgroup size in shared memory. */
 static uint32_t combine_wg(ev_gpu *g) {
   const ev_caps *c = ev_gpu_caps(g);
@@ -121,7 +116,7 @@ ev_status ev_bn_forward_train_relu(ev_stream *s, const ev_bn_params *prm, ev_ten
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_combine", .bindings = "rrrxxw", .push_size = 28,
                                                 .local_size_x = cwg}, &pc));
   uint32_t plan[4] = {(uint32_t)P, Q, L, chunks};
-  EV_TRY(ev_dispatch(s, ps, (uint32_t[3]){grid_groups(g, (uint64_t)chunks * Q, wg), 1, 1},
+  EV_TRY(ev_dispatch(s, ps, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)chunks * Q, wg), 1, 1},
                      (ev_buf *[]){&x->buf, scratch}, plan));
   struct { uint32_t P, Q, L, chunks; float momentum, eps; uint32_t C; } cp = {
       (uint32_t)P, Q, L, chunks, prm->momentum, prm->eps, (uint32_t)x->c};
@@ -175,7 +170,7 @@ ev_status ev_bn_backward(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_dx", .bindings = "ttrrrw", .push_size = 12,
                                                 .local_size_x = lx, .local_size_y = ly}, &pd));
   uint32_t plan[5] = {(uint32_t)P, Q, L, chunks, (uint32_t)x->c};
-  EV_TRY(ev_dispatch(s, pr, (uint32_t[3]){grid_groups(g, (uint64_t)chunks * Q, wg), 1, 1},
+  EV_TRY(ev_dispatch(s, pr, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)chunks * Q, wg), 1, 1},
                      (ev_buf *[]){&x->buf, &dy->buf, save, scratch}, plan));
   EV_TRY(ev_dispatch(s, pc, (uint32_t[3]){Q, 1, 1}, (ev_buf *[]){scratch, save, dgamma, dbeta}, plan));
   struct { uint32_t P, Q; float inv_p; } dp = {(uint32_t)P, Q, (float)(1.0 / (double)P)};

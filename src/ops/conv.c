@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_variant.h"
 #include "evonet/ops/conv.h"
 #include "evonet/ops/eltwise.h"
 
@@ -72,10 +73,7 @@ static int env_int(const char *name, int dflt) {
 }
 
 static int use_cpu_kernel(const ev_caps *c) {
-  const char *e = getenv("EVONET_CONV_VARIANT");
-  int want = c->is_cpu;
-  if (e && !strcmp(e, "cpu")) want = 1;
-  if (e && !strcmp(e, "gpu")) want = 0;
+  int want = ev_conv_wants_cpu_kernel(c);
   VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
   /* shuffled rows come from lanes 0..7, so the kernel needs at least 8 lanes */
   int able = (c->subgroup_ops & need) == need && (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) &&

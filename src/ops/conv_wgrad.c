@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_variant.h"
 #include "evonet/ops/conv_wgrad.h"
 
 typedef struct {
@@ -181,10 +182,7 @@ uint64_t ev_conv_wgrad_workspace_bytes(const ev_conv_desc *d, int n, int h, int 
 }
 
 static int use_cpu_kernel(const ev_caps *c) {
-  const char *e = getenv("EVONET_CONV_VARIANT");
-  int want = c->is_cpu;
-  if (e && !strcmp(e, "cpu")) want = 1;
-  if (e && !strcmp(e, "gpu")) want = 0;
+  int want = ev_conv_wants_cpu_kernel(c);
   VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
   int able = (c->subgroup_ops & need) == need && (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) &&
              c->subgroup_size >= 1 && c->subgroup_size <= 64 &&

@@ -14,11 +14,6 @@ static ev_status check_same(const char *op, const ev_tensor *a, const char *an, 
 }
 
 /* Workgroups for a grid-stride loop over `total` items: enough to cover it, within limits. */
-static uint32_t grid_groups(ev_gpu *g, uint64_t total, uint32_t wg) {
-  uint64_t n = ev_div_up(total, wg), cap = ev_gpu_caps(g)->max_workgroup_count[0];
-  return (uint32_t)(n < cap ? n : cap);
-}
-
 /* One flat vec4 pass: the shader's push constant is the vec4 count. */
 static ev_status flat_pass(ev_stream *s, const char *shader, const char *bindings, ev_tensor *t,
                            ev_buf *const *bufs) {
@@ -28,7 +23,7 @@ static ev_status flat_pass(ev_stream *s, const char *shader, const char *binding
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = shader, .bindings = bindings,
                                                 .push_size = 4, .local_size_x = wg}, &p));
-  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, n4, wg), 1, 1}, bufs, &n4);
+  return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, n4, wg), 1, 1}, bufs, &n4);
 }
 
 ev_status ev_relu_forward(ev_stream *s, ev_tensor *x, ev_tensor *y) {
@@ -104,7 +99,7 @@ ev_status ev_concat_forward(ev_stream *s, ev_tensor *const *xs, int k, ev_tensor
                                                   .push_size = 16, .local_size_x = wg}, &p));
     for (int i = 0; i < k; i++) {
       int32_t qp[4] = {(int32_t)pc.npix, ev_c4(xs[i]->c) / 4, (int32_t)pc.qout, off[i] / 4};
-      EV_TRY(ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.npix * qp[1], wg), 1, 1},
+      EV_TRY(ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)pc.npix * qp[1], wg), 1, 1},
                          (ev_buf *[]){&xs[i]->buf, &y->buf}, qp));
     }
     return EV_OK;
@@ -113,7 +108,7 @@ ev_status ev_concat_forward(ev_stream *s, ev_tensor *const *xs, int k, ev_tensor
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_fwd", .bindings = "rrrrw",
                                                 .push_size = sizeof pc, .n_spec = 1, .spec = {aligned},
                                                 .local_size_x = wg}, &p));
-  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.npix * pc.qout, wg), 1, 1}, bufs, &pc);
+  return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)pc.npix * pc.qout, wg), 1, 1}, bufs, &pc);
 }
 
 ev_status ev_concat_backward(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, int k, int accumulate) {
@@ -143,7 +138,7 @@ ev_status ev_concat_backward_relu(ev_stream *s, ev_tensor *dy, ev_tensor *const 
                                                     .local_size_x = wg}, &p));
       int32_t qp[5] = {(int32_t)npix, ev_c4(dxs[i]->c) / 4, ev_c4(dy->c) / 4, off[i] / 4, dxs[i]->c};
       /* unused inputs: bind dy (never read) */
-      EV_TRY(ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)npix * qp[1], wg), 1, 1},
+      EV_TRY(ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)npix * qp[1], wg), 1, 1},
                          (ev_buf *[]){&dy->buf, ym ? &ym->buf : &dy->buf, accumulate ? &dxs[i]->buf : &dy->buf,
                                       &dxs[i]->buf}, qp));
       continue;
@@ -155,7 +150,7 @@ ev_status ev_concat_backward_relu(ev_stream *s, ev_tensor *dy, ev_tensor *const 
     struct { uint32_t npix, qin, cin, off, c4out; } pc = {npix, (uint32_t)ev_c4(dxs[i]->c) / 4,
                                                           (uint32_t)dxs[i]->c, (uint32_t)off[i],
                                                           (uint32_t)ev_c4(dy->c)};
-    EV_TRY(ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)npix * pc.qin, wg), 1, 1},
+    EV_TRY(ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)npix * pc.qin, wg), 1, 1},
                        (ev_buf *[]){&dy->buf, &dxs[i]->buf}, &pc));
     if (ym) EV_TRY(ev_relu_backward(s, ym, dxs[i], dxs[i]));
   }

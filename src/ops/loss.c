@@ -41,11 +41,6 @@ static ev_status check_logits(const char *what, const ev_tensor *t) {
   return EV_OK;
 }
 
-static uint32_t grid_groups(ev_gpu *g, uint64_t total, uint32_t wg) {
-  uint64_t n = ev_div_up(total, wg), cap = ev_gpu_caps(g)->max_workgroup_count[0];
-  return (uint32_t)(n < cap ? n : cap);
-}
-
 ev_status ev_softmax_ce(ev_stream *s, ev_tensor *z, ev_buf *target, ev_target_kind kind,
                         ev_buf *class_weights, ev_buf *scratch, ev_buf *loss, ev_tensor *dz, ev_buf *prob) {
   EV_TRY(check_logits("the logits", z));
@@ -81,13 +76,13 @@ ev_status ev_softmax_ce(ev_stream *s, ev_tensor *z, ev_buf *target, ev_target_ki
                                                 .local_size_x = cwg}, &pc));
   uint32_t pcf[5] = {(uint32_t)P, Q, (uint32_t)z->c, L, chunks};
   /* without a probability map, pass 1 binds the scratch twice (WRITE_PROB = 0 never writes it) */
-  EV_TRY(ev_dispatch(s, pf, (uint32_t[3]){grid_groups(g, chunks, wg), 1, 1},
+  EV_TRY(ev_dispatch(s, pf, (uint32_t[3]){ev_gpu_grid_groups(g, chunks, wg), 1, 1},
                      (ev_buf *[]){&z->buf, target, wbuf, prob ? prob : scratch, scratch}, pcf));
   EV_TRY(ev_dispatch(s, pc, (uint32_t[3]){1, 1, 1}, (ev_buf *[]){scratch, loss}, &chunks));
   if (!dz) return EV_OK;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_bwd", .bindings = "trrrw", .push_size = 12,
                                                 .n_spec = 2, .spec = {idx, has_w}, .local_size_x = wg}, &pb));
-  return ev_dispatch(s, pb, (uint32_t[3]){grid_groups(g, P, wg), 1, 1},
+  return ev_dispatch(s, pb, (uint32_t[3]){ev_gpu_grid_groups(g, P, wg), 1, 1},
                      (ev_buf *[]){&z->buf, target, wbuf, scratch, &dz->buf}, pcf);
 }
 

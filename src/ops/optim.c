@@ -36,11 +36,6 @@ static int texel_ok(ev_gpu *g, uint64_t n, ev_buf *const *bufs, int k) {
   return 1;
 }
 
-static uint32_t grid_groups(ev_gpu *g, uint64_t total, uint32_t wg) {
-  uint64_t n = ev_div_up(total, wg), cap = ev_gpu_caps(g)->max_workgroup_count[0];
-  return (uint32_t)(n < cap ? n : cap);
-}
-
 ev_status ev_sgd_step(ev_stream *s, const ev_sgd_params *p, ev_buf *w, ev_buf *grad, ev_buf *buf,
                       ev_buf *mask, uint64_t n) {
   if (!p) return ev_fail(EV_ERR_ARG, "sgd: no parameters");
@@ -52,13 +47,13 @@ ev_status ev_sgd_step(ev_stream *s, const ev_sgd_params *p, ev_buf *w, ev_buf *g
   if (texel_ok(g, n, (ev_buf *[]){w, grad, buf, mask}, 4)) {
     EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "sgd_q", .bindings = "ttttww", .push_size = 16,
                                                   .n_spec = 1, .spec = {mask != NULL}, .local_size_x = wg}, &pl));
-    return ev_dispatch(s, pl, (uint32_t[3]){grid_groups(g, n / 4, wg), 1, 1},
+    return ev_dispatch(s, pl, (uint32_t[3]){ev_gpu_grid_groups(g, n / 4, wg), 1, 1},
                        (ev_buf *[]){w, grad, buf, mask ? mask : grad, w, buf}, &pc);
   }
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "sgd", .bindings = "xrxr", .push_size = 16, .n_spec = 1,
                                                 .spec = {mask != NULL}, .local_size_x = wg}, &pl));
   /* without a mask the shader never reads binding 3: bind the gradient there */
-  return ev_dispatch(s, pl, (uint32_t[3]){grid_groups(g, ev_div_up(n, 4), wg), 1, 1},
+  return ev_dispatch(s, pl, (uint32_t[3]){ev_gpu_grid_groups(g, ev_div_up(n, 4), wg), 1, 1},
                      (ev_buf *[]){w, grad, buf, mask ? mask : grad}, &pc);
 }
 
@@ -81,12 +76,12 @@ ev_status ev_adam_step(ev_stream *s, const ev_adam_params *p, ev_buf *w, ev_buf 
   if (texel_ok(g, n, (ev_buf *[]){w, grad, m, v, mask}, 5)) {
     EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "adam_q", .bindings = "tttttwww", .push_size = 36,
                                                   .n_spec = 1, .spec = {mask != NULL}, .local_size_x = wg}, &pl));
-    return ev_dispatch(s, pl, (uint32_t[3]){grid_groups(g, n / 4, wg), 1, 1},
+    return ev_dispatch(s, pl, (uint32_t[3]){ev_gpu_grid_groups(g, n / 4, wg), 1, 1},
                        (ev_buf *[]){w, grad, m, v, mask ? mask : grad, w, m, v}, &pc);
   }
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "adam", .bindings = "xrxxr", .push_size = 36, .n_spec = 1,
                                                 .spec = {mask != NULL}, .local_size_x = wg}, &pl));
-  return ev_dispatch(s, pl, (uint32_t[3]){grid_groups(g, ev_div_up(n, 4), wg), 1, 1},
+  return ev_dispatch(s, pl, (uint32_t[3]){ev_gpu_grid_groups(g, ev_div_up(n, 4), wg), 1, 1},
                      (ev_buf *[]){w, grad, m, v, mask ? mask : grad}, &pc);
 }
 

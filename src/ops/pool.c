@@ -58,11 +58,6 @@ static ev_status check_pool(const char *op, const ev_pool_desc *d, ev_tensor *x,
   return EV_OK;
 }
 
-static uint32_t grid_groups(ev_gpu *g, uint64_t total, uint32_t wg) {
-  uint64_t n = ev_div_up(total, wg), cap = ev_gpu_caps(g)->max_workgroup_count[0];
-  return (uint32_t)(n < cap ? n : cap);
-}
-
 static ev_status maxpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y, ev_buf *idx) {
   pool_push pc;
   EV_TRY(check_pool("maxpool", d, x, y, idx ? idx : EV_POOL_NO_IDX, &pc));
@@ -78,7 +73,7 @@ static ev_status maxpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor 
                                                 .local_size_x = wg}, &p));
   /* x: the texels of an output row, y: rows, z: images (limits checked by ev_dispatch);
    * no argmax buffer: bind y in its place (never written) */
-  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.OW * pc.Q, wg), (uint32_t)pc.OH, (uint32_t)pc.N},
+  return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)pc.OW * pc.Q, wg), (uint32_t)pc.OH, (uint32_t)pc.N},
                      (ev_buf *[]){&x->buf, &y->buf, idx ? idx : &y->buf}, &pc);
 }
 
@@ -100,7 +95,7 @@ ev_status ev_maxpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "maxpool_bwd", .bindings = "rrw",
                                                 .push_size = sizeof pc, .local_size_x = wg}, &p));
   /* x: the texels of an input row, y: rows, z: images */
-  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.W * pc.Q, wg), (uint32_t)pc.H, (uint32_t)pc.N},
+  return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)pc.W * pc.Q, wg), (uint32_t)pc.H, (uint32_t)pc.N},
                      (ev_buf *[]){&dy->buf, idx, &dx->buf}, &pc);
 }
 
@@ -128,7 +123,7 @@ ev_status ev_maxpool_backward_x(ev_stream *s, const ev_pool_desc *d, ev_tensor *
                                                 .spec = {relu != 0, exact ? pc.kh : 0, exact ? pc.kw : 0},
                                                 .local_size_x = wg}, &p));
   uint64_t row = (uint64_t)ev_div_up(pc.W, pc.sw) * pc.Q;
-  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, row, wg), (uint32_t)ev_div_up(pc.H, pc.sh), (uint32_t)pc.N},
+  return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, row, wg), (uint32_t)ev_div_up(pc.H, pc.sh), (uint32_t)pc.N},
                      (ev_buf *[]){&x->buf, &dy->buf, &dx->buf}, &pc);
 }
 

@@ -21,11 +21,6 @@ static ev_status check_up(const char *op, ev_tensor *small, ev_tensor *big, up_p
   return EV_OK;
 }
 
-static uint32_t grid_groups(ev_gpu *g, uint64_t total, uint32_t wg) {
-  uint64_t n = ev_div_up(total, wg), cap = ev_gpu_caps(g)->max_workgroup_count[0];
-  return (uint32_t)(n < cap ? n : cap);
-}
-
 ev_status ev_upsample_forward(ev_stream *s, ev_tensor *x, ev_tensor *y) {
   up_push pc;
   EV_TRY(check_up("upsample", x, y, &pc));
@@ -35,7 +30,7 @@ ev_status ev_upsample_forward(ev_stream *s, ev_tensor *x, ev_tensor *y) {
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "upsample_fwd", .bindings = "tw",
                                                 .push_size = sizeof pc, .local_size_x = wg}, &p));
   /* x: the texels of one output row, y: rows, z: images (limits checked by ev_dispatch) */
-  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.OW * pc.Q, wg), (uint32_t)pc.OH, (uint32_t)pc.N},
+  return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)pc.OW * pc.Q, wg), (uint32_t)pc.OH, (uint32_t)pc.N},
                      (ev_buf *[]){&x->buf, &y->buf}, &pc);
 }
 
@@ -48,7 +43,7 @@ ev_status ev_upsample_backward(ev_stream *s, ev_tensor *dy, ev_tensor *dx) {
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "upsample_bwd", .bindings = "tw",
                                                 .push_size = sizeof pc, .local_size_x = wg}, &p));
   /* x: the texels of an input row, y: rows, z: images */
-  return ev_dispatch(s, p, (uint32_t[3]){grid_groups(g, (uint64_t)pc.W * pc.Q, wg), (uint32_t)pc.H, (uint32_t)pc.N},
+  return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)pc.W * pc.Q, wg), (uint32_t)pc.H, (uint32_t)pc.N},
                      (ev_buf *[]){&dy->buf, &dx->buf}, &pc);
 }
 

@@ -62,20 +62,6 @@ ev_status ev_time_forward(ev_model *m, int reps, double *ms_per_image) {
   return s;
 }
 
-ev_status ev_time_inference(ev_gpu *g, const ev_net_weights *w, int size, int batch, int reps, double *ms) {
-  ev_net_spec spec;
-  EV_TRY(ev_net_copy(&w->spec, &spec));
-  ev_model *m = NULL;
-  ev_status s = ev_net_infer(&spec, size, size);
-  if (s == EV_OK) s = ev_model_create(g, &spec, batch, size, size, false, &m);
-  if (s == EV_OK) s = ev_model_upload(m, w);
-  if (s == EV_OK) s = ev_fill_random_input(m, 12345);
-  if (s == EV_OK) s = ev_time_forward(m, reps, ms);
-  ev_model_destroy(m);
-  ev_net_free(&spec);
-  return s;
-}
-
 ev_status ev_evaluate(ev_gpu *g, const ev_net_weights *w, const ev_dataset *ds, int size, int batch, ev_eval_result *out) {
   memset(out, 0, sizeof *out);
   ev_net_spec spec;
