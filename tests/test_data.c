@@ -303,7 +303,8 @@ static void test_crop_is_exact_subimage(void **state) {
   one_pair("crop", W, W, &ds);
   ev_image img;
   TU_OK(ev_image_load(ds.pairs[0].image, 3, &img));
-  ev_aug aug = {.scale = 0.75f, .ox = 1.0f, .oy = 0.0f, .flip = 0};
+  ev_aug aug = EV_AUG_NONE;
+  aug.scale = 0.75f, aug.ox = 1.0f, aug.oy = 0.0f;
   float *x = malloc(S * S * 4 * sizeof *x);
   TU_OK(ev_sample_load(&ds.pairs[0], S, &aug, x, NULL));
   for (int y = 0; y < S; y++)
@@ -313,6 +314,43 @@ static void test_crop_is_exact_subimage(void **state) {
         assert_true(fabsf(x[(y * S + xx) * 4 + c] - (v / 255.0f - k_mean[c]) / k_std[c]) <
                     1e-6f);
       }
+  free(x);
+  ev_image_free(&img);
+  ev_dataset_free(&ds);
+}
+
+/* The colour change against its formula in double (data.h): chroma turned about the grey
+ * axis by hue (Rodrigues: c cos + (u x c) sin, u = (1,1,1)/sqrt3), scaled by sat, then
+ * contrast about 128, brightness, clamp. */
+static void test_colour_change(void **state) {
+  enum { S = 13 };
+  ev_dataset ds;
+  one_pair("colour", S, S, &ds);
+  ev_image img;
+  TU_OK(ev_image_load(ds.pairs[0].image, 3, &img));
+  float *x = malloc(S * S * 4 * sizeof *x);
+  uint64_t seed = tu_seed();
+  for (int k = 0; k < 6; k++) {
+    ev_aug a = EV_AUG_NONE, d = ev_aug_draw(seed, 5, (size_t)k);
+    a.hue = d.hue, a.sat = d.sat, a.contrast = d.contrast, a.bright = d.bright;
+    if (k == 0) a.contrast = 2.5f, a.bright = 1.3f; /* clamps at both ends */
+    TU_OK(ev_sample_load(&ds.pairs[0], S, &a, x, NULL));
+    double c = cos(a.hue), sn = sin(a.hue), u = 1.0 / sqrt(3.0);
+    for (int i = 0; i < S * S; i++) {
+      double v[3], grey = 0;
+      for (int j = 0; j < 3; j++) grey += img.pix[i * 3 + j] / 3.0;
+      for (int j = 0; j < 3; j++) {
+        double cj = img.pix[i * 3 + j] - grey;
+        double cross = (img.pix[i * 3 + (j + 2) % 3] - grey) - (img.pix[i * 3 + (j + 1) % 3] - grey); /* (u x c)_j * sqrt3 */
+        double t = ((grey + a.sat * (cj * c + u * cross * sn) - 128.0) * a.contrast + 128.0) * a.bright;
+        v[j] = t < 0 ? 0 : t > 255 ? 255 : t;
+        double want = (v[j] / 255.0 - k_mean[j]) / k_std[j];
+        if (!(fabs(x[i * 4 + j] - want) < 1e-4))
+          fail_msg("pixel %d channel %d: %.6f, want %.6f (hue %.3f sat %.3f contrast %.3f bright %.3f)", i, j,
+                   x[i * 4 + j], want, a.hue, a.sat, a.contrast, a.bright);
+      }
+    }
+  }
   free(x);
   ev_image_free(&img);
   ev_dataset_free(&ds);
@@ -351,6 +389,8 @@ static void test_aug_draw(void **state) {
     assert_memory_equal(&a, &b, sizeof a); /* a pure function of (seed, epoch, index) */
     assert_true(a.scale >= 0.75f && a.scale <= 1.0f);
     assert_true(a.ox >= 0 && a.ox < 1 && a.oy >= 0 && a.oy < 1);
+    assert_true(fabsf(a.hue) <= 0.5236f && a.sat >= 0.6f && a.sat <= 1.4f);
+    assert_true(a.contrast >= 0.75f && a.contrast <= 1.25f && a.bright >= 0.75f && a.bright <= 1.25f);
     flips += a.flip;
     changed += a.scale != c.scale;
   }
@@ -599,6 +639,7 @@ int main(void) {
       cmocka_unit_test(test_crop_is_exact_subimage),
       cmocka_unit_test(test_flip_mirrors),
       cmocka_unit_test(test_aug_draw),
+      cmocka_unit_test(test_colour_change),
       cmocka_unit_test(test_epoch_order),
       cmocka_unit_test(test_batch_shapes),
       cmocka_unit_test(test_loader_matches_direct),

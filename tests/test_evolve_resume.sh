@@ -35,6 +35,11 @@ run "$tmp/b" > "$tmp/b.out"
 strip() { cut -d, -f1-7,9-18 "$1"; }
 strip "$tmp/a/report.csv" > "$tmp/a.csv"
 strip "$tmp/b/report.csv" > "$tmp/b.csv"
+# an offspring's file through `summary --weights`: its live synapses are the report's count
+live=$("$evonet" summary --weights "$tmp/b/gen2_o1/net.safetensors" | sed -n 's/^live synapses \([0-9,]*\).*/\1/p' | tr -d ,)
+want=$(awk -F, '$1 == 2 {print $4; exit}' "$tmp/b/report.csv")
+[ -n "$live" ] && [ "$live" = "$want" ] || { echo "summary --weights: live synapses '$live', report says '$want'"; exit 1; }
+
 if cmp -s "$tmp/a.csv" "$tmp/b.csv"; then
   echo "resumed run == uninterrupted run:"; cat "$tmp/a.csv"
   echo "1 passed, 0 failed"

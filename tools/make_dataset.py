@@ -65,8 +65,10 @@ be unlabelled in the mask.
 Splits: stamps are grouped (same folder + same first word of the file name,
 e.g. gnu-baby/gnu-sitting/gnu-stand, or fireman200b/fireman240a) so
 near-duplicate views of one object never straddle two splits; the groups are
-shuffled with the seed and dealt out in proportion to the requested image
-counts.  Within a split every stamp is used about equally often.
+shuffled with the seed and dealt out in proportion to --stamp-shares (4:1:1,
+the proportions of the default image counts), so --train 1600 makes a larger
+training split and leaves val and test exactly as they are.
+Within a split every stamp is used about equally often.
 
 Determinism: the output depends only on --seed, --size, the counts and the
 package versions (and the Pillow build's resampling code).  Each sample has its
@@ -479,7 +481,7 @@ def composite(rng, size, stamp, bg_im, bg_scale):
 # ---------------------------------------------------------------------------
 
 def split_stamps(stamps, counts, seed):
-    """Deal near-duplicate groups of stamps to splits in proportion to counts."""
+    """Deal near-duplicate groups of stamps to splits in proportion to counts (the shares)."""
     groups = {}
     for rel in stamps:
         groups.setdefault(stamp_group(rel), []).append(rel)
@@ -508,6 +510,9 @@ def main():
     ap.add_argument("--train", type=int, default=400)
     ap.add_argument("--val", type=int, default=100)
     ap.add_argument("--test", type=int, default=100)
+    ap.add_argument("--stamp-shares", default="4:1:1",
+                    help="train:val:test shares of the objects (default 4:1:1); independent "
+                         "of the image counts, so a larger --train keeps val and test as they are")
     ap.add_argument("--size", type=int, default=128, help="output images are SIZE x SIZE")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "evonet-dataset-cache"),
@@ -517,6 +522,15 @@ def main():
     counts = {"train": args.train, "val": args.val, "test": args.test}
     if min(counts.values()) < 0 or sum(counts.values()) == 0:
         die("image counts must be >= 0 and not all 0")
+    try:
+        shares = [float(x) for x in args.stamp_shares.split(":")]
+        if len(shares) != 3 or min(shares) < 0:
+            raise ValueError
+    except ValueError:
+        die("--stamp-shares must be three non-negative numbers, e.g. 4:1:1")
+    shares = {k: (v if counts[k] else 0) for k, v in zip(("train", "val", "test"), shares)}
+    if sum(shares.values()) == 0:
+        die("--stamp-shares gives no objects to the splits that have images")
     if args.size < 32:
         die("--size must be >= 32")
     t0 = time.time()
@@ -568,7 +582,7 @@ def main():
             die(f"no usable {which} backgrounds")
 
     # ---- splits ----
-    splits = split_stamps(kept, counts, args.seed)
+    splits = split_stamps(kept, shares, args.seed)
     for k in counts:
         if counts[k] and not splits[k]:
             die(f"not enough stamps to give the {k} split any")

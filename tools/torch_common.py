@@ -594,10 +594,30 @@ def _unit(z):
 
 
 def aug_draw(seed, epoch, index):
-    """ev_aug_draw: (scale, ox, oy, flip) of sample `index` in `epoch`."""
+    """ev_aug_draw: (scale, ox, oy, flip, hue, sat, contrast, bright) of sample `index` in `epoch`."""
     h = _mix(_mix(_mix(seed & U64) ^ (epoch & U64)) ^ (index & U64))
-    return (np.float32(0.75) + np.float32(0.25) * _unit(_mix(h ^ 1)), _unit(_mix(h ^ 2)), _unit(_mix(h ^ 3)),
-            int(_mix(h ^ 4) >> 63))
+    f32 = np.float32
+    return (f32(0.75) + f32(0.25) * _unit(_mix(h ^ 1)), _unit(_mix(h ^ 2)), _unit(_mix(h ^ 3)),
+            int(_mix(h ^ 4) >> 63),
+            (f32(2.0) * _unit(_mix(h ^ 5)) - f32(1.0)) * f32(0.5235988),
+            f32(0.6) + f32(0.8) * _unit(_mix(h ^ 6)),
+            f32(0.75) + f32(0.5) * _unit(_mix(h ^ 7)),
+            f32(0.75) + f32(0.5) * _unit(_mix(h ^ 8)))
+
+
+def colour(rgb, hue, sat, contrast, bright):
+    """sample.c colour_pixel on an (h, w, 3) float32 0..255 image: chroma turned by `hue`
+    about the grey axis and scaled by `sat`, then contrast about 128 and brightness."""
+    f32 = np.float32
+    k_cos = f32(np.float64(sat) * np.cos(np.float64(hue)))
+    k_sin = f32(np.float64(sat) * np.sin(np.float64(hue)) / np.sqrt(3.0))
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    grey = (r + g + b) / f32(3.0)
+    cr, cg, cb = r - grey, g - grey, b - grey
+    v = np.stack([k_cos * cr + k_sin * (cb - cg), k_cos * cg + k_sin * (cr - cb),
+                  k_cos * cb + k_sin * (cg - cr)], axis=-1)
+    t = ((grey[..., None] + v - f32(128.0)) * f32(contrast) + f32(128.0)) * f32(bright)
+    return np.clip(t, f32(0.0), f32(255.0)).astype(f32)
 
 
 def epoch_order(n, seed, epoch, shuffle=True):
@@ -643,7 +663,7 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 class SalientDataset(torch.utils.data.Dataset):
     """One split of a dataset. Item (index, epoch) -> (x (3,S,S) normalised, m (S,S) in [0,1]),
     ev_sample_load's recipe: crop box (scale, ox, oy) of ev_aug_draw(seed, epoch, index) when
-    augmenting, bilinear resize to S×S, horizontal flip, ImageNet normalisation. Decoded
+    augmenting, bilinear resize to S×S, colour change, horizontal flip, ImageNet normalisation. Decoded
     images are cached while they fit in `cache_mb`."""
 
     def __init__(self, root, split, size, layout="auto", cache_mb=1024):
@@ -675,13 +695,18 @@ class SalientDataset(torch.utils.data.Dataset):
         return img, msk
 
     def sample(self, i, aug=None):
-        """aug: (scale, ox, oy, flip) or None (whole image, no flip)."""
+        """aug: aug_draw's tuple or None (whole image, no flip, no colour change)."""
         img, msk = self.decode(i)
         S, (h, w) = self.size, img.shape[:2]
-        scale, ox, oy, flip = aug if aug is not None else (np.float32(1), np.float32(0), np.float32(0), 0)
+        f32 = np.float32
+        scale, ox, oy, flip, hue, sat, contrast, bright = aug if aug is not None else (
+            f32(1), f32(0), f32(0), 0, f32(0), f32(1), f32(1), f32(1))
         bw, bh = np.float32(scale) * np.float32(w), np.float32(scale) * np.float32(h)
         box = (ox * (np.float32(w) - bw), oy * (np.float32(h) - bh), bw, bh)
-        x = (resample(img, box, S, S) / np.float32(255.0) - MEAN) / STD
+        rgb = resample(img, box, S, S)
+        if hue != 0 or sat != 1 or contrast != 1 or bright != 1:
+            rgb = colour(rgb, hue, sat, contrast, bright)
+        x = (rgb / np.float32(255.0) - MEAN) / STD
         m = resample(msk, box, S, S)[:, :, 0] / np.float32(255.0)
         if flip:
             x, m = x[:, ::-1], m[:, ::-1]

@@ -71,17 +71,25 @@ void ev_dataset_free(ev_dataset *ds);
 
 /* ---------------- one sample ---------------- */
 /* Augmentation of one sample: crop box of side `scale` × (image side), placed at
- * (ox, oy) ∈ [0,1]² of the free range, then resized to S×S, then mirrored if `flip`. */
+ * (ox, oy) ∈ [0,1]² of the free range, then resized to S×S, then mirrored if `flip`;
+ * then a colour change per pixel (0..255 RGB, before normalisation): chroma c = rgb - grey
+ * (grey = mean of r, g, b) turned by `hue` about the grey axis and scaled by `sat`, then
+ * v = ((grey + c' - 128) * contrast + 128) * bright, clamped to 0..255. The background
+ * photographs of a test set can be of colours the training set never shows; the colour
+ * change makes the network look at the object's boundary and texture instead. */
 typedef struct {
   float scale;  /* 0.75..1 when drawn; 1 = whole image */
   float ox, oy; /* box origin = (ox * (w - scale*w), oy * (h - scale*h)) */
   int flip;     /* horizontal mirror after resizing */
+  float hue;    /* radians, -pi/6..pi/6 when drawn */
+  float sat, contrast, bright; /* 0.6..1.4, 0.75..1.25, 0.75..1.25 when drawn; 1 = none */
 } ev_aug;
 
-#define EV_AUG_NONE ((ev_aug){.scale = 1.0f, .ox = 0.0f, .oy = 0.0f, .flip = 0})
+#define EV_AUG_NONE \
+  ((ev_aug){.scale = 1.0f, .ox = 0.0f, .oy = 0.0f, .flip = 0, .hue = 0.0f, .sat = 1.0f, .contrast = 1.0f, .bright = 1.0f})
 
 /* Deterministic augmentation of dataset sample `index` in `epoch`: the same triple gives
- * the same crop and flip on every run, so a resumed run sees the same data. */
+ * the same crop, flip and colours on every run, so a resumed run sees the same data. */
 ev_aug ev_aug_draw(uint64_t seed, int64_t epoch, size_t index);
 
 /* Normalised network input from an RGB image: x (S, S, 4) as in the batch format.

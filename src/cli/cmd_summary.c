@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "evonet/net.h"
+#include "evonet/weights.h"
 
 static void commas(char *out, size_t cap, uint64_t v) {
   char tmp[32];
@@ -16,34 +17,47 @@ static void commas(char *out, size_t cap, uint64_t v) {
   out[o] = 0;
 }
 
-void cli_print_summary(const ev_net_spec *s) {
-  printf("%-8s %-9s %-22s %16s %14s %14s\n", "layer", "op", "output (C x H x W)", "synapses", "params", "MFLOPs");
+/* w: a network file's weights (NULL for a bare spec): adds the live synapses (mask != 0),
+ * which is what an offspring's compacted but still partly masked layers really hold. */
+static void print_summary(const ev_net_spec *s, const ev_net_weights *w) {
+  printf("%-8s %-9s %-22s %16s %14s %14s%s\n", "layer", "op", "output (C x H x W)", "synapses", "params", "MFLOPs",
+         w ? "  live synapses" : "");
   for (int i = 0; i < s->n; i++) {
     const ev_layer *l = &s->layers[i];
-    char shape[40], syn[32], par[32];
+    char shape[40], syn[32], par[32], live[32] = "";
     snprintf(shape, sizeof shape, "%d x %d x %d", l->c, l->h, l->w);
     commas(syn, sizeof syn, ev_layer_synapses(l));
     commas(par, sizeof par, ev_layer_params(l));
-    printf("%-8s %-9s %-22s %16s %14s %14.1f\n", l->name, ev_op_name(l->op), shape,
-           ev_layer_synapses(l) ? syn : "", ev_layer_params(l) ? par : "", ev_layer_flops(l) / 1e6);
+    if (w && ev_layer_synapses(l)) commas(live, sizeof live, ev_layer_live_synapses(w, i));
+    printf("%-8s %-9s %-22s %16s %14s %14.1f", l->name, ev_op_name(l->op), shape, ev_layer_synapses(l) ? syn : "",
+           ev_layer_params(l) ? par : "", ev_layer_flops(l) / 1e6);
+    if (w) printf("  %13s", live);
+    printf("\n");
   }
   char syn[32], par[32];
   commas(syn, sizeof syn, ev_net_synapses(s));
   commas(par, sizeof par, ev_net_params(s));
-  printf("\nsynapses %s  parameters %s  %.3f GFLOPs per %dx%d image\n", syn, par, ev_net_flops(s) / 1e9,
-         s->in_h, s->in_w);
+  printf("\nsynapses %s  parameters %s  %.3f GFLOPs per %dx%d image\n", syn, par, ev_net_flops(s) / 1e9, s->in_h,
+         s->in_w);
+  if (w) {
+    char live[32];
+    commas(live, sizeof live, ev_weights_live_synapses(w));
+    printf("live synapses %s (the rest are masked: exactly zero, counted by FLOPs as dense)\n", live);
+  }
 }
 
 int cmd_summary(int argc, char **argv) {
   static const struct option opts[] = {{"width", required_argument, 0, 'w'},
                                        {"size", required_argument, 0, 's'},
                                        {"bn", no_argument, 0, 'b'},
+                                       {"weights", required_argument, 0, 'W'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   double width = 0.125;
   int size = 128, bn = 0, c;
+  const char *weights = NULL;
   char *end;
-  while ((c = getopt_long(argc, argv, "w:s:bh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "w:s:bW:h", opts, NULL)) != -1) {
     switch (c) {
     case 'w':
       width = strtod(optarg, &end);
@@ -54,19 +68,34 @@ int cmd_summary(int argc, char **argv) {
       if (*end || size < 16 || size % 16) return cli_usage_error("summary", "--size must be a multiple of 16, got '%s'", optarg);
       break;
     case 'b': bn = 1; break;
+    case 'W': weights = optarg; break;
     case 'h':
-      printf("usage: evonet summary [--width W] [--size S] [--bn]\n\nPrints the saliency network's layers, output "
-             "shapes, synapses (conv/deconv weights,\nbiases excluded), parameters and FLOPs for an SxS input.\n"
+      printf("usage: evonet summary [--width W] [--size S] [--bn]\n       evonet summary --weights FILE [--size S]\n\n"
+             "Prints the saliency network's layers, output shapes, synapses (conv/deconv weights,\nbiases excluded), "
+             "parameters and FLOPs for an SxS input; with --weights, those of a\nsaved network (any generation's "
+             "offspring) and its live synapses per layer.\n"
              "Defaults: width 0.125 (laptop size; 1 = the paper's), size 128.\n");
       return 0;
     default: return cli_usage_error("summary", "unknown option '%s'", cli_bad_option(argc, argv));
     }
   }
   if (optind < argc) return cli_usage_error("summary", "unexpected argument '%s'", argv[optind]);
+  if (weights) {
+    ev_net_weights w;
+    if (ev_weights_load(weights, NULL, &w, NULL) != EV_OK) return cli_error();
+    if (ev_net_infer(&w.spec, size, size) != EV_OK) {
+      ev_weights_free(&w);
+      return cli_error();
+    }
+    printf("%s, input %dx%d\n\n", weights, size, size);
+    print_summary(&w.spec, &w);
+    ev_weights_free(&w);
+    return 0;
+  }
   ev_net_spec s;
   if (ev_net_saliency_vgg(width, bn, &s) != EV_OK || ev_net_infer(&s, size, size) != EV_OK) return cli_error();
   printf("saliency network (the paper's ancestor), width %g%s, input %dx%d\n\n", width, bn ? ", batch norm" : "", size, size);
-  cli_print_summary(&s);
+  print_summary(&s, NULL);
   ev_net_free(&s);
   return 0;
 }

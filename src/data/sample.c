@@ -1,4 +1,5 @@
 /* One sample (decode, augment, resize, normalise) and whole batches in epoch order. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,26 @@ ev_aug ev_aug_draw(uint64_t seed, int64_t epoch, size_t index) {
       .ox = ds_unit(ds_mix(h ^ 2)),
       .oy = ds_unit(ds_mix(h ^ 3)),
       .flip = (int)(ds_mix(h ^ 4) >> 63),
+      .hue = (2.0f * ds_unit(ds_mix(h ^ 5)) - 1.0f) * 0.5235988f,
+      .sat = 0.6f + 0.8f * ds_unit(ds_mix(h ^ 6)),
+      .contrast = 0.75f + 0.5f * ds_unit(ds_mix(h ^ 7)),
+      .bright = 0.75f + 0.5f * ds_unit(ds_mix(h ^ 8)),
   };
+}
+
+/* The colour change of ev_aug on one 0..255 pixel (see data.h). Rotating chroma c (which
+ * is orthogonal to the grey axis u = (1,1,1)/sqrt3) by theta: c cos + (u x c) sin, and
+ * u x c = (cb - cg, cr - cb, cg - cr) / sqrt3. Written one operation per statement so the
+ * peer (tools/torch_common.py) rounds the same way. */
+static void colour_pixel(const ev_aug *a, float k_cos, float k_sin, float *r, float *g, float *b) {
+  float grey = (*r + *g + *b) / 3.0f;
+  float cr = *r - grey, cg = *g - grey, cb = *b - grey;
+  float v[3] = {k_cos * cr + k_sin * (cb - cg), k_cos * cg + k_sin * (cr - cb), k_cos * cb + k_sin * (cg - cr)};
+  for (int i = 0; i < 3; i++) {
+    float t = ((grey + v[i] - 128.0f) * a->contrast + 128.0f) * a->bright;
+    v[i] = t < 0.0f ? 0.0f : t > 255.0f ? 255.0f : t;
+  }
+  *r = v[0], *g = v[1], *b = v[2];
 }
 
 /* The crop box of `aug` on a w×h image, in source pixels. */
@@ -47,8 +67,13 @@ void ev_input_from_image(const ev_image *rgb, int S, const ev_aug *aug, float *x
   /* resample into the first 3/4 of x, then spread to 4 channels from the back: pixel i's
    * three reads happen before its writes, and writes at >= 4i never reach pixels < i */
   ev_resample_u8(rgb->pix, rgb->w, rgb->h, 3, box[0], box[1], box[2], box[3], S, S, x);
+  int colour = aug && (aug->hue != 0.0f || aug->sat != 1.0f || aug->contrast != 1.0f || aug->bright != 1.0f);
+  /* in double, then rounded once: libm's double cos/sin agree across C and numpy */
+  float k_cos = colour ? (float)(aug->sat * cos((double)aug->hue)) : 1.0f;
+  float k_sin = colour ? (float)(aug->sat * sin((double)aug->hue) / sqrt(3.0)) : 0.0f;
   for (size_t i = (size_t)S * S; i-- > 0;) {
     float r = x[3 * i], g = x[3 * i + 1], b = x[3 * i + 2];
+    if (colour) colour_pixel(aug, k_cos, k_sin, &r, &g, &b);
     x[4 * i + 0] = (r / 255.0f - k_mean[0]) / k_std[0];
     x[4 * i + 1] = (g / 255.0f - k_mean[1]) / k_std[1];
     x[4 * i + 2] = (b / 255.0f - k_mean[2]) / k_std[2];

@@ -115,7 +115,8 @@ static ev_status run_epochs(ev_gpu *g, ev_model *m, ev_net_weights *w, const ev_
   EV_TRY(ev_loader_open(train, &lo, &ld));
   ev_progress pr;
   ev_progress_init(&pr, o->label, o->quiet);
-  int cap = (o->epochs - st->epochs_done) * (int)per_epoch;
+  const int first_epoch = st->epochs_done; /* st->epochs_done moves on with each checkpoint */
+  int cap = (o->epochs - first_epoch) * (int)per_epoch;
   double *rates = malloc((size_t)(cap > 0 ? cap : 1) * sizeof *rates);
   int n_rates = 0;
   ev_status s = rates ? EV_OK : ev_fail(EV_ERR_OOM, "out of memory");
@@ -140,7 +141,7 @@ static ev_status run_epochs(ev_gpu *g, ev_model *m, ev_net_weights *w, const ev_
       loss_sum += loss;
       double dt = ev_now() - t0;
       rates[n_rates++] = bt->n / dt;
-      double done = (double)(e - st->epochs_done) * per_epoch + b + 1, total = (double)cap;
+      double done = (double)(e - first_epoch) * per_epoch + b + 1, total = (double)cap;
       double elapsed = ev_now() - t_start;
       ev_progress_batch(&pr, e, o->epochs, b, per_epoch, loss_sum / (b + 1), bt->n / dt,
                         elapsed / done * (total - done));
