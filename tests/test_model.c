@@ -1,9 +1,12 @@
 /* The model executor: inference with batch norm folded into the convolutions equals the
- * training model's unfolded inference path (BN with running statistics, separate ReLU). */
+ * training model's unfolded inference path (BN with running statistics, separate ReLU);
+ * sparse inference convolutions (EVONET_SPARSE) give the dense path's logits. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "evonet/model.h"
+#include "nn/model_internal.h"
 #include "testutil.h"
 
 enum { N = 3, S = 32 };
@@ -63,7 +66,91 @@ static void test_folded_bn_inference(void **state) {
   tu_gpu_assert_clean();
 }
 
+/* Logits of one inference model, re-uploaded under each EVONET_SPARSE mode (the re-upload
+ * must repack or drop the taps), against the dense path; the auto mode's choice follows
+ * the live density. Layers alternate 5% and 60% live synapses. */
+static void sparse_vs_dense(bool bn, uint64_t *seed) {
+  ev_gpu *g = tu_gpu();
+  ev_mem_stats before, after;
+  ev_gpu_mem_stats(g, &before);
+  ev_net_spec spec;
+  TU_OK(ev_net_saliency_vgg(0.125, bn, &spec));
+  TU_OK(ev_net_infer(&spec, S, S));
+  ev_net_weights w;
+  TU_OK(ev_weights_alloc(&spec, &w));
+  for (int i = 0; i < spec.n; i++) {
+    uint64_t n = ev_layer_weight_count(&w.spec.layers[i]);
+    double live = i % 2 ? 0.6 : 0.05;
+    for (uint64_t k = 0; k < n; k++) w.l[i].mask[k] = tu_uniform(seed, 0.0f, 1.0f) < live;
+  }
+  ev_weights_init_he(&w, *seed); /* masked synapses 0, live ones scaled up */
+  for (int i = 0; i < spec.n; i++) {
+    const ev_layer *l = &w.spec.layers[i];
+    if (!ev_layer_weight_count(l)) continue;
+    tu_fill_uniform(w.l[i].b, (size_t)l->out, seed, -0.2f, 0.2f);
+    if (!l->bn) continue;
+    tu_fill_uniform(w.l[i].gamma, (size_t)l->out, seed, 0.5f, 1.5f);
+    tu_fill_uniform(w.l[i].beta, (size_t)l->out, seed, -0.3f, 0.3f);
+    tu_fill_uniform(w.l[i].rmean, (size_t)l->out, seed, -0.5f, 0.5f);
+    tu_fill_uniform(w.l[i].rvar, (size_t)l->out, seed, 0.2f, 2.0f);
+  }
+  ev_model *m;
+  TU_OK(ev_model_create(g, &w.spec, N, S, S, false, &m));
+  ev_tensor *out = &m->nodes[m->spec.output].y;
+  size_t nf = ev_tensor_floats(out->n, out->h, out->w, out->c);
+  float *y[3];
+  const char *mode[3] = {"0", "1", NULL}; /* dense, all sparse, auto */
+  for (int k = 0; k < 3; k++) {
+    if (mode[k]) setenv("EVONET_SPARSE", mode[k], 1);
+    else unsetenv("EVONET_SPARSE");
+    TU_OK(ev_model_upload(m, &w));
+    int n_sparse = 0, n_conv = 0;
+    for (int i = 0; i < spec.n; i++) {
+      const ev_layer *l = &m->spec.layers[i];
+      n_conv += l->op == EV_OP_CONV, n_sparse += m->nodes[i].sparse;
+      bool want = l->op == EV_OP_CONV &&
+                  (k == 1 || (k == 2 && ev_layer_live_synapses(&w, i) * 20 <= (uint64_t)l->k * l->k * ev_c4(l->cin) * ev_c4(l->out)));
+      if (m->nodes[i].sparse != want || (m->nodes[i].taps.block != NULL) != want)
+        fail_msg("mode %s: layer %s sparse = %d, expected %d", mode[k] ? mode[k] : "auto", l->name,
+                 m->nodes[i].sparse, want);
+    }
+    print_message("  bn %d, EVONET_SPARSE=%s: %d of %d convolutions sparse\n", bn, mode[k] ? mode[k] : "(unset)",
+                  n_sparse, n_conv);
+    TU_OK(ev_fill_random_input(m, 7));
+    tu_poison(&out->buf);
+    ev_stream *s;
+    TU_OK(ev_stream_begin(g, &s));
+    TU_OK(ev_model_forward(m, s, false));
+    TU_OK(ev_stream_submit(s));
+    y[k] = malloc(nf * 4);
+    tu_download(&out->buf, y[k], nf);
+  }
+  unsetenv("EVONET_SPARSE");
+  double scale = 0;
+  for (size_t i = 0; i < nf; i++) scale = fmax(scale, fabs(y[0][i]));
+  for (int k = 1; k < 3; k++) {
+    double e = tu_max_abs_err(y[k], y[0], nf);
+    print_message("  bn %d: logits within %.3g, sparse (%s) vs dense differ by %.3g\n", bn, scale,
+                  mode[k] ? "all" : "auto", e);
+    if (!(scale > 0 && e < 1e-4 * scale)) fail_msg("sparse and dense inference differ by %.3g (scale %.3g)", e, scale);
+  }
+  ev_model_destroy(m);
+  ev_gpu_mem_stats(g, &after);
+  assert_int_equal(after.live_allocs, before.live_allocs); /* taps freed, also after re-uploads */
+  for (int k = 0; k < 3; k++) free(y[k]);
+  ev_weights_free(&w);
+  ev_net_free(&spec);
+}
+
+static void test_sparse_inference(void **state) {
+  uint64_t seed = tu_seed() ^ 0x59a55e;
+  sparse_vs_dense(true, &seed);
+  sparse_vs_dense(false, &seed);
+  tu_gpu_assert_clean();
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_folded_bn_inference)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_folded_bn_inference),
+                                     cmocka_unit_test(test_sparse_inference)};
   return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

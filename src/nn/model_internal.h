@@ -25,6 +25,8 @@ typedef struct {
   ev_buf gamma, beta, rmean, rvar, ggamma, gbeta, bn_save;
   uint64_t wn;        /* floats of w (OHWI4) */
   bool bn_folded;     /* inference: batch norm folded into w and b (no BN pass, fused ReLU) */
+  bool sparse;        /* inference conv with few live synapses: runs from taps, not w */
+  ev_buf taps;        /* sparse: the live synapses packed (evonet/ops/conv_sparse.h) */
 } ev_node;
 
 struct ev_model {

@@ -7,6 +7,7 @@
 #include "evonet/ops/basic.h"
 #include "evonet/ops/batchnorm.h"
 #include "evonet/ops/conv.h"
+#include "evonet/ops/conv_sparse.h"
 #include "evonet/ops/conv_wgrad.h"
 #include "evonet/ops/eltwise.h"
 #include "evonet/ops/loss.h"
@@ -54,6 +55,8 @@ static ev_status forward_conv(ev_model *m, ev_stream *s, int i, bool train) {
   const ev_layer *l = &m->spec.layers[i];
   ev_node *nd = &m->nodes[i];
   ev_tensor *x = ev_model_in_tensor(m, l->in[0]);
+  /* inference conv with few live synapses (BN, if any, folded into taps and b): one fused pass */
+  if (nd->sparse) return ev_conv2d_sparse_forward(s, &nd->cd, x, &nd->taps, &nd->b, l->relu, &nd->y);
   if (nd->bn_folded) { /* inference with batch norm folded into the weights: one fused pass */
     if (l->op == EV_OP_CONV) return ev_conv2d_forward(s, &nd->cd, x, &nd->w, &nd->b, l->relu, &nd->y);
     return ev_deconv2d_forward_relu(s, &nd->cd, x, &nd->w, &nd->b, l->relu, &nd->y, &m->conv_ws);
