@@ -12,7 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
 # a small dataset: 24 / 8 / 8 pairs of the built-in one, at 32x32
 . "$(dirname "$0")/small_dataset.sh"
 small_dataset "$tmp/data" 24 8
-run() { "$evonet" evolve --data "$tmp/data" --size 32 --batch 4 --epochs 3 --generations 3 --seed 7 \
+run() { "$evonet" evolve --data "$tmp/data" --size 32 --batch 4 --epochs 3 --epochs-gen1 3 --generations 3 --seed 7 \
         --figure-rows 2 --quiet --out "$1"; }
 
 run "$tmp/a" > "$tmp/a.out"

@@ -9,7 +9,7 @@ tmp=$(mktemp -d /tmp/evonet-select-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/small_dataset.sh"
 small_dataset "$tmp/data" 16 8
-"$evonet" evolve --data "$tmp/data" --size 32 --batch 4 --epochs 1 --generations 3 --offspring 3 \
+"$evonet" evolve --data "$tmp/data" --size 32 --batch 4 --epochs 1 --epochs-gen1 1 --generations 3 --offspring 3 \
   --figure-rows 2 --quiet --out "$tmp/run" > /dev/null
 /usr/bin/python3 - "$tmp/run/report.csv" <<'PY'
 import csv, sys

@@ -66,8 +66,10 @@ Splits: stamps are grouped (same folder + same first word of the file name,
 e.g. gnu-baby/gnu-sitting/gnu-stand, or fireman200b/fireman240a) so
 near-duplicate views of one object never straddle two splits; the groups are
 shuffled with the seed and dealt out in proportion to --stamp-shares (4:1:1,
-the proportions of the default image counts), so --train 1600 makes a larger
-training split and leaves val and test exactly as they are.
+the proportions of the 400/100/100 counts the set was first built with), so the
+training split can grow (the default is 1600: the same 176 objects and 28
+backgrounds in four times as many placements, crops and scales) while val and
+test stay exactly as they are.
 Within a split every stamp is used about equally often.
 
 Determinism: the output depends only on --seed, --size, the counts and the
@@ -507,7 +509,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--out", default=os.path.join(os.path.dirname(here), "assets", "data", "default"),
                     help="output directory (default: assets/data/default)")
-    ap.add_argument("--train", type=int, default=400)
+    ap.add_argument("--train", type=int, default=1600)
     ap.add_argument("--val", type=int, default=100)
     ap.add_argument("--test", type=int, default=100)
     ap.add_argument("--stamp-shares", default="4:1:1",

@@ -22,7 +22,7 @@ static void usage(void) {
          "  --z layer|network   normalise synaptic strength per layer (default) or over the network\n"
          "  --inherit           offspring start from the ancestor's surviving weights (default: newborn)\n"
          "  --ancestor FILE     a trained generation-1 network instead of training one\n"
-         "  --epochs-gen1 E     epochs of generation 1 (default: --epochs)\n"
+         "  --epochs-gen1 E     epochs of generation 1 (default 6)\n"
          "  --width W           generation 1's width (default 0.125)\n"
          "  --no-bn             no batch normalisation (default: BN after every convolution)\n"
          "data and run:\n"
@@ -30,7 +30,7 @@ static void usage(void) {
          "  --out DIR           output folder (default runs/evolve)\n"
          "  --figure-rows N     test images in saliency.png (default 6)\n"
          "  --device N|NAME     Vulkan device (see `evonet devices`)\n"
-         "%s(evolve trains every generation for --epochs, default 8 here)\n", cli_recipe_help);
+         "%s(evolve trains each offspring for --epochs, default 2 here)\n", cli_recipe_help);
 }
 
 enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,

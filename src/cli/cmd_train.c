@@ -13,7 +13,8 @@ static void usage(void) {
          "a checkpoint after every epoch (OUT/checkpoint.safetensors) and the test metrics.\n\n"
          "network:\n"
          "  --width W           width multiplier (default 0.125; 1 = the paper's network)\n"
-         "  --bn                batch normalisation after every convolution\n"
+         "  --no-bn             no batch normalisation (default: BN after every convolution;\n"
+         "                      --bn is accepted and changes nothing)\n"
          "  --weights FILE      start from a saved network (its architecture and weights)\n"
          "  --init FILE         initialise c1-c5 from torchvision VGG16 weights (safetensors, width 1)\n"
          "  --save-init FILE    also write the initial weights (to train a peer from the same start)\n"
@@ -28,11 +29,11 @@ static void usage(void) {
          cli_recipe_help);
 }
 
-enum { O_WIDTH = 256, O_BN, O_WEIGHTS, O_INIT, O_SAVE_INIT, O_DATA, O_LAYOUT, O_OUT, O_RESUME, O_DEVICE, O_HELP };
+enum { O_WIDTH = 256, O_BN, O_NOBN, O_WEIGHTS, O_INIT, O_SAVE_INIT, O_DATA, O_LAYOUT, O_OUT, O_RESUME, O_DEVICE, O_HELP };
 
 int cmd_train(int argc, char **argv) {
   static const struct option own[] = {
-      {"width", 1, 0, O_WIDTH}, {"bn", 0, 0, O_BN}, {"weights", 1, 0, O_WEIGHTS}, {"init", 1, 0, O_INIT},
+      {"width", 1, 0, O_WIDTH}, {"bn", 0, 0, O_BN}, {"no-bn", 0, 0, O_NOBN}, {"weights", 1, 0, O_WEIGHTS}, {"init", 1, 0, O_INIT},
       {"save-init", 1, 0, O_SAVE_INIT}, {"data", 1, 0, O_DATA}, {"layout", 1, 0, O_LAYOUT}, {"out", 1, 0, O_OUT},
       {"resume", 0, 0, O_RESUME}, {"device", 1, 0, O_DEVICE}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
   struct option opts[64];
@@ -41,12 +42,13 @@ int cmd_train(int argc, char **argv) {
   ev_train_defaults(&o);
   o.out_dir = "runs/train";
   double width = 0.125;
-  int bn = 0, c, r;
+  int bn = 1, bn_set = 0, c, r;
   const char *weights = NULL, *init = NULL, *save_init = NULL, *data = NULL, *layout = "auto", *device = NULL;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
     case O_WIDTH: if (cli_parse_float("train", "--width", optarg, 1e-3, 4, &width)) return 2; break;
-    case O_BN: bn = 1; break;
+    case O_BN: bn = 1, bn_set = 1; break;
+    case O_NOBN: bn = 0, bn_set = 1; break;
     case O_WEIGHTS: weights = optarg; break;
     case O_INIT: init = optarg; break;
     case O_SAVE_INIT: save_init = optarg; break;
@@ -62,7 +64,8 @@ int cmd_train(int argc, char **argv) {
     }
   }
   if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
-  if (weights && (init || bn || width != 0.125)) return cli_usage_error("train", "--weights fixes the network: drop --width/--bn/--init");
+  if (weights && (init || bn_set || width != 0.125))
+    return cli_usage_error("train", "--weights fixes the network: drop --width/--bn/--no-bn/--init");
   if (!data) data = cli_default_data();
 
   ev_dataset train, val, test;
