@@ -49,20 +49,39 @@ static void randomize(ev_net_weights *w, uint64_t *seed) {
   }
 }
 
-static void expect_close(const ev_st_file *f, const char *name, const float *got, size_t n, double tol) {
-  const ev_st_tensor *t = ev_st_find(f, name);
-  if (!t) fail_msg("torch output lacks %s", name);
-  assert_int_equal(t->count, n);
-  /* relative error, with an absolute floor: a conv bias in front of batch norm has a true
-   * gradient of exactly 0, where both sides hold only rounding noise (~1e-9) */
-  double num = 0, den = 0;
+/* ||a - b|| and ||b|| over n floats. */
+static void diff_norms(const float *a, const float *b, size_t n, double *num, double *den) {
+  double u = 0, v = 0;
   for (size_t i = 0; i < n; i++) {
-    double d = (double)got[i] - t->data[i];
-    num += d * d, den += (double)t->data[i] * t->data[i];
+    double d = (double)a[i] - b[i];
+    u += d * d, v += (double)b[i] * b[i];
   }
-  num = sqrt(num), den = sqrt(den);
-  if (!(num <= tol * den + 1e-5 * sqrt((double)n)))
-    fail_msg("%s: |evonet - torch| = %.3g, |torch| = %.3g (tolerance %.0e relative)", name, num, den, tol);
+  *num = sqrt(u), *den = sqrt(v);
+}
+
+/* evonet against torch in float64, within tol relative -- or within 4x torch's own float32
+ * error where that is larger: a quantity behind a batch norm over a handful of values is
+ * ill-conditioned (a near-constant channel divides by a tiny deviation), so float32 rounding
+ * in any implementation moves it by much more than 1e-4, and torch's float32 shows by how
+ * much for this very draw. */
+static void expect_close(const ev_st_file *f, const char *name, const float *got, size_t n, double tol) {
+  char name64[192];
+  snprintf(name64, sizeof name64, "%s@f64", name);
+  const ev_st_tensor *t = ev_st_find(f, name), *t64 = ev_st_find(f, name64);
+  if (!t || !t64) fail_msg("torch output lacks %s or %s", name, name64);
+  assert_int_equal(t->count, n);
+  assert_int_equal(t64->count, n);
+  double num, den, num32, den32;
+  diff_norms(got, t64->data, n, &num, &den);
+  diff_norms(t->data, t64->data, n, &num32, &den32);
+  double eff = fmax(tol, 4 * (den > 0 ? num32 / den : 0));
+  /* an absolute floor: a conv bias in front of batch norm has a true gradient of exactly 0,
+   * where both sides hold only rounding noise (~1e-9) */
+  if (getenv("EVONET_XCHECK_PRINT")) /* every quantity's error, for diagnosis */
+    fprintf(stderr, "%-28s rel %.3g (torch32 %.3g)\n", name, den > 0 ? num / den : num, den > 0 ? num32 / den : 0);
+  else if (!(num <= eff * den + 1e-5 * sqrt((double)n)))
+    fail_msg("%s: |evonet - torch64| = %.3g, |torch64| = %.3g, |torch32 - torch64| = %.3g (tolerance %.0e relative "
+             "or 4x torch32's)", name, num, den, num32, tol);
 }
 
 /* Compares every parameter-shaped host array of `w` with torch's "<name><suffix>". */

@@ -11,7 +11,9 @@ OUT receives "loss", "prob" (softmax channel 1), every parameter's gradient
 ("<layer>.weight.grad", ".bias.grad", ".bn.weight.grad", ".bn.bias.grad"), the batch-norm
 running statistics after the forward, and the parameters after one masked step of SGD
 ("<name>.sgd") and, from the same start, of Adam ("<name>.adam"): gradients masked before
-the step and weights re-masked after it, as evonet's fused optimisers do.
+the step and weights re-masked after it, as evonet's fused optimisers do. The same in
+float64 under "<name>@f64": how far torch's own float32 is from it tells the test how
+well-conditioned each quantity is (batch norm over 8 values can amplify rounding a lot).
 """
 import argparse, sys
 import torch
@@ -22,14 +24,15 @@ import torch_common as tc  # noqa: E402
 import safetensors_torch  # noqa: E402
 
 
-def run(net_path, batch, args, optimizer):
+def run(net_path, batch, args, optimizer, dtype=torch.float32):
     arch, _ = tc.read_network_file(net_path)
     net = tc.Net(arch)
     tc.load_weights(net, net_path)
+    net.to(dtype)
     net.train()
-    x, t = batch["input"].float(), batch["target"].float()
+    x, t = batch["input"].to(dtype), batch["target"].to(dtype)
     logits = net(x)
-    weight = torch.tensor([1.0, args.fg_weight])
+    weight = torch.tensor([1.0, args.fg_weight], dtype=dtype)
     loss = F.cross_entropy(logits, (t > 0.5).long(), weight=weight)
     net.zero_grad()
     loss.backward()
@@ -72,8 +75,11 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     batch, _ = tc.read_safetensors(args.batch)
-    out = run(args.net, batch, args, "sgd")
-    out.update({k: v for k, v in run(args.net, batch, args, "adam").items() if k.endswith(".adam")})
+    out = {}
+    for dtype, tag in ((torch.float32, ""), (torch.float64, "@f64")):
+        o = run(args.net, batch, args, "sgd", dtype)
+        o.update({k: v for k, v in run(args.net, batch, args, "adam", dtype).items() if k.endswith(".adam")})
+        out.update({k + tag: v for k, v in o.items()})
     safetensors_torch.save(args.out, {k: v.float() for k, v in out.items()})
 
 
