@@ -149,19 +149,19 @@ static void test_bad_input(void **state) {
   ev_bn_params p = {&v, &v, &v, &v, 0.1f, 1e-5f};
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
-  TO_EXPECT_ARG(ev_bn_forward_train(s, &p, &x, &save, &scratch, &y));     /* shape mismatch */
-  TO_EXPECT_ARG(ev_bn_forward_train(s, &p, &one, &save, &scratch, &one)); /* one value per channel */
-  TO_EXPECT_ARG(ev_bn_forward_train(s, &p, &x, &save, &tiny, &x));        /* scratch too small */
-  TO_EXPECT_ARG(ev_bn_forward_train(s, &p, &x, &tiny, &scratch, &x));     /* save too small */
+  TU_EXPECT_ARG(ev_bn_forward_train(s, &p, &x, &save, &scratch, &y));     /* shape mismatch */
+  TU_EXPECT_ARG(ev_bn_forward_train(s, &p, &one, &save, &scratch, &one)); /* one value per channel */
+  TU_EXPECT_ARG(ev_bn_forward_train(s, &p, &x, &save, &tiny, &x));        /* scratch too small */
+  TU_EXPECT_ARG(ev_bn_forward_train(s, &p, &x, &tiny, &scratch, &x));     /* save too small */
   ev_bn_params q = p;
   q.gamma = NULL;
-  TO_EXPECT_ARG(ev_bn_forward_infer(s, &q, &x, &save, &x));
+  TU_EXPECT_ARG(ev_bn_forward_infer(s, &q, &x, &save, &x));
   q = p, q.eps = 0;
-  TO_EXPECT_ARG(ev_bn_forward_infer(s, &q, &x, &save, &x));
+  TU_EXPECT_ARG(ev_bn_forward_infer(s, &q, &x, &save, &x));
   q = p, q.beta = &tiny;
-  TO_EXPECT_ARG(ev_bn_forward_infer(s, &q, &x, &save, &x));               /* beta shorter than C4 */
-  TO_EXPECT_ARG(ev_bn_backward(s, &p, &x, &y, &save, &scratch, &x, &v, &v));
-  TO_EXPECT_ARG(ev_bn_backward(s, &p, &x, &x, &save, &scratch, &x, &tiny, &v));
+  TU_EXPECT_ARG(ev_bn_forward_infer(s, &q, &x, &save, &x));               /* beta shorter than C4 */
+  TU_EXPECT_ARG(ev_bn_backward(s, &p, &x, &y, &save, &scratch, &x, &v, &v));
+  TU_EXPECT_ARG(ev_bn_backward(s, &p, &x, &x, &save, &scratch, &x, &tiny, &v));
   ev_stream_abort(s);
   ev_tensor_free(g, &x), ev_tensor_free(g, &y), ev_tensor_free(g, &one);
   ev_buf_free(g, &v), ev_buf_free(g, &save), ev_buf_free(g, &scratch), ev_buf_free(g, &tiny);

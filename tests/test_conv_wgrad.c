@@ -370,11 +370,6 @@ static void test_default_split(void **state) {
 }
 
 /* ---------------- bad arguments ---------------- */
-static void expect_arg_error(ev_status st, const char *what) {
-  if (st != EV_ERR_ARG) fail_msg("%s: expected EV_ERR_ARG, got %s", what, ev_status_name(st));
-  if (!ev_last_error()[0]) fail_msg("%s: no error message recorded", what);
-  ev_clear_error();
-}
 
 static void test_bad_arguments(void **state) {
   ev_gpu *g = tu_gpu();
@@ -393,28 +388,28 @@ static void test_bad_arguments(void **state) {
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
   TU_OK(ev_conv2d_backward_weight(s, &d, &x, &dy, &dw, &db, 0, NULL)); /* the good call */
-  expect_arg_error(ev_conv2d_backward_weight(s, &d, &x, &dy_bad, &dw, &db, 0, NULL), "dy shape");
-  expect_arg_error(ev_conv2d_backward_weight(s, &d, &x6, &dy, &dw, &db, 0, NULL), "x channels");
-  expect_arg_error(ev_conv2d_backward_weight(s, &d, &x, &dy, &dw_small, &db, 0, NULL), "dw too small");
-  expect_arg_error(ev_conv2d_backward_weight(s, &d, &x, &dy, &dw, &db_small, 0, NULL), "dbias too small");
-  expect_arg_error(ev_conv2d_backward_weight(s, &d, &x, &dy, NULL, &db, 0, NULL), "dw NULL");
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &d, &x, &dy_bad, &dw, &db, 0, NULL));
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &d, &x6, &dy, &dw, &db, 0, NULL));
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &d, &x, &dy, &dw_small, &db, 0, NULL));
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &d, &x, &dy, &dw, &db_small, 0, NULL));
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &d, &x, &dy, NULL, &db, 0, NULL));
   ev_conv_desc z = d;
   z.cin = 0;
-  expect_arg_error(ev_conv2d_backward_weight(s, &z, &x, &dy, &dw, &db, 0, NULL), "zero channels");
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &z, &x, &dy, &dw, &db, 0, NULL));
   z = d, z.kw = 0;
-  expect_arg_error(ev_conv2d_backward_weight(s, &z, &x, &dy, &dw, &db, 0, NULL), "zero kernel");
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &z, &x, &dy, &dw, &db, 0, NULL));
   z = d, z.stride_h = 0;
-  expect_arg_error(ev_conv2d_backward_weight(s, &z, &x, &dy, &dw, &db, 0, NULL), "zero stride");
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &z, &x, &dy, &dw, &db, 0, NULL));
   z = d, z.kh = 9, z.pad_h = 0; /* kernel larger than the padded input: empty output */
-  expect_arg_error(ev_conv2d_backward_weight(s, &z, &x, &dy, &dw, &db, 0, NULL), "empty output");
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &z, &x, &dy, &dw, &db, 0, NULL));
   z = d, z.out_pad_h = 1; /* output padding on a plain conv */
-  expect_arg_error(ev_conv2d_backward_weight(s, &z, &x, &dy, &dw, &db, 0, NULL), "conv out_pad");
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &z, &x, &dy, &dw, &db, 0, NULL));
   ev_tensor empty = x;
   empty.n = 0;
-  expect_arg_error(ev_conv2d_backward_weight(s, &d, &empty, &dy, &dw, &db, 0, NULL), "zero batch");
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &d, &empty, &dy, &dw, &db, 0, NULL));
   ev_tensor shrunk = x; /* a tensor that claims more than its buffer holds */
   shrunk.buf.size -= 16;
-  expect_arg_error(ev_conv2d_backward_weight(s, &d, &shrunk, &dy, &dw, &db, 0, NULL), "short x buffer");
+  TU_EXPECT_ARG(ev_conv2d_backward_weight(s, &d, &shrunk, &dy, &dw, &db, 0, NULL));
 
   /* transposed: x (2, 6, 5, 5) is the deconv's input (cin 5), dy its output gradient (cout 6) */
   ev_conv_desc t = d;
@@ -424,10 +419,10 @@ static void test_bad_arguments(void **state) {
   ev_buf tdw_small;
   TU_OK(ev_buf_alloc(g, 5 * 9 * 8 * 4 - 4, &tdw_small));
   TU_OK(ev_deconv2d_backward_weight(s, &t, &x, &tdy, &dw, &db, 1, NULL));
-  expect_arg_error(ev_deconv2d_backward_weight(s, &t, &x, &tdy_bad, &dw, &db, 0, NULL), "deconv dy shape");
-  expect_arg_error(ev_deconv2d_backward_weight(s, &t, &x, &tdy, &tdw_small, &db, 0, NULL), "deconv dw too small");
+  TU_EXPECT_ARG(ev_deconv2d_backward_weight(s, &t, &x, &tdy_bad, &dw, &db, 0, NULL));
+  TU_EXPECT_ARG(ev_deconv2d_backward_weight(s, &t, &x, &tdy, &tdw_small, &db, 0, NULL));
   t.out_pad_h = 1; /* out_pad must be < max(stride, dilation) = 1 */
-  expect_arg_error(ev_deconv2d_backward_weight(s, &t, &x, &tdy, &dw, &db, 0, NULL), "deconv out_pad");
+  TU_EXPECT_ARG(ev_deconv2d_backward_weight(s, &t, &x, &tdy, &dw, &db, 0, NULL));
   TU_OK(ev_stream_submit(s));
   z = d, z.cin = 0;
   assert_int_equal(ev_conv_wgrad_workspace_bytes(&z, 2, 6, 5), 0);

@@ -238,22 +238,22 @@ static void test_bad_input(void **state) {
   ev_tensor d = to_tensor(NULL, 2, 3, 5, 6);
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
-  TO_EXPECT_ARG(ev_relu_forward(s, &a, &b));
-  TO_EXPECT_ARG(ev_relu_backward(s, &a, &a, &b));
-  TO_EXPECT_ARG(ev_add(s, &a, &b, &a));
-  TO_EXPECT_ARG(ev_add_into(s, &a, &a));
+  TU_EXPECT_ARG(ev_relu_forward(s, &a, &b));
+  TU_EXPECT_ARG(ev_relu_backward(s, &a, &a, &b));
+  TU_EXPECT_ARG(ev_add(s, &a, &b, &a));
+  TU_EXPECT_ARG(ev_add_into(s, &a, &a));
   ev_tensor z = a;
   z.h = 0;
-  TO_EXPECT_ARG(ev_relu_forward(s, &z, &z));
+  TU_EXPECT_ARG(ev_relu_forward(s, &z, &z));
   ev_tensor big = a;
   big.c = 64; /* more channels than the buffer holds */
-  TO_EXPECT_ARG(ev_relu_forward(s, &big, &big));
-  TO_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a, &b}, 2, &b));          /* overlap */
-  TO_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a, &a}, 2, &c));          /* 10 != 11 */
-  TO_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a, &d}, 2, &c));          /* W differs */
-  TO_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a, &b, &a, &b, &a}, 5, &c)); /* k = 5 */
-  TO_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a}, 0, &c));
-  TO_EXPECT_ARG(ev_concat_backward(s, &c, (ev_tensor *[]){&a, &a}, 2, 0));      /* 10 != 11 */
+  TU_EXPECT_ARG(ev_relu_forward(s, &big, &big));
+  TU_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a, &b}, 2, &b));          /* overlap */
+  TU_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a, &a}, 2, &c));          /* 10 != 11 */
+  TU_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a, &d}, 2, &c));          /* W differs */
+  TU_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a, &b, &a, &b, &a}, 5, &c)); /* k = 5 */
+  TU_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a}, 0, &c));
+  TU_EXPECT_ARG(ev_concat_backward(s, &c, (ev_tensor *[]){&a, &a}, 2, 0));      /* 10 != 11 */
   ev_stream_abort(s);
   ev_tensor_free(g, &a), ev_tensor_free(g, &b), ev_tensor_free(g, &c), ev_tensor_free(g, &d);
   tu_gpu_assert_clean();

@@ -128,14 +128,14 @@ static void test_bad_input(void **state) {
   TU_OK(ev_buf_alloc(g, 4, &tiny));
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
-  TO_EXPECT_ARG(ev_softmax_ce(s, &z1, &t, EV_TARGET_MASK, NULL, &sc, &l, NULL, NULL));  /* one class */
-  TO_EXPECT_ARG(ev_softmax_ce(s, &z, &tiny, EV_TARGET_MASK, NULL, &sc, &l, NULL, NULL)); /* target short */
-  TO_EXPECT_ARG(ev_softmax_ce(s, &z, &t, EV_TARGET_MASK, NULL, &tiny, &l, NULL, NULL));  /* scratch short */
-  TO_EXPECT_ARG(ev_softmax_ce(s, &z, &t, EV_TARGET_MASK, &tiny, &sc, &l, NULL, NULL));   /* 1 weight for 2 */
-  TO_EXPECT_ARG(ev_softmax_ce(s, &z, &t, EV_TARGET_MASK, NULL, &sc, &l, &dz, NULL));     /* gradient shape */
-  TO_EXPECT_ARG(ev_softmax_ce(s, &z, &t, EV_TARGET_MASK, NULL, &sc, &l, NULL, &tiny));   /* prob short */
-  TO_EXPECT_ARG(ev_softmax_ce(s, &z, &t, (ev_target_kind)7, NULL, &sc, &l, NULL, NULL));
-  TO_EXPECT_ARG(ev_softmax_ce(s, &z, &t, EV_TARGET_MASK, NULL, &sc, NULL, NULL, NULL));
+  TU_EXPECT_ARG(ev_softmax_ce(s, &z1, &t, EV_TARGET_MASK, NULL, &sc, &l, NULL, NULL));  /* one class */
+  TU_EXPECT_ARG(ev_softmax_ce(s, &z, &tiny, EV_TARGET_MASK, NULL, &sc, &l, NULL, NULL)); /* target short */
+  TU_EXPECT_ARG(ev_softmax_ce(s, &z, &t, EV_TARGET_MASK, NULL, &tiny, &l, NULL, NULL));  /* scratch short */
+  TU_EXPECT_ARG(ev_softmax_ce(s, &z, &t, EV_TARGET_MASK, &tiny, &sc, &l, NULL, NULL));   /* 1 weight for 2 */
+  TU_EXPECT_ARG(ev_softmax_ce(s, &z, &t, EV_TARGET_MASK, NULL, &sc, &l, &dz, NULL));     /* gradient shape */
+  TU_EXPECT_ARG(ev_softmax_ce(s, &z, &t, EV_TARGET_MASK, NULL, &sc, &l, NULL, &tiny));   /* prob short */
+  TU_EXPECT_ARG(ev_softmax_ce(s, &z, &t, (ev_target_kind)7, NULL, &sc, &l, NULL, NULL));
+  TU_EXPECT_ARG(ev_softmax_ce(s, &z, &t, EV_TARGET_MASK, NULL, &sc, NULL, NULL, NULL));
   ev_stream_abort(s);
   ev_tensor_free(g, &z), ev_tensor_free(g, &z1), ev_tensor_free(g, &dz);
   ev_buf_free(g, &t), ev_buf_free(g, &sc), ev_buf_free(g, &l), ev_buf_free(g, &tiny);

@@ -114,7 +114,7 @@ static void test_from_x(void **state) {
     run_pool_x(&(ev_pool_desc){3, 3, 3, 3, 0, 0, 0}, 2, 9, 9, 4, 1, 0, relu);  /* ties, exact */
     run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 0}, 2, 8, 6, 13, 1, 3, relu); /* ties and NaN */
   }
-  TO_EXPECT_ARG(ev_maxpool_backward_x(NULL, &(ev_pool_desc){3, 3, 2, 2, 1, 1, 0}, NULL, NULL, NULL, 0));
+  TU_EXPECT_ARG(ev_maxpool_backward_x(NULL, &(ev_pool_desc){3, 3, 2, 2, 1, 1, 0}, NULL, NULL, NULL, 0));
   assert_false(ev_maxpool_backward_x_ok(&(ev_pool_desc){3, 3, 2, 2, 0, 0, 0}));
   assert_false(ev_maxpool_backward_x_ok(&(ev_pool_desc){2, 2, 2, 2, 1, 0, 0}));
 }
@@ -196,16 +196,16 @@ static void test_bad_input(void **state) {
   TU_OK(ev_stream_begin(g, &s));
   ev_pool_desc d = {2, 2, 2, 2, 0, 0, 0};
   TU_OK(ev_maxpool_forward(s, &d, &x, &y, &idx));
-  TO_EXPECT_ARG(ev_maxpool_forward(s, &d, &x, &y2, &idx));   /* floor mode gives 3x2 */
-  TO_EXPECT_ARG(ev_maxpool_forward(s, &d, &x, &y, &small)); /* argmax buffer too small */
-  TO_EXPECT_ARG(ev_maxpool_forward(s, &d, &x, &y, NULL));
-  TO_EXPECT_ARG(ev_maxpool_forward(s, &(ev_pool_desc){2, 2, 2, 2, 2, 0, 0}, &x, &y, &idx)); /* pad > k/2 */
-  TO_EXPECT_ARG(ev_maxpool_forward(s, &(ev_pool_desc){2, 2, 0, 2, 0, 0, 0}, &x, &y, &idx)); /* stride 0 */
-  TO_EXPECT_ARG(ev_maxpool_forward(s, &(ev_pool_desc){9, 2, 2, 2, 0, 0, 0}, &x, &y, &idx)); /* window > input */
+  TU_EXPECT_ARG(ev_maxpool_forward(s, &d, &x, &y2, &idx));   /* floor mode gives 3x2 */
+  TU_EXPECT_ARG(ev_maxpool_forward(s, &d, &x, &y, &small)); /* argmax buffer too small */
+  TU_EXPECT_ARG(ev_maxpool_forward(s, &d, &x, &y, NULL));
+  TU_EXPECT_ARG(ev_maxpool_forward(s, &(ev_pool_desc){2, 2, 2, 2, 2, 0, 0}, &x, &y, &idx)); /* pad > k/2 */
+  TU_EXPECT_ARG(ev_maxpool_forward(s, &(ev_pool_desc){2, 2, 0, 2, 0, 0, 0}, &x, &y, &idx)); /* stride 0 */
+  TU_EXPECT_ARG(ev_maxpool_forward(s, &(ev_pool_desc){9, 2, 2, 2, 0, 0, 0}, &x, &y, &idx)); /* window > input */
   ev_tensor z = x;
   z.n = 0;
-  TO_EXPECT_ARG(ev_maxpool_forward(s, &d, &z, &y, &idx));
-  TO_EXPECT_ARG(ev_maxpool_backward(s, &d, &y2, &idx, &x));
+  TU_EXPECT_ARG(ev_maxpool_forward(s, &d, &z, &y, &idx));
+  TU_EXPECT_ARG(ev_maxpool_backward(s, &d, &y2, &idx, &x));
   TU_OK(ev_stream_submit(s));
   ev_tensor_free(g, &x), ev_tensor_free(g, &y), ev_tensor_free(g, &y2);
   ev_buf_free(g, &idx), ev_buf_free(g, &small);

@@ -95,13 +95,13 @@ static void test_bad_input(void **state) {
   ev_tensor a = to_tensor(NULL, 2, 3, 4, 5), b = to_tensor(NULL, 2, 6, 8, 6), c = to_tensor(NULL, 1, 6, 8, 5);
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
-  TO_EXPECT_ARG(ev_upsample_forward(s, &a, &b)); /* channels differ */
-  TO_EXPECT_ARG(ev_upsample_forward(s, &a, &c)); /* batch differs */
-  TO_EXPECT_ARG(ev_upsample_forward(s, &a, &a)); /* in place */
-  TO_EXPECT_ARG(ev_upsample_backward(s, &b, &a));
+  TU_EXPECT_ARG(ev_upsample_forward(s, &a, &b)); /* channels differ */
+  TU_EXPECT_ARG(ev_upsample_forward(s, &a, &c)); /* batch differs */
+  TU_EXPECT_ARG(ev_upsample_forward(s, &a, &a)); /* in place */
+  TU_EXPECT_ARG(ev_upsample_backward(s, &b, &a));
   ev_tensor z = b;
   z.w = 0;
-  TO_EXPECT_ARG(ev_upsample_forward(s, &a, &z));
+  TU_EXPECT_ARG(ev_upsample_forward(s, &a, &z));
   ev_stream_abort(s);
   ev_tensor_free(g, &a), ev_tensor_free(g, &b), ev_tensor_free(g, &c);
   tu_gpu_assert_clean();

@@ -43,4 +43,14 @@ void tu_download(const ev_buf *b, float *x, size_t n);
     if (tu_s_ != EV_OK) fail_msg("%s -> %s: %s (%s)", #call, ev_status_name(tu_s_),       \
                                  ev_last_error(), ev_last_error_where());                 \
   } while (0)
+/* Asserts that `call` failed with EV_ERR_ARG and recorded a message (printed); clears it. */
+#define TU_EXPECT_ARG(call)                                                                \
+  do {                                                                                     \
+    ev_clear_error();                                                                      \
+    ev_status tu_s_ = (call);                                                              \
+    if (tu_s_ != EV_ERR_ARG) fail_msg("%s returned %s, expected EV_ERR_ARG", #call, ev_status_name(tu_s_)); \
+    if (!ev_last_error()[0]) fail_msg("%s failed without a message", #call);              \
+    print_message("  rejected: %s\n", ev_last_error());                                   \
+    ev_clear_error();                                                                      \
+  } while (0)
 #endif

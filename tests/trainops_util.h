@@ -103,14 +103,4 @@ static inline void to_fd_check(const char *what, to_scalar_fn f, void *ctx, doub
   if (!(maxe <= tol * maxg)) fail_msg("%s: finite-difference error %.3e at %zu (grad %g)", what, maxe, worst, grad[worst]);
 }
 
-/* Expect `call` to fail with EV_ERR_ARG and a message; clears the error afterwards. */
-#define TO_EXPECT_ARG(call)                                                                \
-  do {                                                                                     \
-    ev_clear_error();                                                                      \
-    ev_status to_s_ = (call);                                                              \
-    if (to_s_ != EV_ERR_ARG) fail_msg("%s returned %s, expected EV_ERR_ARG", #call, ev_status_name(to_s_)); \
-    if (!ev_last_error()[0]) fail_msg("%s failed without a message", #call);              \
-    fprintf(stderr, "  expected error: %s\n", ev_last_error());                            \
-    ev_clear_error();                                                                      \
-  } while (0)
 #endif
