@@ -29,6 +29,9 @@ ev_status ev_weights_copy(const ev_net_weights *src, ev_net_weights *dst);
  * Masked synapses are 0, and each output channel is scaled by sqrt(its synapses / its live
  * synapses), so a sparse offspring starts with the activation scale of a dense network. */
 void ev_weights_init_he(ev_net_weights *w, uint64_t seed);
+/* The paper's saliency network (ev_net_saliency_vgg) at `width`, shapes for a size x size
+ * input, He-initialised from `seed`: generation 1 of `train`, `evolve` and `bench train`. */
+ev_status ev_weights_saliency_he(double width, bool bn, int size, uint64_t seed, ev_net_weights *out);
 /* Loads torchvision VGG16 conv weights (features.0.weight ... features.28.bias) into the
  * layers c1_1 ... c5_3; shapes must match the network at its width. */
 ev_status ev_weights_init_vgg16(ev_net_weights *w, const char *path);

@@ -63,15 +63,7 @@ int cli_bench_train(int argc, char **argv) {
     }
   }
   ev_net_weights w = {0};
-  ev_net_spec spec = {0};
-  ev_status s = EV_OK;
-  if (weights) s = ev_weights_load(weights, NULL, &w, NULL);
-  else {
-    s = ev_net_saliency_vgg(width, bn, &spec);
-    if (s == EV_OK) s = ev_net_infer(&spec, size, size);
-    if (s == EV_OK) s = ev_weights_alloc(&spec, &w);
-    if (s == EV_OK) ev_weights_init_he(&w, 1);
-  }
+  ev_status s = weights ? ev_weights_load(weights, NULL, &w, NULL) : ev_weights_saliency_he(width, bn, size, 1, &w);
   if (s == EV_OK) s = ev_net_infer(&w.spec, size, size);
   ev_gpu *g = NULL;
   ev_model *mt = NULL, *mi = NULL;
@@ -98,7 +90,6 @@ int cli_bench_train(int argc, char **argv) {
            ev_gpu_caps(g)->name, (unsigned long long)ev_weights_live_synapses(&w), size, size, batch, train_ips,
            infer_ips, steps);
   ev_weights_free(&w);
-  ev_net_free(&spec);
   ev_gpu_close(g);
   return rc;
 }

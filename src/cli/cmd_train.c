@@ -72,14 +72,10 @@ int cmd_train(int argc, char **argv) {
   if (cli_open_splits(data, layout, &train, &val, &test) != EV_OK) return cli_error();
   ev_gpu *g = NULL;
   ev_net_weights w = {0};
-  ev_net_spec spec = {0};
   ev_status s = EV_OK;
   if (weights) s = ev_weights_load(weights, NULL, &w, NULL);
   else {
-    s = ev_net_saliency_vgg(width, bn, &spec);
-    if (s == EV_OK) s = ev_net_infer(&spec, o.size, o.size);
-    if (s == EV_OK) s = ev_weights_alloc(&spec, &w);
-    if (s == EV_OK) ev_weights_init_he(&w, o.seed);
+    s = ev_weights_saliency_he(width, bn, o.size, o.seed, &w);
     if (s == EV_OK && init) s = ev_weights_init_vgg16(&w, init);
   }
   if (s == EV_OK) s = ev_net_infer(&w.spec, o.size, o.size);
@@ -103,7 +99,6 @@ int cmd_train(int argc, char **argv) {
   if (s == EV_OK) printf("network: %s/net.safetensors (%d epochs, %.0f s)\n", o.out_dir, res.epochs_done, res.seconds);
   int rc = s == EV_OK ? 0 : cli_error();
   ev_weights_free(&w);
-  ev_net_free(&spec);
   cli_free_splits(&train, &val, &test);
   ev_gpu_close(g);
   return rc;

@@ -182,15 +182,10 @@ ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, c
     }
     if (s == EV_OK) s = train_and_eval(g, &anc, dir, 0, "gen 1", train, val, test, o, r);
   } else {
-    ev_net_spec spec;
-    s = ev_net_saliency_vgg(o->width > 0 ? o->width : 0.125, o->bn, &spec);
-    if (s == EV_OK) s = ev_net_infer(&spec, o->train.size, o->train.size);
-    if (s == EV_OK) s = ev_weights_alloc(&spec, &anc);
-    if (s == EV_OK) ev_weights_init_he(&anc, o->synth.seed);
+    s = ev_weights_saliency_he(o->width > 0 ? o->width : 0.125, o->bn, o->train.size, o->synth.seed, &anc);
     if (s == EV_OK)
       s = train_and_eval(g, &anc, dir, o->epochs_gen1 > 0 ? o->epochs_gen1 : o->train.epochs, "gen 1", train, val,
                          test, o, r);
-    ev_net_free(&spec);
   }
   if (s == EV_OK && (s = ev_evolve_log_record(o, r)) == EV_OK) {}
   uint64_t syn1 = r->synapses;

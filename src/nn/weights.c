@@ -89,6 +89,16 @@ static double normal(uint64_t *s) { /* Box-Muller */
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+ev_status ev_weights_saliency_he(double width, bool bn, int size, uint64_t seed, ev_net_weights *out) {
+  ev_net_spec spec;
+  EV_TRY(ev_net_saliency_vgg(width, bn, &spec));
+  ev_status s = ev_net_infer(&spec, size, size);
+  if (s == EV_OK) s = ev_weights_alloc(&spec, out); /* copies the spec */
+  if (s == EV_OK) ev_weights_init_he(out, seed);
+  ev_net_free(&spec);
+  return s;
+}
+
 void ev_weights_init_he(ev_net_weights *w, uint64_t seed) {
   for (int i = 0; i < w->spec.n; i++) {
     const ev_layer *l = &w->spec.layers[i];
