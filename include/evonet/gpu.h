@@ -93,6 +93,10 @@ ev_status ev_buf_download(ev_gpu *g, const ev_buf *b, VkDeviceSize offset, void 
 ev_status ev_buf_fill(ev_gpu *g, ev_buf *b, uint32_t word); /* every 32-bit word := word */
 /* Usable RGBA32F texel view of the buffer's whole range (size must be a multiple of 16). */
 ev_status ev_buf_texel_view(ev_gpu *g, ev_buf *b, VkBufferView *view);
+/* Whether two ranges share memory (ops refuse an output that overlaps an input). NULL: no. */
+static inline int ev_buf_overlap(const ev_buf *a, const ev_buf *b) {
+  return a && b && a->buffer == b->buffer && a->offset < b->offset + b->size && b->offset < a->offset + a->size;
+}
 
 typedef struct {
   uint64_t blocks, block_bytes, live_allocs, live_bytes;

@@ -50,10 +50,6 @@ ev_status ev_conv_sparse_pack(const ev_conv_desc *d, const float *w, const float
   return EV_OK;
 }
 
-static int overlap(const ev_buf *a, const ev_buf *b) {
-  return a->buffer == b->buffer && a->offset < b->offset + b->size && b->offset < a->offset + a->size;
-}
-
 /* Push constants of conv_sparse.comp, in its block's order. */
 typedef struct {
   int32_t N, H, W, QI, HO, WO, CO, QO;
@@ -83,7 +79,7 @@ static ev_status check_args(const char *op, const ev_conv_desc *d, const ev_tens
                    d->cout, d->cout * 16);
   if (bias && (!bias->block || bias->size < (uint64_t)ev_c4(d->cout) * 4 || bias->size % 16))
     return ev_fail(EV_ERR_ARG, "%s: bias needs %d floats (whole texels)", op, ev_c4(d->cout));
-  if (overlap(&x->buf, &y->buf) || overlap(taps, &y->buf) || (bias && overlap(bias, &y->buf)))
+  if (ev_buf_overlap(&x->buf, &y->buf) || ev_buf_overlap(taps, &y->buf) || (bias && ev_buf_overlap(bias, &y->buf)))
     return ev_fail(EV_ERR_ARG, "%s: the output overlaps an input", op);
   return EV_OK;
 }

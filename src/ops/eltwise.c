@@ -43,13 +43,9 @@ ev_status ev_add(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *out) {
   return flat_pass(s, "add", "rrw", a, (ev_buf *[]){&a->buf, &b->buf, &out->buf});
 }
 
-static int same_memory(const ev_buf *a, const ev_buf *b) {
-  return a->buffer == b->buffer && a->offset < b->offset + b->size && b->offset < a->offset + a->size;
-}
-
 ev_status ev_add_into(ev_stream *s, ev_tensor *dst, ev_tensor *src) {
   EV_TRY(check_same("add_into", dst, "dst", src, "src"));
-  if (same_memory(&dst->buf, &src->buf))
+  if (ev_buf_overlap(&dst->buf, &src->buf))
     return ev_fail(EV_ERR_ARG, "add_into: dst and src overlap (use ev_add for x + x)");
   return flat_pass(s, "add_into", "rx", dst, (ev_buf *[]){&src->buf, &dst->buf});
 }
@@ -66,7 +62,7 @@ static ev_status check_concat(const char *op, ev_tensor *const *xs, int k, ev_te
     if (xs[i]->n != y->n || xs[i]->h != y->h || xs[i]->w != y->w)
       return ev_fail(EV_ERR_ARG, "%s: input %d is (%d, %d, %d, %d) but the output has N, H, W = %d, %d, %d",
                      op, i, xs[i]->n, xs[i]->c, xs[i]->h, xs[i]->w, y->n, y->h, y->w);
-    if (same_memory(&xs[i]->buf, &y->buf))
+    if (ev_buf_overlap(&xs[i]->buf, &y->buf))
       return ev_fail(EV_ERR_ARG, "%s: input %d overlaps the concatenated tensor", op, i);
     off[i] = sum;
     sum += xs[i]->c;
@@ -123,7 +119,7 @@ ev_status ev_concat_backward_relu(ev_stream *s, ev_tensor *dy, ev_tensor *const 
     if (ys[i]) EV_TRY(check_same("concat backward", ys[i], "a ReLU output", dxs[i], "its gradient"));
   for (int i = 0; i < k; i++)
     for (int j = 0; j < i; j++)
-      if (same_memory(&dxs[i]->buf, &dxs[j]->buf))
+      if (ev_buf_overlap(&dxs[i]->buf, &dxs[j]->buf))
         return ev_fail(EV_ERR_ARG, "concat backward: gradients %d and %d share memory", j, i);
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);

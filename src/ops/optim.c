@@ -11,9 +11,6 @@ static ev_status check_arr(const char *op, const char *what, const ev_buf *b, ui
   return EV_OK;
 }
 
-static int overlap(const ev_buf *a, const ev_buf *b) {
-  return a && b && a->buffer == b->buffer && a->offset < b->offset + b->size && b->offset < a->offset + a->size;
-}
 
 /* bufs[0..k): the arrays of one step; the written ones (first nw) must not overlap any other. */
 static ev_status check_step(const char *op, uint64_t n, ev_buf *const *bufs, const char *const *names, int k, int nw) {
@@ -23,7 +20,7 @@ static ev_status check_step(const char *op, uint64_t n, ev_buf *const *bufs, con
     if (bufs[i] || i < k - 1) EV_TRY(check_arr(op, names[i], bufs[i], n)); /* the mask (last) is optional */
   for (int i = 0; i < nw; i++)
     for (int j = 0; j < k; j++)
-      if (j != i && overlap(bufs[i], bufs[j]))
+      if (j != i && ev_buf_overlap(bufs[i], bufs[j]))
         return ev_fail(EV_ERR_ARG, "%s: %s and %s share memory", op, names[i], names[j]);
   return EV_OK;
 }

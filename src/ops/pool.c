@@ -43,12 +43,10 @@ static ev_status check_pool(const char *op, const ev_pool_desc *d, ev_tensor *x,
   if (idx != EV_POOL_NO_IDX) {
     if (!idx || !idx->block || idx->size < ibytes)
       return ev_fail(EV_ERR_ARG, "%s: the argmax buffer needs %llu bytes", op, (unsigned long long)ibytes);
-    if (idx->buffer == y->buf.buffer && idx->offset < y->buf.offset + y->buf.size &&
-        y->buf.offset < idx->offset + idx->size)
+    if (ev_buf_overlap(idx, &y->buf))
       return ev_fail(EV_ERR_ARG, "%s: the argmax buffer overlaps the output", op);
   }
-  if (x->buf.buffer == y->buf.buffer && x->buf.offset < y->buf.offset + y->buf.size &&
-      y->buf.offset < x->buf.offset + x->buf.size)
+  if (ev_buf_overlap(&x->buf, &y->buf))
     return ev_fail(EV_ERR_ARG, "%s: input and output overlap", op);
   /* the shaders split a row's texel index with a float division: exact below 2^21 */
   if ((uint64_t)(x->w + 1) * (ev_c4(x->c) / 4) >= (1u << 21))

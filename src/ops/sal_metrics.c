@@ -180,13 +180,8 @@ ev_status ev_salmet_stats(ev_stream *s, ev_buf *pred, uint32_t p_stride, ev_buf 
   }
   if ((pix - 1) * (p_stride > g_stride ? p_stride : g_stride) >= (1ull << 32))
     return ev_fail(EV_ERR_ARG, "metric statistics: more than 2^32 elements; split the batch");
-  if (out->buffer == pred->buffer || out->buffer == gt->buffer) {
-    const ev_buf *in[2] = {pred, gt};
-    for (int k = 0; k < 2; k++)
-      if (out->buffer == in[k]->buffer && out->offset < in[k]->offset + in[k]->size &&
-          in[k]->offset < out->offset + out->size)
-        return ev_fail(EV_ERR_ARG, "metric statistics: the output overlaps an input");
-  }
+  if (ev_buf_overlap(out, pred) || ev_buf_overlap(out, gt))
+    return ev_fail(EV_ERR_ARG, "metric statistics: the output overlaps an input");
   uint32_t groups = n_images, cap = ev_gpu_caps(g)->max_workgroup_count[0];
   if (groups > cap) groups = cap; /* the shader loops over the rest */
   ev_pipeline *p;

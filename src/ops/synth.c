@@ -109,11 +109,6 @@ static ev_status check_buf(const ev_buf *b, uint64_t bytes, const char *what) {
   return EV_OK;
 }
 
-static int overlap(const ev_buf *a, const ev_buf *b) {
-  return a && b && a->buffer == b->buffer && a->offset < b->offset + b->size &&
-         b->offset < a->offset + a->size;
-}
-
 /* A storage-only view of [off, off+size) of b (off a multiple of 256: any device's alignment). */
 static ev_buf slice(const ev_buf *b, uint64_t off, uint64_t size) {
   ev_buf s = *b;
@@ -161,7 +156,7 @@ static ev_status check_common(const ev_synth_layer *L, const ev_synth_params *P,
   if (anc) EV_TRY(check_buf(anc, bytes, "ancestor mask"));
   EV_TRY(check_buf(scratch, ev_synth_scratch_bytes(L), "scratch"));
   EV_TRY(check_buf(z, 8ull * slot + 8, "normaliser (z) slot"));
-  if (overlap(scratch, w) || overlap(scratch, anc) || overlap(scratch, z))
+  if (ev_buf_overlap(scratch, w) || ev_buf_overlap(scratch, anc) || ev_buf_overlap(scratch, z))
     return ev_fail(EV_ERR_ARG, "synthesis: the scratch overlaps an input");
   return EV_OK;
 }
@@ -190,7 +185,7 @@ ev_status ev_synth_sample(ev_stream *s, const ev_synth_layer *L, const ev_synth_
                           ev_buf *child) {
   EV_TRY(check_common(L, P, w, anc, scratch, z, slot));
   EV_TRY(check_buf(child, weight_floats(L) * 4, "offspring mask"));
-  if (overlap(child, w) || overlap(child, anc) || overlap(child, z) || overlap(child, scratch))
+  if (ev_buf_overlap(child, w) || ev_buf_overlap(child, anc) || ev_buf_overlap(child, z) || ev_buf_overlap(child, scratch))
     return ev_fail(EV_ERR_ARG, "synthesis: the offspring mask overlaps an input");
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t i4 = (uint32_t)ev_c4(L->i);
@@ -216,7 +211,7 @@ ev_status ev_synth_count(ev_stream *s, const ev_synth_layer *L, ev_buf *mask, ev
   EV_TRY(check_layer(L));
   EV_TRY(check_buf(mask, weight_floats(L) * 4, "mask"));
   EV_TRY(check_buf(counts, ev_synth_count_words(L) * 4, "counts"));
-  if (overlap(mask, counts)) return ev_fail(EV_ERR_ARG, "synthesis: counts overlap the mask");
+  if (ev_buf_overlap(mask, counts)) return ev_fail(EV_ERR_ARG, "synthesis: counts overlap the mask");
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t pc[5] = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw,
                     (uint32_t)ev_c4(L->i)};

@@ -10,8 +10,7 @@ static ev_status check_up(const char *op, ev_tensor *small, ev_tensor *big, up_p
   if (small->n != big->n || small->c != big->c)
     return ev_fail(EV_ERR_ARG, "%s: input (%d, %d, %d, %d) and output (%d, %d, %d, %d) differ in N or C", op,
                    small->n, small->c, small->h, small->w, big->n, big->c, big->h, big->w);
-  if (small->buf.buffer == big->buf.buffer && small->buf.offset < big->buf.offset + big->buf.size &&
-      big->buf.offset < small->buf.offset + small->buf.size)
+  if (ev_buf_overlap(&small->buf, &big->buf))
     return ev_fail(EV_ERR_ARG, "%s: input and output overlap", op);
   /* the shaders split a row's texel index with a float division: exact below 2^21 */
   if ((uint64_t)big->w * (ev_c4(big->c) / 4) >= (1u << 21))
