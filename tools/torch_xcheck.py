@@ -24,7 +24,9 @@ import torch_common as tc  # noqa: E402
 import safetensors_torch  # noqa: E402
 
 
-def run(net_path, batch, args, optimizer, dtype=torch.float32):
+def run(net_path, batch, args, dtype=torch.float32):
+    """One forward/backward, then one masked SGD and one masked Adam step, each from the same
+    weights and gradients."""
     arch, _ = tc.read_network_file(net_path)
     net = tc.Net(arch)
     tc.load_weights(net, net_path)
@@ -46,19 +48,25 @@ def run(net_path, batch, args, optimizer, dtype=torch.float32):
             out[f"{name}.bn.running_mean"] = m.bn.running_mean.clone()
             out[f"{name}.bn.running_var"] = m.bn.running_var.clone()
     net.mask_grads()
-    params = [p for p in net.parameters()]
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    else:
-        opt = torch.optim.Adam(params, lr=args.lr, eps=args.eps, weight_decay=args.weight_decay)
-    opt.step()
-    net.apply_masks()
-    for name, m in net.conv_layers():
-        out[f"{name}.weight.{optimizer}"] = m.conv.weight.detach().clone()
-        out[f"{name}.bias.{optimizer}"] = m.conv.bias.detach().clone()
-        if hasattr(m, "bn"):
-            out[f"{name}.bn.weight.{optimizer}"] = m.bn.weight.detach().clone()
-            out[f"{name}.bn.bias.{optimizer}"] = m.bn.bias.detach().clone()
+    params = list(net.parameters())
+    start = [(q.detach().clone(), q.grad.clone()) for q in params]
+    for optimizer in ("sgd", "adam"):
+        with torch.no_grad():  # both steps from the same weights and gradients
+            for q, (w0, g0) in zip(params, start):
+                q.copy_(w0)
+                q.grad = g0.clone()
+        if optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+        else:
+            opt = torch.optim.Adam(params, lr=args.lr, eps=args.eps, weight_decay=args.weight_decay)
+        opt.step()
+        net.apply_masks()
+        for name, m in net.conv_layers():
+            out[f"{name}.weight.{optimizer}"] = m.conv.weight.detach().clone()
+            out[f"{name}.bias.{optimizer}"] = m.conv.bias.detach().clone()
+            if hasattr(m, "bn"):
+                out[f"{name}.bn.weight.{optimizer}"] = m.bn.weight.detach().clone()
+                out[f"{name}.bn.bias.{optimizer}"] = m.bn.bias.detach().clone()
     return out
 
 
@@ -77,9 +85,7 @@ def main():
     batch, _ = tc.read_safetensors(args.batch)
     out = {}
     for dtype, tag in ((torch.float32, ""), (torch.float64, "@f64")):
-        o = run(args.net, batch, args, "sgd", dtype)
-        o.update({k: v for k, v in run(args.net, batch, args, "adam", dtype).items() if k.endswith(".adam")})
-        out.update({k + tag: v for k, v in o.items()})
+        out.update({k + tag: v for k, v in run(args.net, batch, args, dtype).items()})
     safetensors_torch.save(args.out, {k: v.float() for k, v in out.items()})
 
 
