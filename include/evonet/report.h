@@ -11,6 +11,9 @@
 #include "evonet/metrics.h"
 #include "evonet/status.h"
 
+/* v with thousands separators, 63767232 -> "63,767,232" (as the paper's tables print counts). */
+void ev_fmt_count(char *out, size_t cap, uint64_t v);
+
 /* One network of the run: the ancestor (generation 1) or one offspring of a generation. */
 typedef struct {
   int generation;                   /* 1 = the ancestor */

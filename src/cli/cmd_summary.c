@@ -5,17 +5,8 @@
 
 #include "cli.h"
 #include "evonet/net.h"
+#include "evonet/report.h"
 #include "evonet/weights.h"
-
-static void commas(char *out, size_t cap, uint64_t v) {
-  char tmp[32];
-  int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v), o = 0;
-  for (int i = 0; i < n && o + 2 < (int)cap; i++) {
-    if (i && (n - i) % 3 == 0) out[o++] = ',';
-    out[o++] = tmp[i];
-  }
-  out[o] = 0;
-}
 
 /* w: a network file's weights (NULL for a bare spec): adds the live synapses (mask != 0),
  * which is what an offspring's compacted but still partly masked layers really hold. */
@@ -26,22 +17,22 @@ static void print_summary(const ev_net_spec *s, const ev_net_weights *w) {
     const ev_layer *l = &s->layers[i];
     char shape[40], syn[32], par[32], live[32] = "";
     snprintf(shape, sizeof shape, "%d x %d x %d", l->c, l->h, l->w);
-    commas(syn, sizeof syn, ev_layer_synapses(l));
-    commas(par, sizeof par, ev_layer_params(l));
-    if (w && ev_layer_synapses(l)) commas(live, sizeof live, ev_layer_live_synapses(w, i));
+    ev_fmt_count(syn, sizeof syn, ev_layer_synapses(l));
+    ev_fmt_count(par, sizeof par, ev_layer_params(l));
+    if (w && ev_layer_synapses(l)) ev_fmt_count(live, sizeof live, ev_layer_live_synapses(w, i));
     printf("%-8s %-9s %-22s %16s %14s %14.1f", l->name, ev_op_name(l->op), shape, ev_layer_synapses(l) ? syn : "",
            ev_layer_params(l) ? par : "", ev_layer_flops(l) / 1e6);
     if (w) printf("  %13s", live);
     printf("\n");
   }
   char syn[32], par[32];
-  commas(syn, sizeof syn, ev_net_synapses(s));
-  commas(par, sizeof par, ev_net_params(s));
+  ev_fmt_count(syn, sizeof syn, ev_net_synapses(s));
+  ev_fmt_count(par, sizeof par, ev_net_params(s));
   printf("\nsynapses %s  parameters %s  %.3f GFLOPs per %dx%d image\n", syn, par, ev_net_flops(s) / 1e9, s->in_h,
          s->in_w);
   if (w) {
     char live[32];
-    commas(live, sizeof live, ev_weights_live_synapses(w));
+    ev_fmt_count(live, sizeof live, ev_weights_live_synapses(w));
     printf("live synapses %s (the rest are masked: exactly zero, counted by FLOPs as dense)\n", live);
   }
 }

@@ -12,8 +12,7 @@ static const char *const HEAD[NCOL] = {
     "Generation", "Number of synapses", "Architectural efficiency", "F-beta (max-F)", "MAE",
     "Adaptive F", "Params", "MFLOPs", "ms/image", "Val max-F"};
 
-/* Unsigned with thousands separators: 63767232 -> "63,767,232". */
-static void fmt_count(char *out, size_t cap, uint64_t v) {
+void ev_fmt_count(char *out, size_t cap, uint64_t v) {
   char digits[32];
   int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
   size_t o = 0;
@@ -36,7 +35,7 @@ static void fmt_big(char *out, size_t cap, double v) {
     return;
   }
   uint64_t tenths = (uint64_t)llround(v * 10);
-  fmt_count(out, cap, tenths / 10);
+  ev_fmt_count(out, cap, tenths / 10);
   size_t len = strlen(out);
   snprintf(out + len, cap - len, ".%d", (int)(tenths % 10));
 }
@@ -51,14 +50,14 @@ static void fmt_generation(char *out, size_t cap, const ev_gen_record *r, int ma
 
 static void row_cells(const ev_gen_record *r, int markdown, char cell[NCOL][CELL]) {
   fmt_generation(cell[0], CELL, r, markdown);
-  fmt_count(cell[1], CELL, r->synapses);
+  ev_fmt_count(cell[1], CELL, r->synapses);
   if (isfinite(r->efficiency)) snprintf(cell[2], CELL, "%.2fx", r->efficiency);
   else snprintf(cell[2], CELL, "-");
   int test = r->test.n_images > 0, val = r->val.n_images > 0;
   fmt_num(cell[3], CELL, test ? r->test.max_f : NAN, 3);
   fmt_num(cell[4], CELL, test ? r->test.mae : NAN, 4);
   fmt_num(cell[5], CELL, test ? r->test.adaptive_f : NAN, 3);
-  fmt_count(cell[6], CELL, r->params);
+  ev_fmt_count(cell[6], CELL, r->params);
   fmt_big(cell[7], CELL, (double)r->flops / 1e6);
   fmt_num(cell[8], CELL, r->infer_ms, 2);
   fmt_num(cell[9], CELL, val ? r->val.max_f : NAN, 3);
