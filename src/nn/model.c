@@ -210,8 +210,10 @@ static ev_status upload_sparse(ev_model *m, int i, const float *wsrc, const floa
   ev_node *nd = &m->nodes[i];
   ev_buf_free(m->g, &nd->taps);
   nd->sparse = false;
-  if (m->training || l->op != EV_OP_CONV || !want_sparse(l, ev_conv_sparse_live(&nd->cd, mask))) return EV_OK;
-  uint64_t n = ev_conv_sparse_texels(&nd->cd, mask);
+  if (m->training || l->op != EV_OP_CONV) return EV_OK;
+  uint64_t live = ev_conv_sparse_live(&nd->cd, mask);
+  if (!want_sparse(l, live)) return EV_OK;
+  uint64_t n = (uint64_t)l->out + live; /* headers + taps (ev_conv_sparse_texels) */
   float *t = malloc(n * 16);
   if (!t) return ev_fail(EV_ERR_OOM, "out of memory");
   ev_status s = ev_conv_sparse_pack(&nd->cd, wsrc, mask, t);
