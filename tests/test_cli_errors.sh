@@ -54,6 +54,8 @@ expect 1 "cannot open"             -- "$evonet" eval --weights "$tmp/none.safete
 head -c 1000 "$tmp/run/net.safetensors" > "$tmp/trunc.safetensors"
 expect 1 "truncated"               -- "$evonet" eval --weights "$tmp/trunc.safetensors" --data "$tmp/data" --size 32
 expect 1 "not a safetensors"       -- "$evonet" eval --weights "$src/assets/data/default/test/masks/test_0001.png" --data "$tmp/data" --size 32
+expect 1 "cannot open"             -- "$evonet" summary --weights "$tmp/none.safetensors"
+expect 1 "truncated"               -- "$evonet" summary --weights "$tmp/trunc.safetensors"
 # resuming with another architecture is refused and the checkpoint is left alone
 sum=$(md5sum < "$tmp/run/checkpoint.safetensors")
 expect 1 "different architecture" -- "$evonet" train $small --no-bn --width 0.25 --epochs 2 --resume --out "$tmp/run"
