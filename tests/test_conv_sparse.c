@@ -163,7 +163,6 @@ static void test_sparse_gpu_vs_ref(void **state) {
 }
 
 /* ---------------- bad arguments ---------------- */
-
 static void test_bad_arguments(void **state) {
   ev_gpu *g = tu_gpu();
   ev_conv_desc d = {13, 7, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0};
