@@ -370,7 +370,6 @@ static void test_default_split(void **state) {
 }
 
 /* ---------------- bad arguments ---------------- */
-
 static void test_bad_arguments(void **state) {
   ev_gpu *g = tu_gpu();
   const ev_conv_desc d = {.cin = 5, .cout = 6, .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1,
