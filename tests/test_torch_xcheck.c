@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "evonet/model.h"
+#include "evonet/ops/pool.h"
 #include "evonet/safetensors.h"
+#include "nn/model_internal.h"
 #include "testutil.h"
 
 enum { N = 2, S = 32 };
@@ -108,9 +110,101 @@ static void compare_params(const ev_st_file *f, const ev_net_weights *w, const c
   }
 }
 
-/* One step on the GPU: forward, loss, backward, then an SGD (0) or Adam (1) step. */
+/* ReLU (at 0) and max-pool (between a window's maximum and its runner-up) are kinks: a value
+ * within float32 rounding of one can land on the other side in evonet than in float64, and
+ * the gradient then takes another, equally valid path -- one pixel's gradient added or
+ * dropped, or moved to a neighbour, which upstream of it is a relative change of ~1e-2, not
+ * rounding. Such a draw has no float64 reference for evonet's path: count those places
+ * (the caller draws again). A different path where float64's margin is larger than
+ * rounding can explain is a bug. */
+static const double KINK_ROUNDING = 1e-4; /* relative to the tensor's RMS; float32 rounding
+                                             moves this network's activations by <~2e-5 of it */
+
+static const ev_st_tensor *kink_tensor(const ev_st_file *f, const char *layer, const char *what, size_t n) {
+  char name[192];
+  snprintf(name, sizeof name, "kink.%s.%s@f64", layer, what);
+  const ev_st_tensor *t = ev_st_find(f, name);
+  if (!t) fail_msg("torch output lacks %s", name);
+  assert_int_equal(t->count, n);
+  return t;
+}
+
+static float *download_tensor(ev_gpu *g, const ev_tensor *t) {
+  uint64_t n = ev_tensor_floats(t->n, t->h, t->w, t->c);
+  float *h = malloc(n * 4);
+  assert_non_null(h);
+  TU_OK(ev_buf_download(g, &t->buf, 0, h, n * 4));
+  return h;
+}
+
+static int kink_flips(ev_model *m, const ev_st_file *f) {
+  ev_gpu *g = ev_model_gpu(m);
+  int flips = 0;
+  for (int i = 0; i < m->spec.n; i++) {
+    const ev_layer *l = &m->spec.layers[i];
+    if (l->relu) { /* evonet's output > 0 against float64's pre-activation > 0 */
+      const ev_tensor *y = &m->nodes[i].y;
+      int C = y->c, c4 = ev_c4(C);
+      size_t n = (size_t)y->n * C * y->h * y->w;
+      const ev_st_tensor *pos = kink_tensor(f, l->name, "relu", n), *mg = kink_tensor(f, l->name, "relu_margin", n);
+      float *h = download_tensor(g, y);
+      for (int b = 0; b < y->n; b++)
+        for (int c = 0; c < C; c++)
+          for (int p = 0; p < y->h * y->w; p++) {
+            size_t at = ((size_t)b * C + c) * y->h * y->w + p;
+            if ((h[((size_t)b * y->h * y->w + p) * c4 + c] > 0) == (pos->data[at] != 0)) continue;
+            if (!(mg->data[at] <= KINK_ROUNDING))
+              fail_msg("%s: evonet's ReLU at (%d, %d, %d, %d) takes the other side of 0 than float64, whose "
+                       "pre-activation is %.3g of the RMS away: more than rounding", l->name, b, c, p / y->w,
+                       p % y->w, mg->data[at]);
+            fprintf(stderr, "[ %s: ReLU at (%d, %d, %d, %d), %.2g of the RMS from 0, flips in float32 ]\n",
+                    l->name, b, c, p / y->w, p % y->w, mg->data[at]);
+            flips++;
+          }
+      free(h);
+    }
+    if (l->op == EV_OP_MAXPOOL) { /* the argmax of evonet's own input, by the C reference's rule */
+      const ev_tensor *x = ev_model_in_tensor(m, l->in[0]), *y = &m->nodes[i].y;
+      int C = x->c, c4 = ev_c4(C);
+      size_t n = (size_t)y->n * C * y->h * y->w, nx = ev_tensor_floats(x->n, x->h, x->w, x->c);
+      size_t ny = ev_tensor_floats(y->n, y->h, y->w, y->c);
+      const ev_st_tensor *am = kink_tensor(f, l->name, "argmax", n), *gap = kink_tensor(f, l->name, "gap", n);
+      float *h = download_tensor(g, x);
+      double *xd = malloc(nx * sizeof *xd), *yd = malloc(ny * sizeof *yd);
+      int32_t *idx = malloc(ny * sizeof *idx);
+      assert_true(xd && yd && idx);
+      for (size_t k = 0; k < nx; k++) xd[k] = h[k];
+      ev_pool_desc pd = {.kh = l->k, .kw = l->k, .stride_h = l->stride, .stride_w = l->stride,
+                         .pad_h = l->pad, .pad_w = l->pad, .ceil_mode = 0};
+      ev_maxpool_forward_ref(&pd, xd, x->n, x->h, x->w, C, yd, idx);
+      int relu_in = l->in[0] >= 0 && m->spec.layers[l->in[0]].relu;
+      for (int b = 0; b < y->n; b++)
+        for (int c = 0; c < C; c++)
+          for (int p = 0; p < y->h * y->w; p++) {
+            size_t at = ((size_t)b * C + c) * y->h * y->w + p;
+            size_t o = ((size_t)b * y->h * y->w + p) * c4 + c;
+            /* a window of a ReLU's zeros: its gradient is dropped wherever it goes */
+            if (idx[o] == (int32_t)am->data[at] || (relu_in && yd[o] == 0)) continue;
+            if (!(gap->data[at] <= KINK_ROUNDING))
+              fail_msg("%s: evonet's max-pool window (%d, %d, %d, %d) picks another element than float64, whose "
+                       "maximum leads by %.3g of the RMS: more than rounding", l->name, b, c, p / y->w, p % y->w,
+                       gap->data[at]);
+            fprintf(stderr, "[ %s: max-pool window (%d, %d, %d, %d), top two %.2g of the RMS apart, "
+                    "swap in float32 ]\n", l->name, b, c, p / y->w, p % y->w, gap->data[at]);
+            flips++;
+          }
+      free(h), free(xd), free(yd), free(idx);
+    }
+  }
+  return flips;
+}
+
+/* One step on the GPU: forward, loss, backward, then an SGD (0) or Adam (1) step. kinks:
+ * torch's output, whose kink paths evonet's forward is checked against (*flips: how many
+ * differ), or NULL. */
 static void evonet_step(const ev_net_weights *w0, const float *x, const float *t, int optimizer, float *loss,
-                        float *prob, ev_net_weights *grads, ev_net_weights *after) {
+                        float *prob, ev_net_weights *grads, ev_net_weights *after, const ev_st_file *kinks,
+                        int *flips) {
   ev_gpu *g = tu_gpu();
   ev_model *m;
   TU_OK(ev_model_create(g, &w0->spec, N, S, S, true, &m));
@@ -126,6 +220,7 @@ static void evonet_step(const ev_net_weights *w0, const float *x, const float *t
   TU_OK(ev_buf_download(g, ev_model_loss_buf(m), 0, loss, 4));
   TU_OK(ev_buf_download(g, ev_model_prob(m), 0, prob, (uint64_t)N * S * S * 4));
   TU_OK(ev_model_download_grads(m, grads));
+  if (kinks) *flips = kink_flips(m, kinks);
   ev_step_params sp = {.optimizer = optimizer, .lr = LR, .momentum = MOM, .weight_decay = WD, .beta1 = 0.9f,
                        .beta2 = 0.999f, .eps = EPS, .step = 1};
   TU_OK(ev_stream_begin(g, &s));
@@ -135,26 +230,28 @@ static void evonet_step(const ev_net_weights *w0, const float *x, const float *t
   ev_model_destroy(m);
 }
 
-static void check(int bn) {
-  uint64_t seed = tu_seed() + (uint64_t)bn;
+/* Draws a network and a batch, runs torch and evonet on them and compares. Returns 0, or
+ * the number of kinks where evonet's float32 forward took another path than float64 (at
+ * rounding-level margins): nothing compared, the caller draws again. */
+static int check_draw(int bn, int attempt, uint64_t *seed) {
   ev_net_spec spec;
   TU_OK(ev_net_saliency_vgg(0.125, bn, &spec));
   TU_OK(ev_net_infer(&spec, S, S));
   ev_net_weights w, grads, after_sgd, after_adam;
   TU_OK(ev_weights_alloc(&spec, &w));
-  randomize(&w, &seed);
+  randomize(&w, seed);
   TU_OK(ev_weights_alloc(&spec, &grads));
   TU_OK(ev_weights_alloc(&spec, &after_sgd));
   TU_OK(ev_weights_alloc(&spec, &after_adam));
   /* the batch: NCHW for torch, NHWC-C4 for evonet */
   float *nchw = malloc(N * 3 * S * S * 4), *x = malloc(N * S * S * 4 * 4), *t = malloc(N * S * S * 4);
-  tu_fill_uniform(nchw, N * 3 * S * S, &seed, -2, 2);
-  for (int i = 0; i < N * S * S; i++) t[i] = (float)((tu_next(&seed) % 10) < 4); /* 40% salient */
+  tu_fill_uniform(nchw, N * 3 * S * S, seed, -2, 2);
+  for (int i = 0; i < N * S * S; i++) t[i] = (float)((tu_next(seed) % 10) < 4); /* 40% salient */
   ev_nchw_to_nhwc4(nchw, x, N, 3, S, S);
   char net_path[128], batch_path[128], out_path[128], cmd[1024];
-  snprintf(net_path, sizeof net_path, "%s/net%d.safetensors", g_dir, bn);
-  snprintf(batch_path, sizeof batch_path, "%s/batch%d.safetensors", g_dir, bn);
-  snprintf(out_path, sizeof out_path, "%s/torch%d.safetensors", g_dir, bn);
+  snprintf(net_path, sizeof net_path, "%s/net%d.%d.safetensors", g_dir, bn, attempt);
+  snprintf(batch_path, sizeof batch_path, "%s/batch%d.%d.safetensors", g_dir, bn, attempt);
+  snprintf(out_path, sizeof out_path, "%s/torch%d.%d.safetensors", g_dir, bn, attempt);
   TU_OK(ev_weights_save(net_path, &w, NULL, 0));
   ev_st_tensor bt[2] = {{.name = "input", .ndim = 4, .shape = {N, 3, S, S}, .data = nchw, .count = N * 3 * S * S},
                         {.name = "target", .ndim = 3, .shape = {N, S, S}, .data = t, .count = N * S * S}};
@@ -165,18 +262,35 @@ static void check(int bn) {
   ev_st_file *f;
   TU_OK(ev_st_read(out_path, &f));
   float loss, *prob = malloc(N * S * S * 4);
-  evonet_step(&w, x, t, 0, &loss, prob, &grads, &after_sgd);
-  expect_close(f, "loss", &loss, 1, 1e-5);
-  expect_close(f, "prob", prob, N * S * S, 1e-5);
-  compare_params(f, &grads, ".grad", 0, 1e-4);
-  compare_params(f, &after_sgd, ".sgd", 1, 1e-5);
-  evonet_step(&w, x, t, 1, &loss, prob, &grads, &after_adam);
-  compare_params(f, &after_adam, ".adam", 0, 1e-4);
+  int flips = 0;
+  evonet_step(&w, x, t, 0, &loss, prob, &grads, &after_sgd, f, &flips);
+  if (!flips) {
+    expect_close(f, "loss", &loss, 1, 1e-5);
+    expect_close(f, "prob", prob, N * S * S, 1e-5);
+    compare_params(f, &grads, ".grad", 0, 1e-4);
+    compare_params(f, &after_sgd, ".sgd", 1, 1e-5);
+    evonet_step(&w, x, t, 1, &loss, prob, &grads, &after_adam, NULL, NULL);
+    compare_params(f, &after_adam, ".adam", 0, 1e-4);
+  }
   ev_st_close(f);
   free(nchw), free(x), free(t), free(prob);
   ev_weights_free(&w), ev_weights_free(&grads), ev_weights_free(&after_sgd), ev_weights_free(&after_adam);
   ev_net_free(&spec);
   tu_gpu_assert_clean();
+  return flips;
+}
+
+static void check(int bn) {
+  uint64_t seed = tu_seed() + (uint64_t)bn;
+  /* a near-tie that float32 rounding flips is rare (a few percent of the batch-norm draws) */
+  enum { ATTEMPTS = 8 };
+  for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+    int flips = check_draw(bn, attempt, &seed);
+    if (!flips) return;
+    fprintf(stderr, "[ draw %d: %d ReLU/max-pool path(s) within float32 rounding of the other; drawing again ]\n",
+            attempt, flips);
+  }
+  fail_msg("%d draws in a row had a ReLU or max-pool decision within float32 rounding", ATTEMPTS);
 }
 
 static void test_plain(void **state) { check(0); }

@@ -14,6 +14,10 @@ running statistics after the forward, and the parameters after one masked step o
 the step and weights re-masked after it, as evonet's fused optimisers do. The same in
 float64 under "<name>@f64": how far torch's own float32 is from it tells the test how
 well-conditioned each quantity is (batch norm over 8 values can amplify rounding a lot).
+In float64 also, for every ReLU and max-pool, where its gradient goes ("kink.*", see
+record_kinks): a value within rounding of a ReLU's 0 or of its window's runner-up can land
+on the other side in float32, and the gradient then takes another path; the test checks
+that evonet's paths are torch's or differ only at such near-ties.
 """
 import argparse, sys
 import torch
@@ -22,6 +26,50 @@ import torch.nn.functional as F
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import torch_common as tc  # noqa: E402
 import safetensors_torch  # noqa: E402
+
+
+def record_kinks(net, arch):
+    """Forward hooks that fill a dict, on the next forward, with each piecewise-linear
+    decision and its distance from the other choice, relative to the tensor's RMS (NCHW):
+      kink.<conv>.relu, .relu_margin    pre-activation > 0 (1 or 0), |pre-activation|
+      kink.<pool>.argmax, .gap          flat index iy*W + ix of the window's first maximum
+                                        (max_pool2d's rule), its maximum minus the runner-up
+    """
+    out = {}
+
+    def rms(v):
+        return v.pow(2).mean().sqrt().clamp_min(1e-30)
+
+    def relu_hook(name):
+        def hook(mod, inp, pre):
+            pre = pre.detach()
+            out[f"kink.{name}.relu"] = (pre > 0).to(pre.dtype)
+            out[f"kink.{name}.relu_margin"] = pre.abs() / rms(pre)
+        return hook
+
+    def pool_hook(name, k, s, p):
+        def hook(mod, inp, y):
+            x = inp[0].detach()
+            _, idx = F.max_pool2d(x, k, s, p, return_indices=True)
+            if k * k > 1:  # each window's values in the columns, padding -inf
+                cols = F.unfold(F.pad(x, (p, p, p, p), value=float("-inf")).flatten(0, 1).unsqueeze(1), k, stride=s)
+                top = cols.topk(2, dim=1).values
+                gap = (top[:, 0] - top[:, 1]).reshape(y.shape)
+            else:
+                gap = torch.full_like(y, float("inf"))
+            out[f"kink.{name}.argmax"] = idx.to(x.dtype)
+            out[f"kink.{name}.gap"] = gap / rms(x)
+        return hook
+
+    for L in arch["layers"]:
+        if L["op"] in ("conv", "deconv") and L.get("relu"):
+            m = net.mods[L["name"]]
+            (m.bn if L.get("bn") else m.conv).register_forward_hook(relu_hook(L["name"]))
+        elif L.get("relu"):
+            raise SystemExit(f"torch_xcheck: ReLU after {L['op']} ({L['name']}) is not recorded")
+        if L["op"] == "maxpool":
+            net.mods[L["name"]].register_forward_hook(pool_hook(L["name"], L["k"], L["stride"], L["pad"]))
+    return out
 
 
 def run(net_path, batch, args, dtype=torch.float32):
@@ -33,12 +81,13 @@ def run(net_path, batch, args, dtype=torch.float32):
     net.to(dtype)
     net.train()
     x, t = batch["input"].to(dtype), batch["target"].to(dtype)
+    kinks = record_kinks(net, arch) if dtype == torch.float64 else {}
     logits = net(x)
     weight = torch.tensor([1.0, args.fg_weight], dtype=dtype)
     loss = F.cross_entropy(logits, (t > 0.5).long(), weight=weight)
     net.zero_grad()
     loss.backward()
-    out = {"loss": loss.detach().reshape(1), "prob": F.softmax(logits.detach(), 1)[:, 1].contiguous()}
+    out = {"loss": loss.detach().reshape(1), "prob": F.softmax(logits.detach(), 1)[:, 1].contiguous(), **kinks}
     for name, m in net.conv_layers():
         out[f"{name}.weight.grad"] = m.conv.weight.grad.clone()
         out[f"{name}.bias.grad"] = m.conv.bias.grad.clone()
