@@ -16,7 +16,7 @@ const struct option cli_recipe_options[] = {
 const char *cli_recipe_help =
     "recipe:\n"
     "  --size S            input size, a multiple of 16 (default 128)\n"
-    "  --epochs E          (default 40)          --batch B     (default 8)\n"
+    "  --epochs E          (default 60)          --batch B     (default 8)\n"
     "  --optimizer NAME    sgd or adam (default adam)\n"
     "  --lr LR             (default 1e-3)        --momentum M  (SGD, default 0.9)\n"
     "  --weight-decay WD   (default 0)           --fg-weight W (salient-class weight, default 1)\n"

@@ -6,7 +6,7 @@
 
 void ev_train_defaults(ev_train_options *o) {
   memset(o, 0, sizeof *o);
-  o->epochs = 40, o->batch = 8, o->size = 128;
+  o->epochs = 60, o->batch = 8, o->size = 128;
   o->optimizer = EV_OPT_ADAM;
   o->lr = 1e-3f, o->momentum = 0.9f, o->weight_decay = 0, o->beta1 = 0.9f, o->beta2 = 0.999f, o->eps = 1e-8f;
   o->schedule = EV_SCHED_COSINE;
