@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # kill -9 in the middle of a generation, then the same command: the run finishes with the
 # same final table as an uninterrupted run of the same seed. evonet's training is
 # bit-deterministic (fixed-order reductions, no float atomics, data order from seed and

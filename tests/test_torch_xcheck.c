@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "evonet/model.h"
-#include "evonet/ops/pool.h"
 #include "evonet/safetensors.h"
 #include "nn/model_internal.h"
 #include "testutil.h"
@@ -174,8 +173,7 @@ static int kink_flips(ev_model *m, const ev_st_file *f) {
       int32_t *idx = malloc(ny * sizeof *idx);
       assert_true(xd && yd && idx);
       for (size_t k = 0; k < nx; k++) xd[k] = h[k];
-      ev_pool_desc pd = {.kh = l->k, .kw = l->k, .stride_h = l->stride, .stride_w = l->stride,
-                         .pad_h = l->pad, .pad_w = l->pad, .ceil_mode = 0};
+      ev_pool_desc pd = ev_layer_pool_desc(l);
       ev_maxpool_forward_ref(&pd, xd, x->n, x->h, x->w, C, yd, idx);
       int relu_in = l->in[0] >= 0 && m->spec.layers[l->in[0]].relu;
       for (int b = 0; b < y->n; b++)

@@ -8,7 +8,6 @@
 #include "evonet/ops/conv_sparse.h"
 #include "evonet/ops/conv_wgrad.h"
 #include "evonet/ops/loss.h"
-#include "evonet/ops/pool.h"
 #include "model_internal.h"
 
 ev_tensor *ev_model_in_tensor(ev_model *m, int j) { return j < 0 ? &m->input : &m->nodes[j].y; }
@@ -46,9 +45,7 @@ static ev_status create_node(ev_model *m, int i, uint64_t *conv_ws, uint64_t *wg
   EV_TRY(ev_tensor_alloc(g, m->batch, l->h, l->w, l->c, &nd->y));
   if (m->training && nd->consumers > 0) EV_TRY(ev_tensor_alloc(g, m->batch, l->h, l->w, l->c, &nd->dy));
   if (m->training && nd->consumers > 1) EV_TRY(ev_tensor_alloc(g, m->batch, l->h, l->w, l->c, &nd->tmp));
-  ev_pool_desc pd = {.kh = l->k, .kw = l->k, .stride_h = l->stride, .stride_w = l->stride, .pad_h = l->pad,
-                     .pad_w = l->pad};
-  if (l->op == EV_OP_MAXPOOL && !ev_maxpool_backward_x_ok(&pd)) /* else the backward needs no argmax */
+  if (l->op == EV_OP_MAXPOOL && !ev_layer_pool_from_x(l)) /* else the backward needs no argmax */
     EV_TRY(ev_buf_alloc(g, ev_tensor_floats(m->batch, l->h, l->w, l->c) * 4, &nd->idx));
   if (!has_params(l)) return EV_OK;
   const ev_tensor *x = ev_model_in_tensor(m, l->in[0]);

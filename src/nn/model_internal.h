@@ -3,6 +3,7 @@
 #define EVONET_MODEL_INTERNAL_H
 #include "evonet/model.h"
 #include "evonet/ops/conv_desc.h"
+#include "evonet/ops/pool.h"
 
 typedef struct {
   ev_buf *buf;      /* a parameter */
@@ -44,4 +45,17 @@ struct ev_model {
 };
 
 ev_tensor *ev_model_in_tensor(ev_model *m, int layer); /* input -1 = the network input */
+
+/* A max-pool layer's window as the pool ops take it. */
+static inline ev_pool_desc ev_layer_pool_desc(const ev_layer *l) {
+  return (ev_pool_desc){.kh = l->k, .kw = l->k, .stride_h = l->stride, .stride_w = l->stride,
+                        .pad_h = l->pad, .pad_w = l->pad, .ceil_mode = 0};
+}
+
+/* Non-overlapping windows: the backward recomputes the argmax from the pool's input, so the
+ * forward stores none (no idx buffer) and the input layer's ReLU backward fuses into it. */
+static inline bool ev_layer_pool_from_x(const ev_layer *l) {
+  ev_pool_desc d = ev_layer_pool_desc(l);
+  return ev_maxpool_backward_x_ok(&d);
+}
 #endif

@@ -16,18 +16,6 @@
 #include "evonet/ops/upsample.h"
 #include "model_internal.h"
 
-static ev_pool_desc pool_desc(const ev_layer *l) {
-  return (ev_pool_desc){.kh = l->k, .kw = l->k, .stride_h = l->stride, .stride_w = l->stride,
-                        .pad_h = l->pad, .pad_w = l->pad, .ceil_mode = 0};
-}
-
-/* Non-overlapping windows: the backward recomputes the argmax from the pool's input, so
- * the forward stores none (and the ReLU backward of the input's layer fuses into it). */
-static int pool_from_x(const ev_layer *l) {
-  ev_pool_desc d = pool_desc(l);
-  return ev_maxpool_backward_x_ok(&d);
-}
-
 /* Whether layer j's ReLU backward is fused into the backward passes of all its consumers
  * (they write dy_j already masked by y_j > 0; a sum of masked parts is the masked sum, and
  * masking twice changes nothing, so a partly fused layer would still be correct): conv and
@@ -39,7 +27,7 @@ static int relu_fused(const ev_model *m, int j) {
     for (int k = 0; k < l->n_in; k++) {
       if (l->in[k] != j) continue;
       int ok = l->op == EV_OP_CONV || l->op == EV_OP_DECONV || l->op == EV_OP_CONCAT ||
-               (l->op == EV_OP_MAXPOOL && pool_from_x(l));
+               (l->op == EV_OP_MAXPOOL && ev_layer_pool_from_x(l));
       if (!ok || (l->op != EV_OP_CONCAT && k != 0)) return 0;
     }
   }
@@ -85,8 +73,8 @@ ev_status ev_model_forward(ev_model *m, ev_stream *s, bool train) {
     case EV_OP_CONV:
     case EV_OP_DECONV: EV_TRY(forward_conv(m, s, i, train)); break;
     case EV_OP_MAXPOOL: {
-      ev_pool_desc pd = pool_desc(l);
-      if (pool_from_x(l)) EV_TRY(ev_maxpool_forward_values(s, &pd, x0, &nd->y));
+      ev_pool_desc pd = ev_layer_pool_desc(l);
+      if (ev_layer_pool_from_x(l)) EV_TRY(ev_maxpool_forward_values(s, &pd, x0, &nd->y));
       else EV_TRY(ev_maxpool_forward(s, &pd, x0, &nd->y, &nd->idx));
       break;
     }
@@ -176,9 +164,9 @@ ev_status ev_model_backward(ev_model *m, ev_stream *s) {
     case EV_OP_CONV:
     case EV_OP_DECONV: EV_TRY(backward_conv(m, s, i)); break;
     case EV_OP_MAXPOOL: {
-      ev_pool_desc pd = pool_desc(l);
+      ev_pool_desc pd = ev_layer_pool_desc(l);
       if ((dx = grad_dst(m, l->in[0], &pending))) {
-        if (pool_from_x(l))
+        if (ev_layer_pool_from_x(l))
           EV_TRY(ev_maxpool_backward_x(s, &pd, ev_model_in_tensor(m, l->in[0]), &nd->dy, dx, relu_fused(m, l->in[0])));
         else EV_TRY(ev_maxpool_backward(s, &pd, &nd->dy, &nd->idx, dx));
         EV_TRY(grad_done(m, s, l->in[0], pending));
