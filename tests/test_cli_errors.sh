@@ -48,6 +48,8 @@ expect 1 "50"                      -- "$evonet" train --data "$tmp/badmask" --si
 # an output folder that cannot be made
 touch "$tmp/file"
 expect 1 "cannot create folder"    -- "$evonet" train $small --epochs 1 --out "$tmp/file/out"
+# a --protect list naming no convolution layer: refused before generation 1 trains for hours
+expect 1 "--protect: 'c99'"        -- "$evonet" evolve $small --protect c1_1,c99 --epochs-gen1 100000 --out "$tmp/evo"
 # missing, truncated and foreign network files
 expect 1 "cannot open"             -- "$evonet" eval --weights "$tmp/none.safetensors" --data "$tmp/data" --size 32
 "$evonet" train $small --no-bn --epochs 1 --out "$tmp/run" > /dev/null 2>&1 || { echo "FAIL: training a tiny run"; fail=$((fail + 1)); }

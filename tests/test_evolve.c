@@ -77,6 +77,60 @@ static void test_same_seed_same_masks(void **state) {
   tu_gpu_assert_clean();
 }
 
+/* --protect: a listed layer passes its mask whole (generation 3 keeps generation 2's, so a
+ * mask with holes is checked), GPU == C reference, and every other layer draws exactly what
+ * it draws without the list (its random stream is keyed by its own index). */
+static void test_protected_layers(void **state) {
+  ev_gpu *g = tu_gpu();
+  ev_net_weights anc, g2, a, b, plain;
+  make_net(0.125, &anc, tu_seed());
+  ev_synthesis_options o = {.alpha = 0.4, .seed = tu_seed(), .generation = 2, .offspring = 1};
+  TU_OK(ev_synthesize(g, &anc, &o, &g2));
+  o.generation = 3;
+  TU_OK(ev_synthesize(g, &g2, &o, &plain));
+  for (int variant = 0; variant < 2; variant++) {
+    o.granularity = variant ? EV_SYNTH_FILTER : EV_SYNTH_SYNAPSE;
+    if (variant) {
+      ev_weights_free(&plain);
+      o.protect = NULL;
+      TU_OK(ev_synthesize(g, &g2, &o, &plain));
+    }
+    o.protect = "c1_1,s9,c10_1";
+    TU_OK(ev_synthesize(g, &g2, &o, &a));
+    TU_OK(ev_synthesize_ref(&g2, &o, &b));
+    assert_masks_equal(&a, &b);
+    int changed = 0;
+    for (int i = 0; i < g2.spec.n; i++) {
+      const ev_layer *l = &g2.spec.layers[i];
+      uint64_t n = ev_layer_weight_count(l);
+      if (!n) continue;
+      bool prot = !strcmp(l->name, "c1_1") || !strcmp(l->name, "s9") || !strcmp(l->name, "c10_1");
+      const float *want = prot ? g2.l[i].mask : plain.l[i].mask;
+      assert_memory_equal(a.l[i].mask, want, n * 4);
+      if (prot) assert_memory_equal(a.l[i].w, g2.l[i].w, n * 4);
+      changed += prot && memcmp(plain.l[i].mask, g2.l[i].mask, n * 4) != 0;
+    }
+    /* without the list those layers would have lost synapses (at filter level s9's two
+     * filters may both survive by chance) */
+    assert_true(variant ? changed >= 2 : changed == 3);
+    ev_weights_free(&a), ev_weights_free(&b);
+  }
+  /* a name that is not a convolution layer: a clear error naming it, from both paths */
+  const char *bad[] = {"c1_1,nosuch", "pool1", "c1", ","};
+  for (int k = 0; k < 4; k++) {
+    o.protect = bad[k];
+    TU_EXPECT_ARG(ev_synthesize(g, &g2, &o, &a));
+    TU_EXPECT_ARG(ev_synthesize_ref(&g2, &o, &b));
+  }
+  assert_int_equal(ev_synth_check_protect(&g2.spec, "c1_1,nosuch"), EV_ERR_ARG);
+  assert_non_null(strstr(ev_last_error(), "--protect: 'nosuch'"));
+  ev_clear_error();
+  TU_OK(ev_synth_check_protect(&g2.spec, ""));
+  TU_OK(ev_synth_check_protect(&g2.spec, NULL));
+  ev_weights_free(&plain), ev_weights_free(&g2), ev_weights_free(&anc);
+  tu_gpu_assert_clean();
+}
+
 /* Probabilities of a network on a fixed random input batch. */
 static void forward_probs(const ev_net_weights *w, float *out) {
   ev_gpu *g = tu_gpu();
@@ -164,6 +218,7 @@ static void test_compaction_keeps_function(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_gpu_equals_reference), cmocka_unit_test(test_same_seed_same_masks),
+                                     cmocka_unit_test(test_protected_layers),
                                      cmocka_unit_test(test_compaction_keeps_function)};
   return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

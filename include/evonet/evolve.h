@@ -16,7 +16,13 @@ typedef struct {
   bool z_network;                     /* one Z over the whole network instead of per layer */
   uint64_t seed;
   uint32_t generation, offspring;     /* the offspring's own numbers: its random streams */
+  const char *protect;                /* comma-separated layers left out of sampling (their masks
+                                         pass to the offspring whole); NULL or "": none */
 } ev_synthesis_options;
+
+/* EV_OK if every name in `protect` (comma-separated; NULL or "" is none) is a layer of `spec`
+ * with synapses; otherwise a one-line error naming the first that is not. */
+ev_status ev_synth_check_protect(const ev_net_spec *spec, const char *protect);
 
 /* child := ancestor with masks resampled (keep s iff alive and alpha*P(s) >= r(s)), weights
  * multiplied by the new mask. On the GPU; ev_synthesize_ref is the same on the CPU and gives

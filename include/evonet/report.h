@@ -32,6 +32,7 @@ typedef struct {
   char device[256];
   double alpha;          /* environmental factor (Eq. 3) */
   char granularity[16];  /* "synapse", "filter", ... */
+  char protect[256];     /* layers left out of sampling (comma-separated), "" for none */
   int offspring_per_gen, epochs_per_gen, size; /* size: input is size × size */
   double width;          /* channel-width multiplier of the ancestor */
   uint64_t seed;

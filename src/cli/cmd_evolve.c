@@ -20,6 +20,8 @@ static void usage(void) {
          "  --alpha A           environmental factor (default 0.4, as in the paper)\n"
          "  --granularity G     synapse (default) or filter\n"
          "  --z layer|network   normalise synaptic strength per layer (default) or over the network\n"
+         "  --protect L1,L2,... layers left out of sampling: each offspring keeps their synapses whole\n"
+         "                      (default none, as in the paper; e.g. the narrow c1_1,c1_2,c2_1,c2_2,s9,s10,s11)\n"
          "  --inherit           offspring start from the ancestor's surviving weights (default: newborn)\n"
          "  --ancestor FILE     a trained generation-1 network instead of training one\n"
          "  --epochs-gen1 E     epochs of generation 1 (default 6)\n"
@@ -33,13 +35,13 @@ static void usage(void) {
          "%s(evolve trains each offspring for --epochs, default 2 here)\n", cli_recipe_help);
 }
 
-enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
+enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_PROTECT, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
        E_ROWS, E_DEVICE, E_HELP };
 
 int cmd_evolve(int argc, char **argv) {
   static const struct option own[] = {
       {"generations", 1, 0, E_GENS}, {"offspring", 1, 0, E_OFF}, {"alpha", 1, 0, E_ALPHA},
-      {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"inherit", 0, 0, E_INHERIT}, {"ancestor", 1, 0, E_ANC},
+      {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"protect", 1, 0, E_PROTECT}, {"inherit", 0, 0, E_INHERIT}, {"ancestor", 1, 0, E_ANC},
       {"epochs-gen1", 1, 0, E_EP1}, {"width", 1, 0, E_WIDTH}, {"bn", 0, 0, E_BN}, {"no-bn", 0, 0, E_NOBN}, {"data", 1, 0, E_DATA},
       {"layout", 1, 0, E_LAYOUT}, {"out", 1, 0, E_OUT}, {"figure-rows", 1, 0, E_ROWS}, {"device", 1, 0, E_DEVICE},
       {"help", 0, 0, E_HELP}, {0, 0, 0, 0}};
@@ -65,6 +67,7 @@ int cmd_evolve(int argc, char **argv) {
       else if (!strcmp(optarg, "network")) o.synth.z_network = true;
       else return cli_usage_error("evolve", "--z must be layer or network, got '%s'", optarg);
       break;
+    case E_PROTECT: o.synth.protect = optarg; break;
     case E_INHERIT: o.inherit = true; break;
     case E_ANC: o.ancestor = optarg; break;
     case E_EP1: if (cli_parse_int("evolve", "--epochs-gen1", optarg, 0, 100000, &o.epochs_gen1)) return 2; break;

@@ -169,12 +169,13 @@ ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, c
   ev_net_weights anc = {0};
   char dir[4096], label[64];
   ev_status s = EV_OK;
-  /* generation 1 */
+  /* generation 1 (a bad --protect list is reported before it trains, not at generation 2) */
   snprintf(dir, sizeof dir, "%s/gen1", o->out_dir);
   ev_gen_record *r = &rec[n++];
   r->generation = 1, r->selected = true;
   if (o->ancestor) {
     s = ev_weights_load(o->ancestor, NULL, &anc, NULL);
+    if (s == EV_OK) s = ev_synth_check_protect(&anc.spec, o->synth.protect);
     if (s == EV_OK) s = ev_mkdirs(dir);
     if (s == EV_OK) {
       char p[4096];
@@ -183,6 +184,7 @@ ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, c
     if (s == EV_OK) s = train_and_eval(g, &anc, dir, 0, "gen 1", train, val, test, o, r);
   } else {
     s = ev_weights_saliency_he(o->width > 0 ? o->width : 0.125, o->bn, o->train.size, o->synth.seed, &anc);
+    if (s == EV_OK) s = ev_synth_check_protect(&anc.spec, o->synth.protect);
     if (s == EV_OK)
       s = train_and_eval(g, &anc, dir, o->epochs_gen1 > 0 ? o->epochs_gen1 : o->train.epochs, "gen 1", train, val,
                          test, o, r);

@@ -89,6 +89,7 @@ ev_status ev_evolve_report(ev_gpu *g, const ev_evolve_options *o, const ev_gen_r
                       .size = o->train.size, .width = o->width, .seed = o->synth.seed, .seconds = seconds};
   snprintf(info.device, sizeof info.device, "%s", ev_gpu_caps(g)->name);
   snprintf(info.granularity, sizeof info.granularity, "%s", o->synth.granularity == EV_SYNTH_FILTER ? "filter" : "synapse");
+  snprintf(info.protect, sizeof info.protect, "%s", o->synth.protect ? o->synth.protect : "");
   snprintf(info.dataset, sizeof info.dataset, "%s", o->data_label ? o->data_label : "");
   EV_TRY(figures(g, o, rec, n, test));
   EV_TRY(ev_report_write(o->out_dir, &info, rec, n));

@@ -1,4 +1,5 @@
 /* Offspring masks for a whole network (GPU and C reference paths; identical results). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,9 +20,40 @@ static ev_synth_params synth_params(const ev_synthesis_options *o) {
                            .alpha = (float)o->alpha, .granularity = o->granularity, .z_alive_only = 0};
 }
 
-static ev_status check(const ev_synthesis_options *o) {
-  if (!(o->alpha > 0 && o->alpha <= 1e6)) return ev_fail(EV_ERR_ARG, "--alpha must be positive, got %g", o->alpha);
+/* Is `name` one of the comma-separated names in `list`? */
+static bool in_list(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; p && *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !memcmp(p, name, n)) return true;
+    p = e ? e + 1 : p + len;
+  }
+  return false;
+}
+
+ev_status ev_synth_check_protect(const ev_net_spec *spec, const char *protect) {
+  for (const char *p = protect; p && *p;) {
+    const char *e = strchr(p, ',');
+    int len = e ? (int)(e - p) : (int)strlen(p);
+    bool found = false;
+    for (int i = 0; i < spec->n && !found; i++)
+      found = has_params(&spec->layers[i]) && (int)strlen(spec->layers[i].name) == len &&
+              !memcmp(spec->layers[i].name, p, (size_t)len);
+    if (!found) return ev_fail(EV_ERR_ARG, "--protect: '%.*s' is not a convolution layer of the network", len, p);
+    p = e ? e + 1 : p + len;
+  }
   return EV_OK;
+}
+
+static ev_status check(const ev_net_weights *a, const ev_synthesis_options *o) {
+  if (!(o->alpha > 0 && o->alpha <= 1e6)) return ev_fail(EV_ERR_ARG, "--alpha must be positive, got %g", o->alpha);
+  return ev_synth_check_protect(&a->spec, o->protect);
+}
+
+/* A protected layer is not sampled: the child keeps the ancestor's mask (ev_weights_copy). */
+static bool sampled(const ev_net_weights *a, const ev_synthesis_options *o, int i) {
+  return has_params(&a->spec.layers[i]) && !in_list(o->protect, a->spec.layers[i].name);
 }
 
 /* child's weights := ancestor's * new mask. */
@@ -33,7 +65,7 @@ static void apply_masks(ev_net_weights *child) {
 }
 
 ev_status ev_synthesize_ref(const ev_net_weights *a, const ev_synthesis_options *o, ev_net_weights *child) {
-  EV_TRY(check(o));
+  EV_TRY(check(a, o));
   EV_TRY(ev_weights_copy(a, child));
   ev_synth_params P = synth_params(o);
   int n = a->spec.n;
@@ -61,7 +93,7 @@ ev_status ev_synthesize_ref(const ev_net_weights *a, const ev_synthesis_options 
   ev_synth_pair(zmax, net_pair);
   for (int i = 0; i < n && s == EV_OK; i++) {
     const ev_layer *l = &a->spec.layers[i];
-    if (!has_params(l)) continue;
+    if (!sampled(a, o, i)) continue;
     ev_synth_layer L = synth_layer(l, i);
     uint64_t n4 = (uint64_t)L.o * L.kh * L.kw * ev_c4(L.i);
     float *c4 = malloc(n4 * 4);
@@ -91,7 +123,7 @@ typedef struct {
 } gpu_layer;
 
 ev_status ev_synthesize(ev_gpu *g, const ev_net_weights *a, const ev_synthesis_options *o, ev_net_weights *child) {
-  EV_TRY(check(o));
+  EV_TRY(check(a, o));
   EV_TRY(ev_weights_copy(a, child));
   ev_synth_params P = synth_params(o);
   int n = a->spec.n;
@@ -137,13 +169,13 @@ ev_status ev_synthesize(ev_gpu *g, const ev_net_weights *a, const ev_synthesis_o
     if (s == EV_OK) s = ev_buf_upload(g, &z, (uint64_t)n * 2 * 4, pair, sizeof pair);
   }
   for (int i = 0; i < n && s == EV_OK; i++)
-    if (gl[i].n4)
+    if (gl[i].n4 && sampled(a, o, i))
       s = ev_synth_sample(st, &gl[i].L, &P, &gl[i].w, &gl[i].anc, &gl[i].scratch, &z,
                           o->z_network ? (uint32_t)n : (uint32_t)i, &gl[i].child);
   if (s == EV_OK) s = ev_stream_submit(st);
   else if (st) ev_stream_abort(st);
   for (int i = 0; i < n && s == EV_OK; i++) {
-    if (!gl[i].n4) continue;
+    if (!gl[i].n4 || !sampled(a, o, i)) continue;
     s = ev_buf_download(g, &gl[i].child, 0, tmp, gl[i].n4 * 4);
     if (s == EV_OK) ev_ohwi4_to_oihw(tmp, child->l[i].mask, gl[i].L.o, gl[i].L.i, gl[i].L.kh, gl[i].L.kw);
   }

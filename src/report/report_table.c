@@ -76,9 +76,9 @@ static void print_info(FILE *f, const ev_run_info *in, const char *bullet) {
   fmt_duration(t, sizeof t, in->seconds);
   fprintf(f, "%sdevice: %s\n", bullet, in->device[0] ? in->device : "-");
   fprintf(f, "%sevolution: alpha %.2f, %s granularity, %d offspring per generation, "
-             "%d epochs per generation\n",
+             "%d epochs per generation%s%s\n",
           bullet, in->alpha, in->granularity[0] ? in->granularity : "-", in->offspring_per_gen,
-          in->epochs_per_gen);
+          in->epochs_per_gen, in->protect[0] ? "; not sampled: " : "", in->protect);
   fprintf(f, "%snetwork: %dx%d input, width %.3g; seed %llu\n", bullet, in->size, in->size,
           in->width, (unsigned long long)in->seed);
   fprintf(f, "%sdataset: %s\n", bullet, in->dataset[0] ? in->dataset : "-");
