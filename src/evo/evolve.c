@@ -173,22 +173,17 @@ ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, c
   snprintf(dir, sizeof dir, "%s/gen1", o->out_dir);
   ev_gen_record *r = &rec[n++];
   r->generation = 1, r->selected = true;
-  if (o->ancestor) {
-    s = ev_weights_load(o->ancestor, NULL, &anc, NULL);
-    if (s == EV_OK) s = ev_synth_check_protect(&anc.spec, o->synth.protect);
-    if (s == EV_OK) s = ev_mkdirs(dir);
-    if (s == EV_OK) {
-      char p[4096];
-      s = ev_weights_save(ev_path_join(p, sizeof p, dir, "net.safetensors"), &anc, NULL, 0);
-    }
+  s = o->ancestor ? ev_weights_load(o->ancestor, NULL, &anc, NULL)
+                  : ev_weights_saliency_he(o->width > 0 ? o->width : 0.125, o->bn, o->train.size, o->synth.seed, &anc);
+  if (s == EV_OK) s = ev_synth_check_protect(&anc.spec, o->synth.protect);
+  if (s == EV_OK && o->ancestor) { /* a copy in the run folder, evaluated, not trained */
+    char p[4096];
+    s = ev_mkdirs(dir);
+    if (s == EV_OK) s = ev_weights_save(ev_path_join(p, sizeof p, dir, "net.safetensors"), &anc, NULL, 0);
     if (s == EV_OK) s = train_and_eval(g, &anc, dir, 0, "gen 1", train, val, test, o, r);
-  } else {
-    s = ev_weights_saliency_he(o->width > 0 ? o->width : 0.125, o->bn, o->train.size, o->synth.seed, &anc);
-    if (s == EV_OK) s = ev_synth_check_protect(&anc.spec, o->synth.protect);
-    if (s == EV_OK)
-      s = train_and_eval(g, &anc, dir, o->epochs_gen1 > 0 ? o->epochs_gen1 : o->train.epochs, "gen 1", train, val,
-                         test, o, r);
-  }
+  } else if (s == EV_OK)
+    s = train_and_eval(g, &anc, dir, o->epochs_gen1 > 0 ? o->epochs_gen1 : o->train.epochs, "gen 1", train, val, test,
+                       o, r);
   if (s == EV_OK && (s = ev_evolve_log_record(o, r)) == EV_OK) {}
   uint64_t syn1 = r->synapses;
   r->efficiency = 1.0;

@@ -20,28 +20,32 @@ static ev_synth_params synth_params(const ev_synthesis_options *o) {
                            .alpha = (float)o->alpha, .granularity = o->granularity, .z_alive_only = 0};
 }
 
-/* Is `name` one of the comma-separated names in `list`? */
+/* Steps through a comma-separated list: the next item at *item, *len chars; false at the end. */
+static bool next_item(const char **p, const char **item, size_t *len) {
+  if (!*p || !**p) return false;
+  const char *e = strchr(*p, ',');
+  *item = *p, *len = e ? (size_t)(e - *p) : strlen(*p);
+  *p = e ? e + 1 : *p + *len;
+  return true;
+}
+
+static bool is_item(const char *item, size_t len, const char *name) { return strlen(name) == len && !memcmp(item, name, len); }
+
 static bool in_list(const char *list, const char *name) {
-  size_t n = strlen(name);
-  for (const char *p = list; p && *p;) {
-    const char *e = strchr(p, ',');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    if (len == n && !memcmp(p, name, n)) return true;
-    p = e ? e + 1 : p + len;
-  }
+  const char *item;
+  size_t len;
+  while (next_item(&list, &item, &len))
+    if (is_item(item, len, name)) return true;
   return false;
 }
 
 ev_status ev_synth_check_protect(const ev_net_spec *spec, const char *protect) {
-  for (const char *p = protect; p && *p;) {
-    const char *e = strchr(p, ',');
-    int len = e ? (int)(e - p) : (int)strlen(p);
+  const char *item;
+  size_t len;
+  while (next_item(&protect, &item, &len)) {
     bool found = false;
-    for (int i = 0; i < spec->n && !found; i++)
-      found = has_params(&spec->layers[i]) && (int)strlen(spec->layers[i].name) == len &&
-              !memcmp(spec->layers[i].name, p, (size_t)len);
-    if (!found) return ev_fail(EV_ERR_ARG, "--protect: '%.*s' is not a convolution layer of the network", len, p);
-    p = e ? e + 1 : p + len;
+    for (int i = 0; i < spec->n && !found; i++) found = has_params(&spec->layers[i]) && is_item(item, len, spec->layers[i].name);
+    if (!found) return ev_fail(EV_ERR_ARG, "--protect: '%.*s' is not a convolution layer of the network", (int)len, item);
   }
   return EV_OK;
 }

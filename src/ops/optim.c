@@ -11,7 +11,6 @@ static ev_status check_arr(const char *op, const char *what, const ev_buf *b, ui
   return EV_OK;
 }
 
-
 /* bufs[0..k): the arrays of one step; the written ones (first nw) must not overlap any other. */
 static ev_status check_step(const char *op, uint64_t n, ev_buf *const *bufs, const char *const *names, int k, int nw) {
   if (n == 0) return ev_fail(EV_ERR_ARG, "%s: empty parameter (n = 0)", op);
