@@ -12,6 +12,7 @@
 #include <stb/stb_image_write.h>
 
 #include "evonet/data.h"
+#include "data/jpeg_guard.h"
 #include "evonet/io.h"
 #include "testutil.h"
 
@@ -544,6 +545,65 @@ static void test_png_roundtrip(void **state) {
 }
 
 /* ---------------- bad input ---------------- */
+
+/* The JPEG guard walks markers through entropy-coded scans (stuffed 0xFF00 bytes, restart
+ * markers) and judges every Huffman table, before and after a scan. */
+static void test_jpeg_guard_walk(void **state) {
+  for (int codes = 200; codes <= 300; codes += 100) {
+    for (int where = 0; where < 2; where++) {
+      uint8_t d[1024];
+      size_t n = 0;
+      d[n++] = 0xFF, d[n++] = 0xD8;                                         /* SOI */
+      const uint8_t app[] = {0xFF, 0xE0, 0x00, 0x06, 0xFF, 0xC4, 0xFF, 0x12}; /* APP0 holding FF C4 */
+      memcpy(d + n, app, sizeof app), n += sizeof app;
+      size_t dht = n;
+      if (where == 1) { /* a scan first: SOS, then data with a stuffed byte and a restart */
+        const uint8_t sos[] = {0xFF, 0xDA, 0x00, 0x04, 0x01, 0x00, 0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56};
+        memcpy(d + n, sos, sizeof sos), n += sizeof sos;
+        dht = n;
+      }
+      /* DHT: class/id, 16 counts summing to `codes`, then the symbols */
+      size_t len = 2 + 17 + (size_t)codes;
+      d[n++] = 0xFF, d[n++] = 0xC4, d[n++] = (uint8_t)(len >> 8), d[n++] = (uint8_t)len, d[n++] = 0x10;
+      for (int i = 0; i < 16; i++) d[n++] = (uint8_t)(codes / 16 + (i < codes % 16));
+      for (int i = 0; i < codes; i++) d[n++] = (uint8_t)(tu_next(&g_rng) | 1);
+      d[n++] = 0xFF, d[n++] = 0xD9; /* EOI */
+      assert_true(n <= sizeof d && dht > 2);
+      if (ev_jpeg_tables_ok(d, n) != (codes <= 256)) fail_msg("%d codes, DHT at byte %zu: wrong verdict", codes, dht);
+    }
+  }
+  assert_true(ev_jpeg_tables_ok((const uint8_t *)"\x89PNG", 4)); /* not a JPEG: not its business */
+}
+
+/* Files that Debian's stb_image would mishandle or that would decode to gigabytes. */
+static void test_hostile_images(void **state) {
+  char dir[4096], path[4096];
+  fresh_dir(dir, "hostile");
+  /* a valid JPEG whose first Huffman table is made to claim 16 x 32 codes */
+  write_image(dir, "big_table.jpg", 9, 7, 3);
+  sub(path, dir, "big_table.jpg");
+  ev_image im;
+  TU_OK(ev_image_load(path, 3, &im));
+  ev_image_free(&im);
+  uint8_t *d;
+  size_t n;
+  TU_OK(ev_read_file(path, (void **)&d, &n));
+  size_t i = 2;
+  while (i + 1 < n && !(d[i] == 0xFF && d[i + 1] == 0xC4)) i++;
+  assert_true(i + 21 < n);
+  memset(d + i + 5, 32, 16);
+  TU_OK(ev_write_file_atomic(path, d, n));
+  free(d);
+  expect_fail(ev_image_load(path, 3, &im), EV_ERR_FORMAT, "big_table.jpg", "more than 256 codes");
+  /* a 54-byte BMP header claiming 20000 x 20000 pixels (1.2 GB decoded) */
+  uint8_t bmp[64] = {'B', 'M'};
+  const uint32_t fields[][2] = {{2, 64}, {10, 54}, {14, 40}, {18, 20000}, {22, 20000}, {26, 1 | 24u << 16}};
+  for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+    for (int b = 0; b < 4; b++) bmp[fields[k][0] + b] = (uint8_t)(fields[k][1] >> (8 * b));
+  sub(path, dir, "huge.bmp");
+  TU_OK(ev_write_file_atomic(path, bmp, sizeof bmp));
+  expect_fail(ev_image_load(path, 3, &im), EV_ERR_FORMAT, "huge.bmp", "20000x20000");
+}
 static void test_bad_folders(void **state) {
   char root[4096], a[4096], b[4096];
   ev_dataset ds;
@@ -646,6 +706,8 @@ int main(void) {
       cmocka_unit_test(test_png_roundtrip),
       cmocka_unit_test(test_bad_folders),
       cmocka_unit_test(test_bad_files),
+      cmocka_unit_test(test_jpeg_guard_walk),
+      cmocka_unit_test(test_hostile_images),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

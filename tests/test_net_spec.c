@@ -1,4 +1,5 @@
 /* Network descriptions: the paper's ancestor, JSON round trips, shape inference, errors. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,8 +87,66 @@ static void test_bad_descriptions(void **state) {
   ev_clear_error();
 }
 
+/* A one-layer conv network on 3 channels whose layer carries `fields` (JSON members). */
+static void conv_with(char *out, size_t n, const char *fields) {
+  snprintf(out, n, "{\"input\":{\"channels\":3},\"classes\":2,\"layers\":[{\"name\":\"a\",\"op\":\"conv\","
+           "\"in\":[\"input\"],%s}],\"output\":\"a\"}", fields);
+}
+
+/* Parses, infers channels, then shapes at h x w; expects `code` naming `words`. */
+static void expect_infer_error(const char *json, int h, int w, ev_status code, const char *words) {
+  ev_net_spec s;
+  TU_OK(ev_net_from_json(json, &s));
+  ev_status st = ev_net_infer_channels(&s);
+  if (st == EV_OK) st = ev_net_infer(&s, h, w);
+  assert_int_equal(st, code);
+  if (!strstr(ev_last_error(), words)) fail_msg("error '%s' lacks '%s'", ev_last_error(), words);
+  ev_clear_error();
+  ev_net_free(&s);
+}
+
+/* Numbers a file can carry stay inside int arithmetic: whole numbers within the bounds,
+ * channel sums and layer sizes checked as they grow (found by tests/fuzz). */
+static void test_bounds(void **state) {
+  char j[1024], f[256];
+  const char *bad[] = {"\"out\":2,\"k\":1e9", "\"out\":2,\"k\":2.5", "\"out\":2,\"k\":\"3\"",
+                       "\"out\":70000,\"k\":1", "\"out\":2,\"k\":3,\"pad\":-1", "\"out\":2,\"k\":3,\"dil\":257"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    conv_with(j, sizeof j, bad[i]);
+    expect_format_error(j, "must be a whole number from 0 to");
+  }
+  expect_format_error("{\"input\":{\"chanels\":3},\"layers\":[{\"name\":\"a\",\"op\":\"conv\",\"in\":[\"input\"],"
+                      "\"out\":2,\"k\":1}],\"output\":\"a\"}", "input channels and classes");
+  expect_format_error("{\"input\":{\"channels\":3},\"classes\":0.5,\"layers\":[{\"name\":\"a\",\"op\":\"conv\","
+                      "\"in\":[\"input\"],\"out\":2,\"k\":1}],\"output\":\"a\"}", "input channels and classes");
+  /* the largest values parse */
+  snprintf(f, sizeof f, "\"out\":2,\"k\":%d,\"pad\":%d,\"dil\":1", EV_NET_MAX_KERNEL, EV_NET_MAX_KERNEL / 2);
+  conv_with(j, sizeof j, f);
+  ev_net_spec s;
+  TU_OK(ev_net_from_json(j, &s));
+  ev_net_free(&s);
+
+  /* concatenations doubling past the channel bound: refused, not wrapped */
+  expect_infer_error("{\"input\":{\"channels\":3},\"classes\":2,\"layers\":["
+                     "{\"name\":\"a\",\"op\":\"conv\",\"in\":[\"input\"],\"out\":40000,\"k\":1},"
+                     "{\"name\":\"b\",\"op\":\"concat\",\"in\":[\"a\",\"a\"]},"
+                     "{\"name\":\"s\",\"op\":\"conv\",\"in\":[\"b\"],\"out\":2,\"k\":1}],\"output\":\"s\"}",
+                     8, 8, EV_ERR_FORMAT, "concatenates 80000 channels");
+  /* transposed convolutions growing a layer past 2^20 a side */
+  expect_infer_error("{\"input\":{\"channels\":3},\"classes\":2,\"layers\":["
+                     "{\"name\":\"a\",\"op\":\"deconv\",\"in\":[\"input\"],\"out\":2,\"k\":256,\"stride\":256},"
+                     "{\"name\":\"b\",\"op\":\"deconv\",\"in\":[\"a\"],\"out\":2,\"k\":256,\"stride\":256}],"
+                     "\"output\":\"b\"}", 32, 32, EV_ERR_ARG, "a side");
+  assert_int_equal(ev_net_infer(&(ev_net_spec){0}, EV_NET_MAX_SIDE + 1, 4), EV_ERR_ARG);
+  ev_clear_error();
+  /* a window that does not fit even once leaves no pixels (PyTorch's floor rule: a 3-wide
+   * stride-2 window on 2 pixels gives 0, not the 1 that C's truncating division gave) */
+  conv_with(j, sizeof j, "\"out\":2,\"k\":3,\"stride\":2");
+  expect_infer_error(j, 2, 2, EV_ERR_ARG, "no pixels left");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_paper_synapse_count), cmocka_unit_test(test_json_round_trip),
-                                     cmocka_unit_test(test_bad_descriptions)};
+                                     cmocka_unit_test(test_bad_descriptions), cmocka_unit_test(test_bounds)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

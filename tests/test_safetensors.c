@@ -73,6 +73,66 @@ static void expect_bad(const char *path, const void *data, size_t n, const char 
   ev_clear_error();
 }
 
+/* A file of `hdr` (its 8-byte length first) and `data_bytes` bytes of fresh random data. */
+static size_t make_file(unsigned char *buf, size_t cap, const char *hdr, size_t data_bytes, uint64_t *seed) {
+  size_t hl = strlen(hdr), n = 8 + hl + data_bytes;
+  assert_true(n <= cap);
+  memset(buf, 0, 8);
+  for (int b = 0; b < 8; b++) buf[b] = (unsigned char)((uint64_t)hl >> (8 * b));
+  memcpy(buf + 8, hdr, hl);
+  for (size_t i = 0; i < data_bytes; i++) buf[8 + hl + i] = (unsigned char)(1 + tu_next(seed) % 255);
+  return n;
+}
+
+/* Headers whose numbers would overflow or alias (found by tests/fuzz): refused, with
+ * what is wrong; the same layout with honest numbers reads. */
+static void test_header_numbers(void **state) {
+  uint64_t seed = tu_seed();
+  char path[128], name[300];
+  snprintf(path, sizeof path, "%s/num.safetensors", g_dir);
+  unsigned char buf[1024];
+  const struct { const char *hdr, *words; } bad[] = {
+      {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1e300],\"data_offsets\":[0,16]}}", "bad shape"},
+      {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,16]}}", "bad shape"},
+      {"{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}",
+       "more elements than the file holds"},
+      {"{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0.5,16.5]}}", "outside the file"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+       "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", "share bytes 8..16"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    expect_bad(path, buf, make_file(buf, sizeof buf, bad[i].hdr, 32, &seed), bad[i].words);
+  char hdr[512];
+  memset(name, 'n', 200);
+  name[200] = '\0';
+  snprintf(hdr, sizeof hdr, "{\"%s\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", name);
+  expect_bad(path, buf, make_file(buf, sizeof buf, hdr, 16, &seed), "longer than 127 bytes");
+
+  /* adjacent tensors, an empty one at a boundary, out of order in the header: all fine */
+  size_t n = make_file(buf, sizeof buf,
+                       "{\"c\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[16,32]},"
+                       "\"e\":{\"dtype\":\"F32\",\"shape\":[3,0],\"data_offsets\":[16,16]},"
+                       "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 32, &seed);
+  TU_OK(ev_write_file_atomic(path, buf, n));
+  ev_st_file *f;
+  TU_OK(ev_st_read(path, &f));
+  const unsigned char *data = buf + n - 32;
+  const ev_st_tensor *a = ev_st_find(f, "a"), *c = ev_st_find(f, "c"), *e = ev_st_find(f, "e");
+  assert_true(a && c && e);
+  assert_int_equal(e->count, 0);
+  for (int i = 0; i < 4; i++) {
+    float v;
+    memcpy(&v, data + 4 * i, 4);
+    assert_memory_equal(&a->data[i], &v, 4);
+  }
+  for (int i = 0; i < 2; i++) {
+    double v;
+    memcpy(&v, data + 16 + 8 * i, 8);
+    assert_true(c->data[i] == (float)v || (isnan(c->data[i]) && isnan(v)));
+  }
+  ev_st_close(f);
+}
+
 static void test_bad_files(void **state) {
   uint64_t seed = tu_seed();
   char path[128], good[128];
@@ -111,6 +171,7 @@ static void test_bad_files(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip_and_torch), cmocka_unit_test(test_bad_files)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip_and_torch), cmocka_unit_test(test_bad_files),
+                                     cmocka_unit_test(test_header_numbers)};
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,9 +11,12 @@ typedef struct {
   uint8_t *pix; /* (h, w, c), malloc'd */
 } ev_image;
 
+/* Largest image decoded (16384 x 16384): a 30-byte header can claim 60000 x 60000. */
+#define EV_IMAGE_MAX_PIXELS (1ull << 28)
+
 /* Decodes a JPEG/PNG/BMP file into `channels` (1: luminance, 3: RGB) uint8 pixels.
  * EV_ERR_IO if the file can't be read, EV_ERR_FORMAT (naming the file and stb's reason)
- * if it doesn't decode. */
+ * if it doesn't decode or has more than EV_IMAGE_MAX_PIXELS pixels. */
 ev_status ev_image_load(const char *path, int channels, ev_image *out);
 void ev_image_free(ev_image *im);
 

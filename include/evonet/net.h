@@ -20,6 +20,12 @@
 
 #define EV_NET_MAX_IN 4
 #define EV_NAME_LEN 32
+/* Bounds a description must keep: far beyond any real network, they keep every size and
+ * count computed from it inside int (shapes) and uint64 (synapses, FLOPs) arithmetic. */
+#define EV_NET_MAX_LAYERS 4096
+#define EV_NET_MAX_CHANNELS 65536  /* any layer's channels, concatenations included */
+#define EV_NET_MAX_KERNEL 256      /* k, stride, pad, dil, out_pad */
+#define EV_NET_MAX_SIDE (1 << 20)  /* input and layer height and width */
 
 typedef enum { EV_OP_CONV, EV_OP_DECONV, EV_OP_MAXPOOL, EV_OP_UPSAMPLE, EV_OP_CONCAT, EV_OP_ADD } ev_op;
 

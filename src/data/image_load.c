@@ -8,6 +8,7 @@
 
 #include "evonet/image.h"
 #include "evonet/io.h"
+#include "jpeg_guard.h"
 
 ev_status ev_image_load(const char *path, int channels, ev_image *out) {
   *out = (ev_image){0};
@@ -26,7 +27,17 @@ ev_status ev_image_load(const char *path, int channels, ev_image *out) {
     free(data);
     return ev_fail(EV_ERR_FORMAT, "image %s is too large (%zu bytes)", path, size);
   }
+  if (!ev_jpeg_tables_ok(data, size)) {
+    free(data);
+    return ev_fail(EV_ERR_FORMAT, "cannot decode image %s: corrupt JPEG (a Huffman table of more than 256 codes)", path);
+  }
   int w, h, comp;
+  /* the header's size first: a small file must not make us decode gigabytes */
+  if (stbi_info_from_memory(data, (int)size, &w, &h, &comp) && (uint64_t)w * (uint64_t)h > EV_IMAGE_MAX_PIXELS) {
+    free(data);
+    return ev_fail(EV_ERR_FORMAT, "image %s is %dx%d, more than %llu pixels", path, w, h,
+                   (unsigned long long)EV_IMAGE_MAX_PIXELS);
+  }
   /* stb's failure reason is thread-local (C11), so decoding threads don't mix messages */
   uint8_t *pix = stbi_load_from_memory(data, (int)size, &w, &h, &comp, channels);
   free(data);

@@ -2,15 +2,22 @@
 #include "evonet/net.h"
 #include "evonet/ops/conv_desc.h"
 
+/* A concatenation's channels: inputs are within the bound, so the sum fits in an int. */
+static ev_status concat_channels(const ev_net_spec *s, ev_layer *l) {
+  l->c = 0;
+  for (int j = 0; j < l->n_in; j++) l->c += l->in[j] < 0 ? s->in_channels : s->layers[l->in[j]].c;
+  if (l->c > EV_NET_MAX_CHANNELS)
+    return ev_fail(EV_ERR_FORMAT, "layer %s concatenates %d channels, more than %d", l->name, l->c, EV_NET_MAX_CHANNELS);
+  return EV_OK;
+}
+
 ev_status ev_net_infer_channels(ev_net_spec *s) {
   for (int i = 0; i < s->n; i++) {
     ev_layer *l = &s->layers[i];
     int c0 = l->in[0] < 0 ? s->in_channels : s->layers[l->in[0]].c;
     if (l->op == EV_OP_CONV || l->op == EV_OP_DECONV) l->cin = c0, l->c = l->out;
-    else if (l->op == EV_OP_CONCAT) {
-      l->c = 0;
-      for (int j = 0; j < l->n_in; j++) l->c += l->in[j] < 0 ? s->in_channels : s->layers[l->in[j]].c;
-    } else l->c = c0;
+    else if (l->op == EV_OP_CONCAT) EV_TRY(concat_channels(s, l));
+    else l->c = c0;
   }
   if (s->layers[s->output].c != s->classes)
     return ev_fail(EV_ERR_ARG, "network output %s has %d channels, expected %d classes", s->layers[s->output].name,
@@ -19,7 +26,8 @@ ev_status ev_net_infer_channels(ev_net_spec *s) {
 }
 
 ev_status ev_net_infer(ev_net_spec *s, int h, int w) {
-  if (h < 1 || w < 1) return ev_fail(EV_ERR_ARG, "input size %dx%d is not positive", h, w);
+  if (h < 1 || w < 1 || h > EV_NET_MAX_SIDE || w > EV_NET_MAX_SIDE)
+    return ev_fail(EV_ERR_ARG, "input size %dx%d is not between 1 and %d", h, w, EV_NET_MAX_SIDE);
   s->in_h = h, s->in_w = w;
   for (int i = 0; i < s->n; i++) {
     ev_layer *l = &s->layers[i];
@@ -53,19 +61,24 @@ ev_status ev_net_infer(ev_net_spec *s, int h, int w) {
       break;
     case EV_OP_CONCAT:
     case EV_OP_ADD:
-      l->c = l->op == EV_OP_ADD ? ic[0] : 0, l->h = ih[0], l->w = iw[0];
+      l->c = ic[0], l->h = ih[0], l->w = iw[0];
       for (int j = 0; j < l->n_in; j++) {
         if (ih[j] != ih[0] || iw[j] != iw[0])
           return ev_fail(EV_ERR_ARG, "layer %s: inputs of different sizes (%dx%d vs %dx%d) at input %dx%d",
                          l->name, ih[0], iw[0], ih[j], iw[j], h, w);
-        if (l->op == EV_OP_CONCAT) l->c += ic[j];
-        else if (ic[j] != ic[0]) return ev_fail(EV_ERR_ARG, "layer %s: adding %d and %d channels", l->name, ic[0], ic[j]);
+        if (l->op == EV_OP_ADD && ic[j] != ic[0])
+          return ev_fail(EV_ERR_ARG, "layer %s: adding %d and %d channels", l->name, ic[0], ic[j]);
       }
+      if (l->op == EV_OP_CONCAT) EV_TRY(concat_channels(s, l));
       break;
     }
+    /* inputs within the bounds keep these sizes inside int; the check keeps the next layer's */
     if (l->h < 1 || l->w < 1)
       return ev_fail(EV_ERR_ARG, "layer %s has no pixels left at input %dx%d; use a larger input size",
                      l->name, h, w);
+    if (l->h > EV_NET_MAX_SIDE || l->w > EV_NET_MAX_SIDE)
+      return ev_fail(EV_ERR_ARG, "layer %s would be %dx%d pixels at input %dx%d, more than %d a side", l->name,
+                     l->h, l->w, h, w, EV_NET_MAX_SIDE);
   }
   const ev_layer *o = &s->layers[s->output];
   if (o->c != s->classes || o->h != h || o->w != w)

@@ -1,5 +1,6 @@
 /* The network description: JSON in and out, copies, lookups. */
 #include <cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,19 @@ ev_status ev_net_copy(const ev_net_spec *src, ev_net_spec *dst) {
   return EV_OK;
 }
 
-static int get_int(const cJSON *o, const char *key, int dflt) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  return cJSON_IsNumber(v) ? v->valueint : dflt;
+/* *v = the whole number under key, or dflt when the key is absent; false when that is not
+ * a whole number in [lo, hi] (a float, a string, out of range, an absent key without a
+ * valid default). */
+static bool get_int(const cJSON *o, const char *key, int dflt, int lo, int hi, int *v) {
+  const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (!j) {
+    *v = dflt;
+    return dflt >= lo && dflt <= hi;
+  }
+  if (!cJSON_IsNumber(j) || !(j->valuedouble >= lo && j->valuedouble <= hi) || j->valuedouble != floor(j->valuedouble))
+    return false;
+  *v = (int)j->valuedouble;
+  return true;
 }
 
 static bool get_bool(const cJSON *o, const char *key) {
@@ -67,12 +78,14 @@ static ev_status parse_layer(ev_net_spec *s, int idx, const cJSON *o) {
       return ev_fail(EV_ERR_FORMAT, "layer %s: input '%s' is not an earlier layer", l->name, it->valuestring);
     l->in[l->n_in++] = j;
   }
-  l->out = get_int(o, "out", 0);
-  l->k = get_int(o, "k", 1);
-  l->stride = get_int(o, "stride", 1);
-  l->pad = get_int(o, "pad", 0);
-  l->dil = get_int(o, "dil", 1);
-  l->out_pad = get_int(o, "out_pad", 0);
+  const struct { const char *key; int dflt, hi; int *dst; } ints[] = {
+      {"out", 0, EV_NET_MAX_CHANNELS, &l->out}, {"k", 1, EV_NET_MAX_KERNEL, &l->k},
+      {"stride", 1, EV_NET_MAX_KERNEL, &l->stride}, {"pad", 0, EV_NET_MAX_KERNEL, &l->pad},
+      {"dil", 1, EV_NET_MAX_KERNEL, &l->dil}, {"out_pad", 0, EV_NET_MAX_KERNEL, &l->out_pad}};
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+    if (!get_int(o, ints[i].key, ints[i].dflt, 0, ints[i].hi, ints[i].dst))
+      return ev_fail(EV_ERR_FORMAT, "layer %s: '%s' must be a whole number from 0 to %d", l->name, ints[i].key,
+                     ints[i].hi);
   l->relu = get_bool(o, "relu");
   l->bn = get_bool(o, "bn");
   l->like = -1;
@@ -106,13 +119,17 @@ ev_status ev_net_from_json(const char *json, ev_net_spec *out) {
     st = ev_fail(EV_ERR_FORMAT, "network description needs 'input', 'layers' and 'output'");
     goto done;
   }
-  out->in_channels = get_int(input, "channels", 0);
-  out->classes = get_int(root, "classes", 2);
-  if (out->in_channels < 1 || out->classes < 1) {
-    st = ev_fail(EV_ERR_FORMAT, "network description has bad input channels or classes");
+  if (!get_int(input, "channels", 0, 1, EV_NET_MAX_CHANNELS, &out->in_channels) ||
+      !get_int(root, "classes", 2, 1, EV_NET_MAX_CHANNELS, &out->classes)) {
+    st = ev_fail(EV_ERR_FORMAT, "network description: input channels and classes must be whole numbers from 1 to %d",
+                 EV_NET_MAX_CHANNELS);
     goto done;
   }
   int n = cJSON_GetArraySize(layers);
+  if (n > EV_NET_MAX_LAYERS) {
+    st = ev_fail(EV_ERR_FORMAT, "network description has %d layers, more than %d", n, EV_NET_MAX_LAYERS);
+    goto done;
+  }
   out->layers = calloc((size_t)n, sizeof *out->layers);
   if (!out->layers) {
     st = ev_fail(EV_ERR_OOM, "out of memory");

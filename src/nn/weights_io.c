@@ -101,21 +101,25 @@ ev_status ev_weights_load(const char *path, const ev_net_spec *expect, ev_net_we
     ev_clear_error();
     s = ev_fail(EV_ERR_FORMAT, "%s: its architecture description is inconsistent", path);
   }
-  if (s == EV_OK) s = ev_weights_alloc(&spec, out);
-  for (int i = 0; s == EV_OK && i < spec.n; i++) {
-    const ev_layer *l = &spec.layers[i];
-    if (ev_layer_weight_count(l) == 0) continue;
-    for (int k = 0; k < N_FIELDS && s == EV_OK; k++) {
-      if (k_fields[k].bn && !l->bn) continue;
-      char name[128];
-      snprintf(name, sizeof name, "%s.%s", l->name, k_fields[k].suffix);
-      const ev_st_tensor *t = ev_st_find(f, name);
-      ev_st_tensor want = {0};
-      shape_of(l, &k_fields[k], &want);
-      if (!t) s = ev_fail(EV_ERR_FORMAT, "%s lacks tensor %s", path, name);
-      else if (t->ndim != want.ndim || memcmp(t->shape, want.shape, (size_t)want.ndim * sizeof t->shape[0]))
-        s = ev_fail(EV_ERR_FORMAT, "%s: tensor %s has the wrong shape for its architecture", path, name);
-      else memcpy(*slot(&out->l[i], &k_fields[k]), t->data, t->count * 4);
+  /* every tensor is checked before anything is allocated: the file's own tensors bound
+   * what it can make us allocate */
+  for (int pass = 0; pass < 2 && s == EV_OK; pass++) {
+    if (pass == 1) s = ev_weights_alloc(&spec, out);
+    for (int i = 0; s == EV_OK && i < spec.n; i++) {
+      const ev_layer *l = &spec.layers[i];
+      if (ev_layer_weight_count(l) == 0) continue;
+      for (int k = 0; k < N_FIELDS && s == EV_OK; k++) {
+        if (k_fields[k].bn && !l->bn) continue;
+        char name[128];
+        snprintf(name, sizeof name, "%s.%s", l->name, k_fields[k].suffix);
+        const ev_st_tensor *t = ev_st_find(f, name);
+        ev_st_tensor want = {0};
+        shape_of(l, &k_fields[k], &want);
+        if (!t) s = ev_fail(EV_ERR_FORMAT, "%s lacks tensor %s", path, name);
+        else if (t->ndim != want.ndim || memcmp(t->shape, want.shape, (size_t)want.ndim * sizeof t->shape[0]))
+          s = ev_fail(EV_ERR_FORMAT, "%s: tensor %s has the wrong shape for its architecture", path, name);
+        else if (pass == 1) memcpy(*slot(&out->l[i], &k_fields[k]), t->data, t->count * 4);
+      }
     }
   }
   if (s == EV_OK && state_json) {

@@ -13,7 +13,8 @@ typedef struct {
 
 /* conv2d:    out = (in + 2*pad - dil*(k-1) - 1) / stride + 1   (PyTorch's rule) */
 static inline int ev_conv_out_size(int in, int k, int stride, int pad, int dil) {
-  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+  int span = in + 2 * pad - dil * (k - 1) - 1; /* < 0: the window does not fit once */
+  return span < 0 ? 0 : span / stride + 1;
 }
 /* transposed: out = (in-1)*stride - 2*pad + dil*(k-1) + out_pad + 1 */
 static inline int ev_deconv_out_size(int in, int k, int stride, int pad, int dil, int out_pad) {
