@@ -9,7 +9,7 @@
 Where the C side is deterministic the Python side is meant to give the same numbers: the
 architecture JSON is byte-identical to ev_net_to_json, He init and the metrics agree
 exactly, the epoch order, crop/flip draws and the bilinear resampling follow the same
-float32 arithmetic. Only JPEG decoding differs (PIL's libjpeg vs stb_image: a few levels).
+float32 arithmetic, and both decode JPEG with libjpeg-turbo, so the batches are identical.
 tests/test_torch_peer.sh checks all of it against libevonet.a.
 
 Runs under Debian's /usr/bin/python3 (torch, numpy, PIL).

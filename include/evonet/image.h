@@ -14,10 +14,13 @@ typedef struct {
 /* Largest image decoded (16384 x 16384): a 30-byte header can claim 60000 x 60000. */
 #define EV_IMAGE_MAX_PIXELS (1ull << 28)
 
-/* Decodes a JPEG/PNG/BMP file into `channels` (1: luminance, 3: RGB) uint8 pixels.
- * EV_ERR_IO if the file can't be read, EV_ERR_FORMAT (naming the file and stb's reason)
- * if it doesn't decode or has more than EV_IMAGE_MAX_PIXELS pixels. */
+/* Decodes a JPEG/PNG/BMP file into `channels` (1: luminance, 3: RGB) uint8 pixels (JPEG
+ * with libjpeg-turbo, PNG and BMP with stb_image). EV_ERR_IO if the file can't be read,
+ * EV_ERR_FORMAT (naming the file and the decoder's reason) if it doesn't decode, is
+ * truncated or has more than EV_IMAGE_MAX_PIXELS pixels. */
 ev_status ev_image_load(const char *path, int channels, ev_image *out);
+/* Width and height from the file's header, same errors. */
+ev_status ev_image_info(const char *path, int *w, int *h);
 void ev_image_free(ev_image *im);
 
 /* Bilinear resample of the box [x0, x0+bw) × [y0, y0+bh) of a (h, w, c) source into a

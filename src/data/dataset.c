@@ -8,8 +8,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include <stb_image.h>
-
 #include "data/dataset_internal.h"
 #include "evonet/io.h"
 
@@ -306,13 +304,9 @@ ev_status ev_dataset_open(const char *root, const char *split_name, ev_layout la
 ev_status ev_dataset_check(const ev_dataset *ds) {
   for (size_t i = 0; i < ds->n; i++) {
     const ev_pair *p = &ds->pairs[i];
-    int w, h, c, mw, mh, mc;
-    if (!stbi_info(p->image, &w, &h, &c))
-      return ev_fail(EV_ERR_FORMAT, "cannot decode image %s: %s", p->image,
-                     stbi_failure_reason());
-    if (!stbi_info(p->mask, &mw, &mh, &mc))
-      return ev_fail(EV_ERR_FORMAT, "cannot decode mask %s: %s", p->mask,
-                     stbi_failure_reason());
+    int w, h, mw, mh;
+    EV_TRY(ev_image_info(p->image, &w, &h));
+    EV_TRY(ev_image_info(p->mask, &mw, &mh));
     if (w != mw || h != mh)
       return ev_fail(EV_ERR_FORMAT, "mask %s is %dx%d but its image %s is %dx%d", p->mask,
                      mw, mh, p->image, w, h);

@@ -1,4 +1,5 @@
-/* Decoding (stb_image) and bilinear box resampling of host images. */
+/* Decoding (JPEG: libjpeg-turbo; PNG, BMP: stb_image) and bilinear box resampling of host
+ * images. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,28 +9,52 @@
 
 #include "evonet/image.h"
 #include "evonet/io.h"
-#include "jpeg_guard.h"
+#include "image_jpeg.h"
 
-ev_status ev_image_load(const char *path, int channels, ev_image *out) {
-  *out = (ev_image){0};
-  if (channels != 1 && channels != 3)
-    return ev_fail(EV_ERR_ARG, "ev_image_load: channels must be 1 or 3, not %d", channels);
-  /* a folder or device named like an image is refused here, before reading it */
+/* Reads a regular file into memory (a folder or device named like an image is refused
+ * before reading it). */
+static ev_status read_image_file(const char *path, uint8_t **data, size_t *size) {
   struct stat st;
   if (stat(path, &st) != 0)
     return ev_fail(EV_ERR_IO, "cannot open image %s: %s", path, strerror(errno));
   if (!S_ISREG(st.st_mode))
     return ev_fail(EV_ERR_IO, "cannot read image %s: not a regular file", path);
-  void *data;
-  size_t size;
-  EV_TRY(ev_read_file(path, &data, &size));
-  if (size > (size_t)0x7fffffff) {
-    free(data);
-    return ev_fail(EV_ERR_FORMAT, "image %s is too large (%zu bytes)", path, size);
+  EV_TRY(ev_read_file(path, (void **)data, size));
+  if (*size > (size_t)0x7fffffff) {
+    free(*data);
+    return ev_fail(EV_ERR_FORMAT, "image %s is too large (%zu bytes)", path, *size);
   }
-  if (!ev_jpeg_tables_ok(data, size)) {
+  return EV_OK;
+}
+
+/* PNG or BMP size from the header (stb_image). */
+static ev_status stb_info(const char *path, const uint8_t *d, size_t n, int *w, int *h) {
+  int comp;
+  if (!stbi_info_from_memory(d, (int)n, w, h, &comp))
+    return ev_fail(EV_ERR_FORMAT, "cannot decode image %s: %s", path, stbi_failure_reason());
+  return EV_OK;
+}
+
+ev_status ev_image_info(const char *path, int *w, int *h) {
+  uint8_t *data;
+  size_t size;
+  EV_TRY(read_image_file(path, &data, &size));
+  ev_status s = ev_is_jpeg(data, size) ? ev_jpeg_info(path, data, size, w, h) : stb_info(path, data, size, w, h);
+  free(data);
+  return s;
+}
+
+ev_status ev_image_load(const char *path, int channels, ev_image *out) {
+  *out = (ev_image){0};
+  if (channels != 1 && channels != 3)
+    return ev_fail(EV_ERR_ARG, "ev_image_load: channels must be 1 or 3, not %d", channels);
+  uint8_t *data;
+  size_t size;
+  EV_TRY(read_image_file(path, &data, &size));
+  if (ev_is_jpeg(data, size)) {
+    ev_status s = ev_jpeg_decode(path, data, size, channels, out);
     free(data);
-    return ev_fail(EV_ERR_FORMAT, "cannot decode image %s: corrupt JPEG (a Huffman table of more than 256 codes)", path);
+    return s;
   }
   int w, h, comp;
   /* the header's size first: a small file must not make us decode gigabytes */
@@ -48,7 +73,7 @@ ev_status ev_image_load(const char *path, int channels, ev_image *out) {
 }
 
 void ev_image_free(ev_image *im) {
-  if (im->pix) stbi_image_free(im->pix);
+  free(im->pix); /* stb_image allocates with malloc too */
   *im = (ev_image){0};
 }
 

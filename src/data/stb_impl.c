@@ -9,8 +9,8 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 
-/* The datasets hold JPEG, PNG and BMP; fewer decoders, less code that reads foreign bytes. */
-#define STBI_ONLY_JPEG
+/* PNG and BMP only: fewer decoders, less code that reads foreign bytes. JPEG goes to
+ * libjpeg-turbo (src/data/image_jpeg.c). */
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STB_IMAGE_IMPLEMENTATION
