@@ -576,6 +576,29 @@ static void test_hostile_images(void **state) {
   TU_OK(ev_image_info(path, &w, &h)); /* the header is whole */
   assert_true(w == 40 && h == 30);
   expect_fail(ev_image_load(path, 1, &im), EV_ERR_FORMAT, "cut.jpg", "truncated");
+  /* PNG and BMP cut short: refused (stb would zero-fill a BMP's missing rows) */
+  const char *cut_names[] = {"cut.png", "cut.bmp"};
+  for (int k = 0; k < 2; k++) {
+    write_image(dir, cut_names[k], 40, 30, 3);
+    sub(path, dir, cut_names[k]);
+    TU_OK(ev_image_load(path, 3, &im)); /* whole, it loads */
+    ev_image_free(&im);
+    TU_OK(ev_read_file(path, (void **)&d, &n));
+    TU_OK(ev_write_file_atomic(path, d, n - 7));
+    free(d);
+    expect_fail(ev_image_load(path, 3, &im), EV_ERR_FORMAT, cut_names[k], "truncated");
+  }
+  /* a PNG whose one data chunk claims 1 GiB: refused before anything is allocated */
+  write_image(dir, "bomb.png", 7, 5, 3);
+  sub(path, dir, "bomb.png");
+  TU_OK(ev_read_file(path, (void **)&d, &n));
+  i = 8;
+  while (i + 8 < n && memcmp(d + i + 4, "IDAT", 4) != 0) i += 12 + ((size_t)d[i] << 24 | d[i + 1] << 16 | d[i + 2] << 8 | d[i + 3]);
+  assert_true(i + 8 < n);
+  d[i] = 0x40, d[i + 1] = d[i + 2] = d[i + 3] = 0;
+  TU_OK(ev_write_file_atomic(path, d, n));
+  free(d);
+  expect_fail(ev_image_load(path, 3, &im), EV_ERR_FORMAT, "bomb.png", "truncated");
   /* a 54-byte BMP header claiming 20000 x 20000 pixels (1.2 GB decoded) */
   uint8_t bmp[64] = {'B', 'M'};
   const uint32_t fields[][2] = {{2, 64}, {10, 54}, {14, 40}, {18, 20000}, {22, 20000}, {26, 1 | 24u << 16}};

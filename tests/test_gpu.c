@@ -110,7 +110,11 @@ static void test_spec_and_push_constants(void **state) {
     TU_OK(ev_stream_submit(s));
     tu_download(&by, y, n);
     ev_axpb_ref(as[k], b, x, ref, n);
-    assert_true(tu_max_abs_err(y, ref, n) == 0.0);
+    /* exact, to one rounding: a driver may contract a*x+b into one fma (NVIDIA does,
+     * lavapipe does not), so either result is right and nothing else is */
+    for (uint32_t i = 0; i < n; i++)
+      if (y[i] != ref[i] && y[i] != fmaf(as[k], x[i], b))
+        fail_msg("axpb[%u] = %.9g, want %.9g (or its fma)", i, y[i], ref[i]);
   }
   ev_buf_free(g, &bx);
   ev_buf_free(g, &by);

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""PyTorch (CPU, fp32) counterpart of `evonet bench kernels`: the same layer shapes and
+"""PyTorch (CPU or CUDA, fp32) counterpart of `evonet bench kernels`: the same layer shapes and
 passes, GFLOP/s = 2*MACs/time, median of --reps runs; each run times --inner calls of one
-pass and divides. Run with /usr/bin/python3 (the interpreter that has torch).
+pass and divides. Run with /usr/bin/python3 (the interpreter that has torch). With
+--device cuda the GPU is synchronised around each run, TF32 is off (true fp32, as evonet)
+and cuDNN picks its fastest algorithm per shape (benchmark mode) during the warm-up.
 
   forward      torch.nn.functional.conv2d / conv_transpose2d (with bias)
   input-grad   torch.autograd.grad(y, x, dy)  (x requires grad, weight does not)
@@ -30,13 +32,16 @@ def layer(transposed, stride, pad):
     return lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=pad)
 
 
-def time_pass(fn, reps, inner):
-    fn()  # warm-up (allocations, kernel choice)
+def time_pass(fn, reps, inner, sync):
+    for _ in range(3):  # warm-up (allocations, kernel choice)
+        fn()
+    sync()
     t = []
     for _ in range(reps):
         t0 = time.perf_counter()
         for _ in range(inner):
             fn()
+        sync()
         t.append((time.perf_counter() - t0) / inner)
     return statistics.median(t)
 
@@ -48,20 +53,32 @@ def main():
     ap.add_argument("--threads", type=int, default=0,
                     help="torch intra-op threads (default: torch's own choice; this machine has "
                          f"{os.cpu_count()} CPUs)")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__} CPU fp32, {torch.get_num_threads()} threads, "
-          f"mkldnn {torch.backends.mkldnn.is_available()}; N=8; median of {a.reps} runs, "
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+        sync = torch.cuda.synchronize
+        where = (f"{torch.cuda.get_device_name(dev)} fp32 (TF32 off), cuDNN "
+                 f"{torch.backends.cudnn.version()}")
+    else:
+        sync = lambda: None  # noqa: E731
+        where = (f"CPU fp32, {torch.get_num_threads()} threads, "
+                 f"mkldnn {torch.backends.mkldnn.is_available()}")
+    print(f"torch {torch.__version__} {where}; N=8; median of {a.reps} runs, "
           f"{a.inner} calls per run, host-timed\n")
     print(f"{'layer':<31} {'GFLOP':>8} | {'forward':>22} | {'input-grad':>22} | {'weight-grad':>22}")
     print(f"{'':<31} {'':>8} | {'ms':>10} {'GFLOP/s':>11} | {'ms':>10} {'GFLOP/s':>11} | {'ms':>10} {'GFLOP/s':>11}")
     for name, tr, n, cin, cout, hw, k, s, p in SHAPES:
         f = layer(tr, s, p)
-        x = torch.rand(n, cin, hw, hw) - 0.5
-        w = torch.rand(*((cin, cout) if tr else (cout, cin)), k, k) - 0.5
-        b = torch.rand(cout) - 0.5
+        x = torch.rand(n, cin, hw, hw, device=dev) - 0.5
+        w = torch.rand(*((cin, cout) if tr else (cout, cin)), k, k, device=dev) - 0.5
+        b = torch.rand(cout, device=dev) - 0.5
         with torch.no_grad():
             y = f(x, w, b)
         dy = torch.rand_like(y) - 0.5
@@ -87,7 +104,7 @@ def main():
 
         row = f"{name:<31} {gflop:8.3f} |"
         for fn in (fwd, bwd_data, bwd_weight):
-            t = time_pass(fn, a.reps, a.inner)
+            t = time_pass(fn, a.reps, a.inner, sync)
             row += f" {t * 1e3:10.2f} {gflop / t:11.2f} |"
         print(row, flush=True)
 

@@ -7,7 +7,7 @@ initial weights, data, recipe and metrics, on the CPU, so the two can be compare
                       --optimizer sgd|adam --lr LR --momentum M --weight-decay WD
                       --schedule const|step|cosine [--warmup-epochs K] --seed N --threads T
                       --out DIR [--init FILE | --init-vgg16 FILE]
-  torch_peer.py bench (--arch FILE | --width W [--bn]) --size S --batch B --steps K --threads T
+  torch_peer.py bench (--arch FILE | --width W [--bn]) --size S --batch B --steps K --threads T [--device cuda]
   torch_peer.py eval  --data DIR --split test --weights FILE --size S
 
 The recipe, spelled out (what evonet's C trainer is to match):
@@ -218,10 +218,17 @@ def cmd_train(args):
 
 def cmd_bench(args):
     net, src = build_net(args)
+    dev = torch.device(args.device)
+    sync = lambda: None  # noqa: E731
+    if dev.type == "cuda":  # true fp32 like evonet; the loss's float() waits for each step
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+        sync = torch.cuda.synchronize
+    net.to(dev)
     to_memory_format(net, args)
     g = torch.Generator().manual_seed(args.seed)
-    x = prep_input(torch.randn(args.batch, 3, args.size, args.size, generator=g), args)
-    m = (torch.rand(args.batch, args.size, args.size, generator=g) > 0.7).float()
+    x = prep_input(torch.randn(args.batch, 3, args.size, args.size, generator=g).to(dev), args)
+    m = (torch.rand(args.batch, args.size, args.size, generator=g) > 0.7).float().to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
     net.train()
     train_t = []
@@ -235,12 +242,13 @@ def cmd_bench(args):
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
         saliency(net, x)
+        sync()
         if i >= args.warmup:
             infer_t.append(time.perf_counter() - t0)
     tm, im = statistics.median(train_t), statistics.median(infer_t)
     print(json.dumps({"net": src, "synapses": live_synapses(net), "size": args.size, "batch": args.batch,
                       "steps": args.steps, "warmup": args.warmup, "threads": torch.get_num_threads(),
-                      "channels_last": bool(args.channels_last),
+                      "channels_last": bool(args.channels_last), "device": str(dev),
                       "train_img_s": args.batch / tm, "train_ms_per_step": 1e3 * tm,
                       "infer_img_s": args.batch / im, "infer_ms_per_batch": 1e3 * im,
                       "train_img_s_min": args.batch / max(train_t), "train_img_s_max": args.batch / min(train_t),
@@ -333,6 +341,7 @@ def parse_args(argv):
     b.add_argument("--steps", type=positive(int), default=10)
     b.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     b.add_argument("--seed", type=int, default=1)
+    b.add_argument("--device", default="cpu", help="cpu (default) or cuda (fp32, TF32 off, cuDNN benchmark mode)")
 
     e = sub.add_parser("eval", help="metrics of a network file on a split")
     common(e, 8)

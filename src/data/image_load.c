@@ -9,6 +9,7 @@
 
 #include "evonet/image.h"
 #include "evonet/io.h"
+#include "image_complete.h"
 #include "image_jpeg.h"
 
 /* Reads a regular file into memory (a folder or device named like an image is refused
@@ -62,6 +63,11 @@ ev_status ev_image_load(const char *path, int channels, ev_image *out) {
     free(data);
     return ev_fail(EV_ERR_FORMAT, "image %s is %dx%d, more than %llu pixels", path, w, h,
                    (unsigned long long)EV_IMAGE_MAX_PIXELS);
+  }
+  ev_status s = ev_image_check_complete(path, data, size);
+  if (s != EV_OK) {
+    free(data);
+    return s;
   }
   /* stb's failure reason is thread-local (C11), so decoding threads don't mix messages */
   uint8_t *pix = stbi_load_from_memory(data, (int)size, &w, &h, &comp, channels);
