@@ -56,16 +56,18 @@ static const conv_case k_deconv[] = {
 /* kernel variants: EVONET_CONV_VARIANT, and the test hooks EVONET_CONV_CN (per-lane rows),
  * EVONET_CONV_SWAP (orientation), EVONET_CONV_HA (shuffled blocks of 8 rows) and
  * EVONET_CONV_UNROLL (0: keep the tap and texel loops of narrow layers) of the cpu kernel and
- * EVONET_CONV_GRIDX (x workgroups cap); "" leaves the choice to the host */
-typedef struct { const char *name, *variant, *cn, *swap, *gridx, *ha, *unroll; } variant;
+ * EVONET_CONV_GRIDX (x workgroups cap), EVONET_CONV_GPU_TILE (the gpu kernel's TM,TN,LX,LY);
+ * "" leaves the choice to the host */
+typedef struct { const char *name, *variant, *cn, *swap, *gridx, *ha, *unroll, *tile; } variant;
 static const variant k_variants[] = {
-    {"cpu", "cpu", "", "", "", "", ""},
-    {"cpu2", "cpu", "2", "0", "1", "", ""}, /* gridx 1: every m-tile wraps from x into y */
-    {"cpu4s", "cpu", "4", "1", "", "1", "0"},
-    {"h2", "cpu", "4", "0", "", "2", "0"},
-    {"h3s", "cpu", "4", "1", "2", "3", ""},
-    {"h4", "cpu", "4", "0", "", "4", ""},
-    {"gpu", "gpu", "", "", "1", "", ""},
+    {"cpu", "cpu", "", "", "", "", "", ""},
+    {"cpu2", "cpu", "2", "0", "1", "", "", ""}, /* gridx 1: every m-tile wraps from x into y */
+    {"cpu4s", "cpu", "4", "1", "", "1", "0", ""},
+    {"h2", "cpu", "4", "0", "", "2", "0", ""},
+    {"h3s", "cpu", "4", "1", "2", "3", "", ""},
+    {"h4", "cpu", "4", "0", "", "4", "", ""},
+    {"gpu", "gpu", "", "", "1", "", "", ""},
+    {"gpu 8x4 on 16x8", "gpu", "", "", "", "", "", "8,4,16,8"}, /* tall blocks, flat workgroup */
 };
 #define N_VARIANTS (sizeof k_variants / sizeof k_variants[0])
 
@@ -76,6 +78,7 @@ static void set_variant(const variant *v) {
   setenv("EVONET_CONV_GRIDX", v->gridx, 1);
   setenv("EVONET_CONV_HA", v->ha, 1);
   setenv("EVONET_CONV_UNROLL", v->unroll, 1);
+  setenv("EVONET_CONV_GPU_TILE", v->tile, 1);
 }
 
 static void clear_variant(void) {
@@ -85,6 +88,7 @@ static void clear_variant(void) {
   unsetenv("EVONET_CONV_GRIDX");
   unsetenv("EVONET_CONV_HA");
   unsetenv("EVONET_CONV_UNROLL");
+  unsetenv("EVONET_CONV_GPU_TILE");
 }
 
 /* ---------------- host data ---------------- */

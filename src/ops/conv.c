@@ -2,6 +2,7 @@
  * kernel variant and tile choice, dispatch. Shaders: conv_gemm_cpu, conv_gemm_gpu (one
  * implicit GEMM for all four passes, geometry in shaders/include/gemm_conv.glsl) and
  * conv_wtranspose. References: conv_ref.c. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,6 +176,14 @@ static conv_tiles choose_tiles(const ev_caps *c, uint64_t m, uint64_t cd4, uint6
   t.lx = t.ly = 16;
   if (c->max_workgroup_invocations < 256 || c->max_workgroup_size[0] < 16 || c->max_workgroup_size[1] < 16)
     t.lx = t.ly = 8; /* 64 invocations: every Vulkan device allows that */
+  /* bench/test hook "TM,TN,LX,LY": per-thread block and workgroup shape (the shader needs
+   * LX % TM == 0 and LY % TN == 0); ignored unless the device allows it */
+  const char *hook = getenv("EVONET_CONV_GPU_TILE");
+  unsigned htm, htn, hlx, hly;
+  if (hook && sscanf(hook, "%u,%u,%u,%u", &htm, &htn, &hlx, &hly) == 4 && htm >= 1 && htn >= 1 &&
+      htm <= 8 && htn <= 8 && hlx % htm == 0 && hly % htn == 0 && hlx <= c->max_workgroup_size[0] &&
+      hly <= c->max_workgroup_size[1] && hlx * hly <= c->max_workgroup_invocations)
+    t.tm = htm, t.tn = htn, t.lx = hlx, t.ly = hly;
   t.bm = t.tm * t.ly;
   t.bn = t.tn * t.lx;
   t.bk4 = 4;
