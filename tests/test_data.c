@@ -588,6 +588,15 @@ static void test_hostile_images(void **state) {
     free(d);
     expect_fail(ev_image_load(path, 3, &im), EV_ERR_FORMAT, cut_names[k], "truncated");
   }
+  /* a BMP 0 rows high (stb_image decodes it to an empty image) */
+  write_image(dir, "flat.bmp", 3, 2, 3);
+  sub(path, dir, "flat.bmp");
+  TU_OK(ev_read_file(path, (void **)&d, &n));
+  memset(d + 22, 0, 4);
+  TU_OK(ev_write_file_atomic(path, d, n));
+  free(d);
+  expect_fail(ev_image_info(path, &w, &h), EV_ERR_FORMAT, "flat.bmp", "no pixels");
+  expect_fail(ev_image_load(path, 3, &im), EV_ERR_FORMAT, "flat.bmp", "no pixels");
   /* a PNG whose one data chunk claims 1 GiB: refused before anything is allocated */
   write_image(dir, "bomb.png", 7, 5, 3);
   sub(path, dir, "bomb.png");
