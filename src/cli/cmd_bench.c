@@ -195,8 +195,8 @@ int cmd_bench(int argc, char **argv) {
              "256->256 @16x16; 4x4 stride-2 pad-1 transposed conv 128->64 @16x16->32x32) and\n"
              "prints GFLOP/s = 2*MACs/time, the median of R runs (default 7); each run is one\n"
              "stream submission of %d passes timed on the host.\n"
-             "EVONET_CONV_VARIANT=cpu|gpu forces a kernel variant; EVONET_CONV_GPU_TILE=TM,TN,LX,LY\n"
-             "sets the gpu variant's per-thread block and workgroup; EVONET_PROFILE=1 adds\n"
+             "EVONET_CONV_VARIANT=cpu|gpu forces a kernel variant; EVONET_CONV_GPU_TILE=TM,TN,LX,LY[,BK4]\n"
+             "sets the gpu variant's per-thread block, workgroup and k depth; EVONET_PROFILE=1 adds\n"
              "per-kernel GPU times.\n", INNER);
       return 0;
     } else return cli_usage_error("bench", "unknown option '%s'", cli_bad_option(argc, argv));

@@ -176,17 +176,21 @@ static conv_tiles choose_tiles(const ev_caps *c, uint64_t m, uint64_t cd4, uint6
   t.lx = t.ly = 16;
   if (c->max_workgroup_invocations < 256 || c->max_workgroup_size[0] < 16 || c->max_workgroup_size[1] < 16)
     t.lx = t.ly = 8; /* 64 invocations: every Vulkan device allows that */
-  /* bench/test hook "TM,TN,LX,LY": per-thread block and workgroup shape (the shader needs
-   * LX % TM == 0 and LY % TN == 0); ignored unless the device allows it */
+  /* bench/test hook "TM,TN,LX,LY[,BK4]": per-thread block, workgroup shape and k texels
+   * per shared-memory stage (the shader needs LX % TM == 0 and LY % TN == 0); ignored
+   * unless the device allows it */
   const char *hook = getenv("EVONET_CONV_GPU_TILE");
-  unsigned htm, htn, hlx, hly;
-  if (hook && sscanf(hook, "%u,%u,%u,%u", &htm, &htn, &hlx, &hly) == 4 && htm >= 1 && htn >= 1 &&
-      htm <= 8 && htn <= 8 && hlx % htm == 0 && hly % htn == 0 && hlx <= c->max_workgroup_size[0] &&
-      hly <= c->max_workgroup_size[1] && hlx * hly <= c->max_workgroup_invocations)
+  unsigned htm, htn, hlx, hly, hbk = 4;
+  int nh = hook ? sscanf(hook, "%u,%u,%u,%u,%u", &htm, &htn, &hlx, &hly, &hbk) : 0;
+  if (nh >= 4 && htm >= 1 && htn >= 1 && htm <= 8 && htn <= 8 && hbk >= 1 && hbk <= 8 && hlx % htm == 0 &&
+      hly % htn == 0 && hlx <= c->max_workgroup_size[0] && hly <= c->max_workgroup_size[1] &&
+      hlx * hly <= c->max_workgroup_invocations)
     t.tm = htm, t.tn = htn, t.lx = hlx, t.ly = hly;
+  else
+    hbk = 4;
   t.bm = t.tm * t.ly;
   t.bn = t.tn * t.lx;
-  t.bk4 = 4;
+  t.bk4 = hbk;
   while (t.bk4 > 1 && (t.bm + t.bn) * t.bk4 * 16 > c->max_shared_memory) t.bk4 /= 2;
   return t;
 }
