@@ -4,11 +4,12 @@
 // bias: float[CD4]; out: (NB, HO, WO, CD4) floats.  groups = (m-tiles x column tiles, phases).
 //
 // A workgroup of LX x LY threads computes a BM x BN tile (BM = TM*LY rows, BN = TN*LX
-// columns); each thread a TM x TN block with rows ty + i*LY and columns tx + j*LX (spread
-// so neighbouring threads read neighbouring shared words). K advances BK4 texels (4*BK4 k)
-// at a time through shared memory; the flat k-texel index decodes to (tap, channel texel).
-// The host guarantees LX % TM == 0 and LY % TN == 0 (each thread then always loads the
-// same A row and B column) and that the tiles fit the device's shared memory.
+// columns); each thread a TM x TN block of consecutive rows ty*TM.. and columns tx*TN.., read
+// from shared memory as vec4s (TM, TN multiples of 4): one 16-byte load feeds 4 multiply-adds
+// per row or column, where scalar loads fed one. K advances BK4 texels (4*BK4 k) at a time;
+// the flat k-texel index decodes to (tap, channel texel). The host guarantees LX % TM == 0
+// and LY % TN == 0 (each thread then always loads the same A row and B column) and that the
+// tiles fit the device's shared memory.
 layout(local_size_x_id = 100, local_size_y_id = 101) in;
 layout(constant_id = 0) const int TM = 4;
 layout(constant_id = 1) const int TN = 4;
@@ -23,8 +24,9 @@ layout(std430, binding = 3) writeonly buffer OutB { float outv[]; };
 
 const int LX = int(gl_WorkGroupSize.x), LY = int(gl_WorkGroupSize.y);
 const int BM = TM * LY, BN = TN * LX, NT = LX * LY;
-shared float As[BK4 * 4][BM];
-shared float Bs[BK4 * 4][BN];
+const int TM4 = TM / 4, TN4 = TN / 4;
+shared vec4 As[BK4 * 4][BM / 4]; // As[k][r / 4][r % 4] = A(row m0 + r, k)
+shared vec4 Bs[BK4 * 4][BN / 4];
 
 void main() {
   int tx_ = int(gl_LocalInvocationID.x), ty_ = int(gl_LocalInvocationID.y);
@@ -61,7 +63,7 @@ void main() {
         if (sy >= 0 && sy < pc.HS && sx >= 0 && sx < pc.WS)
           a = texelFetch(A, ((b * pc.HS + sy) * pc.WS + sx) * ks + ci);
       }
-      for (int q = 0; q < 4; q++) As[kk * 4 + q][arow] = a[q];
+      for (int q = 0; q < 4; q++) As[kk * 4 + q][arow >> 2][arow & 3] = a[q];
     }
     for (int idx = tid; idx < BN * BK4; idx += NT) {
       int kk = idx / BN, k = k0 + kk;
@@ -72,26 +74,26 @@ void main() {
         int ky = ty.k0 + jy * ty.kstep, kx = tx.k0 + jx * tx.kstep;
         w = texelFetch(B, wrow * pc.BROW + (ky * pc.KW + kx) * ks + ci);
       }
-      for (int q = 0; q < 4; q++) Bs[kk * 4 + q][bcol] = w[q];
+      for (int q = 0; q < 4; q++) Bs[kk * 4 + q][bcol >> 2][bcol & 3] = w[q];
     }
     barrier();
     for (int kk = 0; kk < BK4 * 4; kk++) {
-      float av[TM], bv[TN];
-      for (int i = 0; i < TM; i++) av[i] = As[kk][ty_ + i * LY];
-      for (int j = 0; j < TN; j++) bv[j] = Bs[kk][tx_ + j * LX];
+      vec4 av[TM4], bv[TN4];
+      for (int i = 0; i < TM4; i++) av[i] = As[kk][ty_ * TM4 + i];
+      for (int j = 0; j < TN4; j++) bv[j] = Bs[kk][tx_ * TN4 + j];
       for (int i = 0; i < TM; i++)
-        for (int j = 0; j < TN; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+        for (int j = 0; j < TN; j++) acc[i][j] = fma(av[i >> 2][i & 3], bv[j >> 2][j & 3], acc[i][j]);
     }
     barrier();
   }
 
   for (int i = 0; i < TM; i++) {
-    int mr = m0 + ty_ + i * LY;
+    int mr = m0 + ty_ * TM + i;
     if (mr >= M) continue;
     int br = mr / (qh * qw), oy = ((mr / qw) % qh) * pc.BH + ry, ox = (mr % qw) * pc.BW + rx;
     int base = ((br * pc.HO + oy) * pc.WO + ox) * pc.CD4;
     for (int j = 0; j < TN; j++) {
-      int col = n0 + tx_ + j * LX;
+      int col = n0 + tx_ * TN + j;
       if (col >= pc.CD4) continue;
       float v = acc[i][j];
       if (HAS_BIAS != 0) v += bias[col];
