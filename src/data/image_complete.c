@@ -3,12 +3,17 @@
 
 #include "image_complete.h"
 
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-static uint32_t le32(const uint8_t *p) { return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]; }
+static uint32_t be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static uint32_t le32(const uint8_t *p) {
+  return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
 static uint32_t le16(const uint8_t *p) { return (uint32_t)p[1] << 8 | p[0]; }
 
 static ev_status truncated(const char *path, uint64_t need, size_t n) {
-  return ev_fail(EV_ERR_FORMAT, "cannot decode image %s: the file ends before the image does (truncated: %zu of %llu bytes)",
+  return ev_fail(EV_ERR_FORMAT,
+                 "cannot decode image %s: the file ends before the image does (truncated: %zu of %llu bytes)",
                  path, n, (unsigned long long)need);
 }
 
