@@ -17,6 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from torch_common import bench_device
+
 # name, transposed, N, Cin, Cout, H(=W) of the pass's x, kernel, stride, padding
 SHAPES = [
     ("conv 3x3 64->64 @64x64", False, 8, 64, 64, 64, 3, 1, 1),
@@ -58,16 +60,11 @@ def main():
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    dev = torch.device(a.device)
+    dev, sync = bench_device(a.device)
     if dev.type == "cuda":
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.benchmark = True
-        sync = torch.cuda.synchronize
         where = (f"{torch.cuda.get_device_name(dev)} fp32 (TF32 off), cuDNN "
                  f"{torch.backends.cudnn.version()}")
     else:
-        sync = lambda: None  # noqa: E731
         where = (f"CPU fp32, {torch.get_num_threads()} threads, "
                  f"mkldnn {torch.backends.mkldnn.is_available()}")
     print(f"torch {torch.__version__} {where}; N=8; median of {a.reps} runs, "

@@ -38,6 +38,18 @@ class PeerError(Exception):
     """A user-facing error: printed as one line, exit status 1."""
 
 
+def bench_device(name):
+    """(device, sync) for timing on `name` ("cpu" or "cuda"): on CUDA true fp32 as evonet
+    computes (TF32 off), cuDNN's fastest algorithm per shape (benchmark mode), and sync()
+    waits for the GPU; on the CPU sync() does nothing."""
+    dev = torch.device(name)
+    if dev.type != "cuda":
+        return dev, lambda: None
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    return dev, torch.cuda.synchronize
+
+
 # ---------------------------------------------------------------- network description
 def _layer(name, op, inputs, **kw):
     d = {"name": name, "op": op, "in": list(inputs)}

@@ -218,12 +218,7 @@ def cmd_train(args):
 
 def cmd_bench(args):
     net, src = build_net(args)
-    dev = torch.device(args.device)
-    sync = lambda: None  # noqa: E731
-    if dev.type == "cuda":  # true fp32 like evonet; the loss's float() waits for each step
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.benchmark = True
-        sync = torch.cuda.synchronize
+    dev, sync = tc.bench_device(args.device)  # a training step's float(loss) waits by itself
     net.to(dev)
     to_memory_format(net, args)
     g = torch.Generator().manual_seed(args.seed)

@@ -1,6 +1,7 @@
-/* Truncation checks for PNG and BMP before stb_image decodes them (see image_complete.h). */
+/* Header checks before decoding: truncated PNG and BMP files, sizes (see image_complete.h). */
 #include <string.h>
 
+#include "evonet/image.h"
 #include "image_complete.h"
 
 static uint32_t be32(const uint8_t *p) {
@@ -54,5 +55,15 @@ ev_status ev_image_check_complete(const char *path, const uint8_t *d, size_t n) 
   static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   if (n >= 8 && memcmp(d, png_sig, 8) == 0) return png_complete(path, d, n);
   if (n >= 2 && d[0] == 'B' && d[1] == 'M') return bmp_complete(path, d, n);
+  return EV_OK;
+}
+
+ev_status ev_image_check_size(const char *path, int64_t w, int64_t h) {
+  if (w <= 0 || h <= 0)
+    return ev_fail(EV_ERR_FORMAT, "cannot decode image %s: it has no pixels (%lldx%lld)", path, (long long)w,
+                   (long long)h);
+  if ((uint64_t)w * (uint64_t)h > EV_IMAGE_MAX_PIXELS)
+    return ev_fail(EV_ERR_FORMAT, "image %s is %lldx%lld, more than %llu pixels", path, (long long)w, (long long)h,
+                   (unsigned long long)EV_IMAGE_MAX_PIXELS);
   return EV_OK;
 }

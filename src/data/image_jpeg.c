@@ -8,6 +8,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#include "image_complete.h"
 #include "image_jpeg.h"
 
 typedef struct {
@@ -78,10 +79,10 @@ ev_status ev_jpeg_decode(const char *path, const uint8_t *d, size_t n, int chann
   }
   open_mem(&ci, &em, d, n);
   jpeg_read_header(&ci, TRUE);
-  if ((uint64_t)ci.image_width * ci.image_height > EV_IMAGE_MAX_PIXELS) {
+  ev_status s = ev_image_check_size(path, ci.image_width, ci.image_height);
+  if (s != EV_OK) {
     jpeg_destroy_decompress(&ci);
-    return ev_fail(EV_ERR_FORMAT, "image %s is %ux%u, more than %llu pixels", path, ci.image_width,
-                   ci.image_height, (unsigned long long)EV_IMAGE_MAX_PIXELS);
+    return s;
   }
   int cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
   ci.out_color_space = cmyk ? JCS_CMYK : channels == 1 ? JCS_GRAYSCALE : JCS_RGB;

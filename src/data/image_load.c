@@ -36,18 +36,13 @@ static ev_status stb_info(const char *path, const uint8_t *d, size_t n, int *w, 
   return EV_OK;
 }
 
-/* stb_image 2.27 accepts a BMP 0 rows high */
-static ev_status no_pixels(const char *path, int w, int h) {
-  return ev_fail(EV_ERR_FORMAT, "cannot decode image %s: it has no pixels (%dx%d)", path, w, h);
-}
-
 ev_status ev_image_info(const char *path, int *w, int *h) {
   uint8_t *data;
   size_t size;
   EV_TRY(read_image_file(path, &data, &size));
   ev_status s = ev_is_jpeg(data, size) ? ev_jpeg_info(path, data, size, w, h) : stb_info(path, data, size, w, h);
   free(data);
-  return s == EV_OK && (*w <= 0 || *h <= 0) ? no_pixels(path, *w, *h) : s;
+  return s == EV_OK ? ev_image_check_size(path, *w, *h) : s;
 }
 
 ev_status ev_image_load(const char *path, int channels, ev_image *out) {
@@ -62,14 +57,10 @@ ev_status ev_image_load(const char *path, int channels, ev_image *out) {
     free(data);
     return s;
   }
+  /* the header first: a small file must not make us decode gigabytes or read past its end */
   int w, h, comp;
-  /* the header's size first: a small file must not make us decode gigabytes */
-  if (stbi_info_from_memory(data, (int)size, &w, &h, &comp) && (uint64_t)w * (uint64_t)h > EV_IMAGE_MAX_PIXELS) {
-    free(data);
-    return ev_fail(EV_ERR_FORMAT, "image %s is %dx%d, more than %llu pixels", path, w, h,
-                   (unsigned long long)EV_IMAGE_MAX_PIXELS);
-  }
-  ev_status s = ev_image_check_complete(path, data, size);
+  ev_status s = stbi_info_from_memory(data, (int)size, &w, &h, &comp) ? ev_image_check_size(path, w, h) : EV_OK;
+  if (s == EV_OK) s = ev_image_check_complete(path, data, size);
   if (s != EV_OK) {
     free(data);
     return s;
@@ -79,10 +70,6 @@ ev_status ev_image_load(const char *path, int channels, ev_image *out) {
   free(data);
   if (!pix)
     return ev_fail(EV_ERR_FORMAT, "cannot decode image %s: %s", path, stbi_failure_reason());
-  if (w <= 0 || h <= 0) {
-    free(pix);
-    return no_pixels(path, w, h);
-  }
   *out = (ev_image){.w = w, .h = h, .c = channels, .pix = pix};
   return EV_OK;
 }
