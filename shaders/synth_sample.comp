@@ -1,6 +1,7 @@
 #version 450
 // The offspring mask (paper Eq. 4): child = 1 where the synapse is alive in the ancestor and
-// K * exp_poly(a*R - 0.5) >= r (synth_math.glsl), else 0; 0 on padding entries (i >= I).
+// K * exp_poly(a*R - 0.5) >= r (or, budget rule, min(1, exp(a/T - shift)) >= r: synth_math.glsl),
+// else 0; 0 on padding entries (i >= I).
 // Work items: q < nquads is the OIHW quad 4q..4q+3 (one Philox call gives its 4 numbers),
 // then npad padding entries. FILTER: a = S_f, r = r(f) from stream RNG_FILTER.
 // w, anc, child: (O, kh, kw, I4) float; z: pairs {Z, R} (slot); sums: (nf,) float (FILTER)
@@ -14,11 +15,12 @@ layout(std430, binding = 3) readonly buffer S { float sums[]; };
 layout(std430, binding = 4) writeonly buffer C { float child[]; };
 layout(push_constant) uniform P {
   uint O, I, kh, kw, I4, layer, generation, offspring, seed_lo, seed_hi, kbits, flags, slot;
-  uint nquads, npad, total;
+  uint nquads, npad, total, sbits;
 };
 void main() {
   bool has_mask = (flags & 1u) != 0u, by_filter = (flags & 2u) != 0u, transposed = (flags & 4u) != 0u;
-  float R = z[2 * slot + 1], K = uintBitsToFloat(kbits);
+  bool budget = (flags & 8u) != 0u;  // the budget rule: kbits = 1/T, sbits = shift (synth.h)
+  float R = budget ? 0.0 : z[2 * slot + 1], K = uintBitsToFloat(kbits), S = uintBitsToFloat(sbits);
   uvec2 key = uvec2(seed_lo, seed_hi);
   uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
   for (uint q = gl_GlobalInvocationID.x; q < nquads + npad; q += stride) {
@@ -50,9 +52,10 @@ void main() {
           uint f = transposed ? i : o;
           if (f != fprev) rf = synth_uniform(key, generation, offspring, layer, RNG_FILTER, f);
           fprev = f;
-          keep = synth_keep(sums[f], R, K, rf);
+          keep = budget ? synth_keep_budget(sums[f], K, S, rf) : synth_keep(sums[f], R, K, rf);
         } else {
-          keep = synth_keep(synth_abs(w[a]), R, K, philox_unit(rw[l]));
+          float r = philox_unit(rw[l]), aw = synth_abs(w[a]);
+          keep = budget ? synth_keep_budget(aw, K, S, r) : synth_keep(aw, R, K, r);
         }
       }
       child[a] = keep ? 1.0 : 0.0;

@@ -131,6 +131,59 @@ static void test_protected_layers(void **state) {
   tu_gpu_assert_clean();
 }
 
+/* The budget rule (evolve.h): GPU == C reference; the expected kept share is alpha of the
+ * live sampled synapses, network-wide (z_network) or in every layer; a lower temperature
+ * keeps larger weights; protected layers pass whole and are outside the budget. */
+static void test_budget_rule(void **state) {
+  ev_gpu *g = tu_gpu();
+  ev_net_weights anc;
+  make_net(0.125, &anc, tu_seed());
+  ev_synthesis_options o = {.alpha = 0.3, .seed = tu_seed(), .generation = 2, .offspring = 1,
+                            .rule = EV_RULE_BUDGET, .temperature = 1, .z_network = true};
+  uint64_t total = ev_net_synapses(&anc.spec);
+  double mean_abs[2] = {0, 0};
+  for (int variant = 0; variant < 4; variant++) {
+    o.z_network = variant != 1;
+    o.temperature = variant == 2 ? 0.25 : 1;
+    o.granularity = variant == 3 ? EV_SYNTH_FILTER : EV_SYNTH_SYNAPSE;
+    ev_net_weights a, b;
+    TU_OK(ev_synthesize(g, &anc, &o, &a));
+    TU_OK(ev_synthesize_ref(&anc, &o, &b));
+    assert_masks_equal(&a, &b);
+    double kept = (double)ev_weights_live_synapses(&a) / (double)total;
+    fprintf(stderr, "[ budget variant %d: kept %.4f of %llu ]\n", variant, kept, (unsigned long long)total);
+    if (variant < 3) assert_true(fabs(kept - 0.3) < 0.01); /* many independent draws */
+    else assert_true(fabs(kept - 0.3) < 0.1);            /* whole filters: fewer draws */
+    if (variant == 1) /* per layer: each of the large layers keeps ~30 % */
+      for (int i = 0; i < a.spec.n; i++) {
+        uint64_t n = ev_layer_weight_count(&a.spec.layers[i]);
+        if (n >= 10000) assert_true(fabs((double)ev_layer_live_synapses(&a, i) / (double)n - 0.3) < 0.02);
+      }
+    if (variant == 0 || variant == 2) { /* mean |w| of the kept synapses of c10_1 (weights near the mean) */
+      int i = ev_net_find(&a.spec, "c10_1");
+      double s = 0, c = 0;
+      for (uint64_t k = 0; k < ev_layer_weight_count(&a.spec.layers[i]); k++)
+        if (a.l[i].mask[k] > 0.5f) s += fabs(a.l[i].w[k]), c++;
+      mean_abs[variant == 2] = s / c;
+    }
+    ev_weights_free(&a), ev_weights_free(&b);
+  }
+  fprintf(stderr, "[ c10_1 kept mean |w|: T 1 %.4g, T 0.25 %.4g ]\n", mean_abs[0], mean_abs[1]);
+  assert_true(mean_abs[1] > 1.2 * mean_abs[0]);
+  o.temperature = 1, o.granularity = EV_SYNTH_SYNAPSE, o.protect = "c1_1,c10_1";
+  ev_net_weights a, b;
+  TU_OK(ev_synthesize(g, &anc, &o, &a));
+  TU_OK(ev_synthesize_ref(&anc, &o, &b));
+  assert_masks_equal(&a, &b);
+  int p1 = ev_net_find(&a.spec, "c1_1"), p2 = ev_net_find(&a.spec, "c10_1");
+  uint64_t prot = ev_layer_live_synapses(&a, p1) + ev_layer_live_synapses(&a, p2);
+  assert_true(prot == ev_layer_weight_count(&a.spec.layers[p1]) + ev_layer_weight_count(&a.spec.layers[p2]));
+  double kept = (double)(ev_weights_live_synapses(&a) - prot) / (double)(total - prot);
+  assert_true(fabs(kept - 0.3) < 0.01);
+  ev_weights_free(&a), ev_weights_free(&b), ev_weights_free(&anc);
+  tu_gpu_assert_clean();
+}
+
 /* Probabilities of a network on a fixed random input batch. */
 static void forward_probs(const ev_net_weights *w, float *out) {
   ev_gpu *g = tu_gpu();
@@ -218,7 +271,7 @@ static void test_compaction_keeps_function(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_gpu_equals_reference), cmocka_unit_test(test_same_seed_same_masks),
-                                     cmocka_unit_test(test_protected_layers),
+                                     cmocka_unit_test(test_protected_layers), cmocka_unit_test(test_budget_rule),
                                      cmocka_unit_test(test_compaction_keeps_function)};
   return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

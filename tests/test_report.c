@@ -1,7 +1,8 @@
 /* Reports: report.json round-trips every number, report.csv and report.md hold the table,
  * the printed table shows the formatted counts; the saliency grid decodes to the size its
- * layout states with cells equal to the resampled inputs; the plot shows both series; bad
- * input fails with a message. No GPU. EVONET_TEST_OUT=dir keeps the figures there. */
+ * layout states with cells equal to the resampled inputs; the plot shows both series; the
+ * comparison plot shows each method's colour; bad input fails with a message. No GPU.
+ * EVONET_TEST_OUT=dir keeps the figures there. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,6 +448,91 @@ static void test_bad_input(void **state) {
   free(buf);
 }
 
+/* Three methods with known points: each colour is drawn, an unused one is not; six series
+ * with long labels (two legend rows) at shared synapse counts and a reference line draw too;
+ * bad series fail with a message. */
+static void test_compare_plot(void **state) {
+  static const double syn[4] = {2e6, 6e5, 2e5, 6e4};
+  static const double mean[3][4] = {{0.85, 0.84, 0.82, 0.78},
+                                    {0.85, 0.83, 0.78, 0.70},
+                                    {0.85, 0.80, 0.72, 0.60}};
+  static const double lo[3][4] = {{0.83, 0.82, 0.79, 0.74},
+                                  {0.84, 0.81, 0.75, 0.66},
+                                  {0.84, 0.77, 0.68, 0.52}};
+  static const double hi[3][4] = {{0.87, 0.86, 0.84, 0.81},
+                                  {0.86, 0.85, 0.80, 0.73},
+                                  {0.86, 0.82, 0.75, 0.66}};
+  static const char *labels[3] = {"evolved (budget rule)", "magnitude pruning", "random pruning"};
+  ev_compare_series s[6];
+  for (int k = 0; k < 3; k++)
+    s[k] = (ev_compare_series){labels[k], 4, syn, mean[k], lo[k], hi[k]};
+  char path[512];
+  out_path(path, sizeof path, "compare.png");
+  TU_OK(ev_figure_compare_plot(path, 3, s, 0.86, "dense ancestor",
+                               "Test max-F against synapses, mean of 3 seeds"));
+  int w, h, c;
+  uint8_t *png = stbi_load(path, &w, &h, &c, 3);
+  assert_non_null(png);
+  assert_int_equal(w, 960);
+  assert_int_equal(h, 540);
+  static const uint8_t col[6][3] = {{0x1f, 0x77, 0xb4}, {0xff, 0x7f, 0x0e}, {0x2c, 0xa0, 0x2c},
+                                    {0xd6, 0x27, 0x28}, {0x94, 0x67, 0xbd}, {0x8c, 0x56, 0x4b}};
+  for (int k = 0; k < 3; k++) /* line, bars, markers and legend of each series */
+    assert_true(count_colour(png, w * h, col[k][0], col[k][1], col[k][2]) > 30 * 4);
+  assert_int_equal(count_colour(png, w * h, col[3][0], col[3][1], col[3][2]), 0);
+  assert_true(count_colour(png, w * h, 110, 110, 110) > 300); /* the dashed line, its label */
+  int white = count_colour(png, w * h, 255, 255, 255), dark = 0;
+  for (int i = 0; i < w * h; i++)
+    dark += png[3 * i] < 80 && png[3 * i + 1] < 80 && png[3 * i + 2] < 80;
+  assert_true(white > w * h / 2 && dark > 2000);
+  stbi_image_free(png);
+
+  /* six series at the same counts, long labels, no reference line, no title */
+  static const char *long_labels[6] = {"evolved (budget rule)", "evolved (paper Eq. 1-4)",
+                                       "magnitude pruning", "random pruning",
+                                       "gradient saliency pruning", "SNIP at initialisation"};
+  for (int k = 0; k < 6; k++)
+    s[k] = (ev_compare_series){long_labels[k], 4, syn, mean[k % 3], lo[k % 3], hi[k % 3]};
+  out_path(path, sizeof path, "compare_six.png");
+  TU_OK(ev_figure_compare_plot(path, 6, s, 0, NULL, NULL));
+  png = stbi_load(path, &w, &h, &c, 3);
+  assert_non_null(png);
+  assert_int_equal(w, 960);
+  assert_int_equal(h, 540);
+  for (int k = 0; k < 6; k++)
+    assert_true(count_colour(png, w * h, col[k][0], col[k][1], col[k][2]) > 30);
+  stbi_image_free(png);
+  /* one point, one series, all at one synapse count */
+  double one = 1000, f = 0.5;
+  ev_compare_series single = {NULL, 1, &one, &f, &f, &f};
+  TU_OK(ev_figure_compare_plot(out_path(path, sizeof path, "compare_one.png"), 1, &single, 0.9,
+                               "ref", "one"));
+
+  /* bad input */
+  out_path(path, sizeof path, "compare_bad.png");
+  ev_clear_error();
+  for (int k = 0; k < 3; k++)
+    s[k] = (ev_compare_series){labels[k], 4, syn, mean[k], lo[k], hi[k]};
+  expect_fail(ev_figure_compare_plot(path, 0, s, 0, NULL, "t"), EV_ERR_ARG, "0 series");
+  expect_fail(ev_figure_compare_plot(path, 7, s, 0, NULL, "t"), EV_ERR_ARG, "7 series");
+  expect_fail(ev_figure_compare_plot(NULL, 3, s, 0, NULL, "t"), EV_ERR_ARG, "missing path");
+  expect_fail(ev_figure_compare_plot(path, 3, NULL, 0, NULL, "t"), EV_ERR_ARG, "missing path");
+  double zero_syn[4] = {2e6, 6e5, 0, 6e4};
+  s[1].synapses = zero_syn;
+  expect_fail(ev_figure_compare_plot(path, 3, s, 0, NULL, "t"), EV_ERR_ARG,
+              "synapses of series 2 point 3");
+  s[1].synapses = syn;
+  double nan_mean[4] = {0.85, NAN, 0.82, 0.78};
+  s[2].f_mean = nan_mean;
+  expect_fail(ev_figure_compare_plot(path, 3, s, 0, NULL, "t"), EV_ERR_ARG, "not finite");
+  s[2].f_mean = mean[2];
+  s[0].n = 0;
+  expect_fail(ev_figure_compare_plot(path, 3, s, 0, NULL, "t"), EV_ERR_ARG, "0 points");
+  s[0].n = 4;
+  expect_fail(ev_figure_compare_plot(path, 3, s, NAN, "ref", "t"), EV_ERR_ARG, "reference");
+  TU_OK(ev_figure_compare_plot(path, 3, s, NAN, NULL, "t")); /* no line: ref_f unused */
+}
+
 static int setup(void **state) {
   snprintf(g_dir, sizeof g_dir, "/tmp/evonet_test_report.XXXXXX");
   return mkdtemp(g_dir) ? 0 : -1;
@@ -463,6 +549,7 @@ int main(void) {
       cmocka_unit_test(test_report_files),     cmocka_unit_test(test_print_table),
       cmocka_unit_test(test_saliency_grid),    cmocka_unit_test(test_grid_wraps_headers),
       cmocka_unit_test(test_generations_plot), cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_compare_plot),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -339,6 +339,86 @@ static void test_kept_fraction(void **state) {
   tu_gpu_assert_clean();
 }
 
+/* ---------------- the budget rule (a named variant: evolve.h) ---------------- */
+static void test_budget_arithmetic(void **state) {
+  for (int k = 1; k <= 200000; k++) { /* exp to a few float ulps over [-86, 0) */
+    float y = -86.0f * (float)k / 200000;
+    double e = ev_synth_exp_neg(y) / exp((double)y) - 1;
+    if (fabs(e) > 1e-6) fail_msg("exp_neg(%g): relative error %g", (double)y, e);
+  }
+  assert_true(ev_synth_exp_neg(-86.5f) == 0.0f && ev_synth_exp_neg(NAN) == 0.0f);
+  /* keep iff min(1, exp(|w|/T - shift)) >= r */
+  assert_true(ev_synth_keep_budget(2.0f, 1.0f, 2.0f, 0.99999994f)); /* y = 0: always */
+  assert_true(ev_synth_keep_budget(-0.5f, 1.0f, 1.0f, 0.6064f) && !ev_synth_keep_budget(0.5f, 1.0f, 1.0f, 0.6066f));
+  assert_true(ev_synth_keep_budget(1e-40f, 4.0f, 100.0f, 0.0f) && !ev_synth_keep_budget(1e-40f, 4.0f, 100.0f, 0x1p-24f));
+}
+
+/* GPU == C on the odd layers, both granularities, with and without an ancestor mask, with
+ * 1/T and shift set so that about a third is kept; then with every weight on the edge of its
+ * own decision (as test_near_threshold does for Eq. 3). */
+static void test_budget_gpu_equals_c(void **state) {
+  uint64_t rng = tu_seed() ^ 0xb0d9;
+  for (size_t l = 0; l < sizeof LAYERS / sizeof LAYERS[0]; l++) {
+    const ev_synth_layer *L = &LAYERS[l];
+    size_t n = nfloats(L);
+    float *w = malloc(n * 4), *anc = malloc(n * 4);
+    random_layer(L, &rng, w, anc);
+    double mean = 0;
+    for (size_t e = 0; e < n; e++) mean += fabs(w[e]) / n;
+    for (int c = 0; c < 4; c++) {
+      int filter = c >= 2;
+      ev_synth_params P = {.seed = tu_next(&rng), .generation = 2 + c, .offspring = c, .alpha = 0.4f,
+                           .granularity = filter ? EV_SYNTH_FILTER : EV_SYNTH_SYNAPSE, .budget = 1};
+      double unit = filter ? mean * L->kh * L->kw * (L->transposed ? L->o : L->i) : mean;
+      P.inv_t = (float)(1.0 / (tu_uniform(&rng, 0.3f, 2.0f) * unit));
+      P.shift = tu_uniform(&rng, 1.0f, 2.5f);
+      const float *m = c % 2 ? anc : NULL;
+      result gpu, ref;
+      result_alloc(L, &gpu), result_alloc(L, &ref);
+      run_gpu(L, &P, w, m, NULL, &gpu);
+      run_ref(L, &P, w, m, NULL, &ref);
+      assert_same(L, &P, m, &gpu, &ref);
+      result_free(&gpu), result_free(&ref);
+    }
+    free(w), free(anc);
+  }
+  ev_synth_layer L = {.o = 16, .i = 16, .kh = 3, .kw = 3, .layer = 4};
+  ev_synth_params P = {.seed = tu_next(&rng), .generation = 2, .offspring = 1, .alpha = 0.4f, .budget = 1,
+                       .inv_t = 37.5f, .shift = 40.0f};
+  size_t n = nfloats(&L), edge = 0;
+  float *w = malloc(n * 4);
+  for (int o = 0; o < L.o; o++)
+    for (int i = 0; i < L.i; i++)
+      for (int ky = 0; ky < L.kh; ky++)
+        for (int kx = 0; kx < L.kw; kx++) {
+          uint32_t idx = (uint32_t)(((o * L.i + i) * L.kh + ky) * L.kw + kx);
+          size_t a = (((size_t)o * L.kh + ky) * L.kw + kx) * ev_c4(L.i) + i;
+          float r = ev_synth_uniform(P.seed, P.generation, P.offspring, L.layer, EV_RNG_SYNAPSE, idx);
+          w[a] = tu_uniform(&rng, -1, 1);
+          if (ev_synth_keep_budget(0.0f, P.inv_t, P.shift, r) || !ev_synth_keep_budget(2.0f, P.inv_t, P.shift, r)) continue;
+          uint32_t lo = 0, hi = 0x40000000u; /* keep(lo) false, keep(hi) true */
+          while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            float f;
+            memcpy(&f, &mid, 4);
+            if (ev_synth_keep_budget(f, P.inv_t, P.shift, r)) hi = mid;
+            else lo = mid;
+          }
+          uint32_t b = (tu_next(&rng) & 1 ? hi : lo) | (tu_next(&rng) & 1 ? 0x80000000u : 0);
+          memcpy(&w[a], &b, 4);
+          edge++;
+        }
+  assert_true(edge > n / 3);
+  result gpu, ref;
+  result_alloc(&L, &gpu), result_alloc(&L, &ref);
+  run_gpu(&L, &P, w, NULL, NULL, &gpu);
+  run_ref(&L, &P, w, NULL, NULL, &ref);
+  assert_same(&L, &P, NULL, &gpu, &ref);
+  result_free(&gpu), result_free(&ref);
+  free(w);
+  tu_gpu_assert_clean();
+}
+
 /* Shapes and buffers that don't fit are clear errors, never a dispatch. */
 static void test_errors(void **state) {
   ev_gpu *g = tu_gpu();
@@ -381,6 +461,7 @@ int main(void) {
       cmocka_unit_test(test_network_z),            cmocka_unit_test(test_near_threshold),
       cmocka_unit_test(test_seeds),
       cmocka_unit_test(test_kept_fraction),        cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_budget_arithmetic),    cmocka_unit_test(test_budget_gpu_equals_c),
   };
   return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -6,12 +6,29 @@
 #include <stdbool.h>
 
 #include "evonet/gpu.h"
+#include "evonet/ops/prune.h"
 #include "evonet/ops/synth.h"
 #include "evonet/train.h"
 #include "evonet/weights.h"
 
+/* The synthesis rule. EV_RULE_PAPER is Eq. 1-4 as written: keep iff alpha*exp(|w|/Z - 1) >= r,
+ * Z = max |w|. Its keep probability lies in [alpha/e, alpha], so the strongest synapse is only
+ * e times likelier to survive than a zero one and even it dies with probability 1 - alpha: on
+ * near-normal trained weights that is close to uniform random pruning of ~82 % at alpha 0.4.
+ * EV_RULE_BUDGET (a named variant) keeps Eq. 1's exponential and Eq. 4's draw but reads alpha
+ * as section III does, as the share of the ancestor's synapses the offspring may have:
+ *   P(s) = exp(|w|/Z - 1) with Z = temperature * mean |w| (of the live, sampled synapses),
+ *   keep iff min(1, c*P(s)) >= r, c such that the expected kept count is alpha * live.
+ * With z_network one Z and one c serve every sampled layer (layers of larger weights, the narrow
+ * early ones, keep more: the allocation of global magnitude pruning, made stochastic); otherwise
+ * each layer keeps alpha of its own. A small temperature approaches magnitude pruning, a large
+ * one uniform random pruning. FILTER granularity applies the same to the filter sums S_f. */
+typedef enum { EV_RULE_PAPER = 0, EV_RULE_BUDGET = 1 } ev_synth_rule;
+
 typedef struct {
   double alpha;                       /* environmental factor (paper: 0.4) */
+  ev_synth_rule rule;                 /* EV_RULE_PAPER (default) or EV_RULE_BUDGET */
+  double temperature;                 /* budget rule: Z = temperature * mean |w| (> 0) */
   ev_synth_granularity granularity;   /* synapse (paper) or filter */
   bool z_network;                     /* one Z over the whole network instead of per layer */
   uint64_t seed;
@@ -31,6 +48,18 @@ ev_status ev_synthesize(ev_gpu *g, const ev_net_weights *ancestor, const ev_synt
                         ev_net_weights *child);
 ev_status ev_synthesize_ref(const ev_net_weights *ancestor, const ev_synthesis_options *o, ev_net_weights *child);
 
+/* The pruning baselines (ops/prune.h) for a whole network: child := anc with every layer that
+ * has synapses keeping exactly as many live synapses as the same-named layer of `like` (the
+ * evolved offspring of that generation), chosen by magnitude or at random; weights masked.
+ * Random draws are keyed by (seed, generation, layer). On the GPU; ev_prune_like_ref is the same
+ * on the CPU and gives identical masks. A layer where `like` has more live synapses than anc
+ * (the baseline's own neuron removal took more earlier) keeps all of anc's; EV_ERR_ARG when a
+ * layer of anc is missing from `like`. */
+ev_status ev_prune_like(ev_gpu *g, const ev_net_weights *anc, const ev_net_weights *like, ev_prune_method method,
+                        uint64_t seed, uint32_t generation, ev_net_weights *child);
+ev_status ev_prune_like_ref(const ev_net_weights *anc, const ev_net_weights *like, ev_prune_method method,
+                            uint64_t seed, uint32_t generation, ev_net_weights *child);
+
 typedef struct {
   int channels_before, channels_after; /* conv/deconv output channels over the network */
   uint64_t synapses_before, synapses_after;
@@ -43,8 +72,14 @@ typedef struct {
  * remaining masked synapses stay masked. The network's output channels always stay. */
 ev_status ev_compact(const ev_net_weights *in, ev_net_weights *out, ev_compact_stats *stats);
 
+/* How each offspring is made: synthesized (the method), or a pruning baseline that keeps the
+ * per-layer counts of the selected offspring of the same generation in an evolved run. */
+typedef enum { EV_MAKE_EVOLVE = 0, EV_MAKE_MAGNITUDE, EV_MAKE_RANDOM } ev_offspring_maker;
+
 typedef struct {
   int generations;            /* total, including the ancestor (paper: 4) */
+  ev_offspring_maker maker;   /* EV_MAKE_EVOLVE, or a baseline (then like_run is needed) */
+  const char *like_run;       /* baselines: the evolved run folder whose counts they copy */
   int offspring;              /* offspring per generation (paper: 1) */
   ev_synthesis_options synth; /* alpha, granularity, z_network, seed */
   bool inherit;               /* offspring start from the ancestor's surviving weights */

@@ -33,6 +33,9 @@ typedef struct {
   double alpha;          /* environmental factor (Eq. 3) */
   char granularity[16];  /* "synapse", "filter", ... */
   char protect[256];     /* layers left out of sampling (comma-separated), "" for none */
+  char rule[128];        /* how offspring are made: "paper Eq. 1-4", "budget, temperature 0.5,
+                            network Z", "magnitude pruning", ...; "" = not said */
+  char training[128];    /* how offspring are trained: "inherited weights, lr 0.0003", ... */
   int offspring_per_gen, epochs_per_gen, size; /* size: input is size × size */
   double width;          /* channel-width multiplier of the ancestor */
   uint64_t seed;
@@ -103,4 +106,24 @@ ev_status ev_figure_saliency_grid(const char *path, int S, int n_rows,
  * of 0 is drawn at the bottom of the log axis. */
 ev_status ev_figure_generations_plot(const char *path, int n, const double *max_f,
                                      const uint64_t *synapses, const char *title);
+
+/* One method's curve in the comparison plot: n points (one per generation), each the mean
+ * over seeds of the synapse count and of test max-F, with the spread (min and max over seeds)
+ * of max-F drawn as a vertical bar. */
+typedef struct {
+  const char *label;          /* legend text, e.g. "evolved (budget rule)" */
+  int n;                      /* points, >= 1 */
+  const double *synapses;     /* x: mean synapses per point, > 0 */
+  const double *f_mean, *f_lo, *f_hi; /* y: mean, min, max test max-F (f_lo <= f_mean <= f_hi) */
+} ev_compare_series;
+
+/* Test max-F (linear y axis) against synapses (x axis, log10 with decade labels 1k, 10k,
+ * 100k, 1M ...), one line with markers per series (up to 6 series, distinct colours and
+ * marker shapes: disc, square, alternating), min-max error bars at every point, a legend and
+ * a title (may be NULL). Optional horizontal dashed reference line at y = ref_f with label
+ * ref_label (skip when ref_label is NULL). RGB PNG 960x540, written atomically like the
+ * other figures. EV_ERR_ARG for NULL path/series, n_series outside 1..6, any point with
+ * n < 1, non-finite values or synapses <= 0. */
+ev_status ev_figure_compare_plot(const char *path, int n_series, const ev_compare_series *series,
+                                 double ref_f, const char *ref_label, const char *title);
 #endif

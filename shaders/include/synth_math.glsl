@@ -51,4 +51,28 @@ bool synth_keep(float a, float R, float K, float r) {
   precise float p = K * e;
   return p >= r;
 }
+
+// ~exp(y) for y < 0 (0 below -86), as ev_synth_exp_neg: Cody-Waite reduction with exact
+// steps, the polynomial, and 2^k made from bits.
+float synth_exp_neg(float y) {
+  if (!(y >= -86.0)) return 0.0;
+  precise float k = y * uintBitsToFloat(0x3fb8aa3bu);
+  k = k + 0.5;
+  k = floor(k);
+  precise float h = k * uintBitsToFloat(0x3f317200u);
+  precise float l = k * uintBitsToFloat(0x35bfbe8eu);
+  precise float f = y - h;
+  f = f - l;
+  precise float p = synth_exp_poly(f);
+  precise float r = p * uintBitsToFloat(uint(int(k) + 127) << 23);
+  return r;
+}
+
+// The budget rule: keep iff min(1, exp(a*inv_t - shift)) >= r.
+bool synth_keep_budget(float a, float inv_t, float shift, float r) {
+  precise float y = a * inv_t;
+  y = y - shift;
+  if (y >= 0.0) return true;
+  return synth_exp_neg(y) >= r;
+}
 #endif

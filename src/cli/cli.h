@@ -31,6 +31,7 @@ int cli_recipe_flag(const char *cmd, int code, const char *arg, ev_train_options
 /* own options followed by the recipe options, NULL-terminated, into out[cap]. */
 int cli_merge_options(const struct option *own, struct option *out, int cap);
 int cmd_evolve(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cli_bench_train(int argc, char **argv);
 /* Opens DATA's train split (required) and its val and test splits (optional: n = 0 if absent). */
 #include "evonet/data.h"
@@ -38,6 +39,10 @@ ev_status cli_open_splits(const char *data, const char *layout, ev_dataset *trai
 void cli_free_splits(ev_dataset *train, ev_dataset *val, ev_dataset *test);
 /* The built-in dataset's folder. */
 const char *cli_default_data(void);
+/* The generation-1 network shipped for the main job (trained by `evonet train` with its
+ * defaults on the built-in dataset; manifest.json beside it), or NULL when it is not there. */
+#define CLI_SHIPPED_ANCESTOR "ancestors/saliency_w0.125_bn_128/net.safetensors"
+const char *cli_shipped_ancestor(void);
 
 /* Prints "evonet: <last error>" (one line) and returns 1. */
 int cli_error(void);

@@ -33,16 +33,16 @@ int cli_parse_float(const char *cmd, const char *flag, const char *arg, double l
   return 0;
 }
 
-static int is_dir(const char *p) {
+static int exists(const char *p) {
   struct stat st;
-  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+  return stat(p, &st) == 0;
 }
 
-/* assets/data/default from the working folder, else next to the program (build/evonet ->
- * ../assets/...), else the source tree the program was built from. */
-const char *cli_default_data(void) {
-  static char path[PATH_MAX];
-  if (is_dir("assets/data/default")) return "assets/data/default";
+/* assets/<rel> from the working folder, else next to the program (build/evonet ->
+ * ../assets/...), else the source tree the program was built from (into buf). */
+static const char *asset_path(const char *rel, char *buf, size_t cap) {
+  snprintf(buf, cap, "assets/%s", rel);
+  if (exists(buf)) return buf;
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) {
@@ -50,12 +50,23 @@ const char *cli_default_data(void) {
     char *slash = strrchr(exe, '/');
     if (slash) {
       *slash = 0;
-      int len = snprintf(path, sizeof path, "%s/../assets/data/default", exe);
-      if (len > 0 && len < (int)sizeof path && is_dir(path)) return path; /* a too-long path is skipped */
+      int len = snprintf(buf, cap, "%s/../assets/%s", exe, rel);
+      if (len > 0 && (size_t)len < cap && exists(buf)) return buf; /* a too-long path is skipped */
     }
   }
-  snprintf(path, sizeof path, "%s/assets/data/default", EVONET_SOURCE_DIR);
-  return path;
+  snprintf(buf, cap, "%s/assets/%s", EVONET_SOURCE_DIR, rel);
+  return buf;
+}
+
+const char *cli_default_data(void) {
+  static char path[PATH_MAX];
+  return asset_path("data/default", path, sizeof path);
+}
+
+const char *cli_shipped_ancestor(void) {
+  static char path[PATH_MAX];
+  const char *p = asset_path(CLI_SHIPPED_ANCESTOR, path, sizeof path);
+  return exists(p) ? p : NULL;
 }
 
 ev_status cli_open_splits(const char *data, const char *layout_name, ev_dataset *train, ev_dataset *val,

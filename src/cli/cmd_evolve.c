@@ -20,10 +20,18 @@ static void usage(void) {
          "  --alpha A           environmental factor (default 0.4, as in the paper)\n"
          "  --granularity G     synapse (default) or filter\n"
          "  --z layer|network   normalise synaptic strength per layer (default) or over the network\n"
+         "  --synthesis RULE    paper (default: Eq. 1-4 as written) or budget: alpha is the expected share\n"
+         "                      of synapses kept, P(s) = exp(|w|/Z - 1) with Z = T * mean |w|, kept iff\n"
+         "                      min(1, c*P(s)) >= r with c set by that share (default --z network)\n"
+         "  --temperature T     the budget rule's T (default 1; small: towards magnitude pruning)\n"
          "  --protect L1,L2,... layers left out of sampling: each offspring keeps their synapses whole\n"
          "                      (default none, as in the paper; e.g. the narrow c1_1,c1_2,c2_1,c2_2,s9,s10,s11)\n"
+         "  --prune METHOD      a baseline instead of synthesis: magnitude (largest |w|) or random pruning\n"
+         "                      to the per-layer counts of the evolved run --like RUN (see evonet compare)\n"
          "  --inherit           offspring start from the ancestor's surviving weights (default: newborn)\n"
-         "  --ancestor FILE     a trained generation-1 network instead of training one\n"
+         "  --ancestor FILE     a trained generation-1 network instead of training one (default: on the\n"
+         "                      built-in data at width 0.125, 128x128, batch norm, the shipped one, " "assets/" CLI_SHIPPED_ANCESTOR ")\n"
+         "  --train-gen1        train generation 1 here even where the shipped ancestor fits\n"
          "  --epochs-gen1 E     epochs of generation 1 (default 6)\n"
          "  --width W           generation 1's width (default 0.125)\n"
          "  --no-bn             no batch normalisation (default: BN after every convolution)\n"
@@ -35,13 +43,13 @@ static void usage(void) {
          "%s(evolve trains each offspring for --epochs, default 2 here)\n", cli_recipe_help);
 }
 
-enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_PROTECT, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
+enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_RULE, E_TEMP, E_PRUNE, E_LIKE, E_TRAIN1, E_PROTECT, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
        E_ROWS, E_DEVICE, E_HELP };
 
 int cmd_evolve(int argc, char **argv) {
   static const struct option own[] = {
       {"generations", 1, 0, E_GENS}, {"offspring", 1, 0, E_OFF}, {"alpha", 1, 0, E_ALPHA},
-      {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"protect", 1, 0, E_PROTECT}, {"inherit", 0, 0, E_INHERIT}, {"ancestor", 1, 0, E_ANC},
+      {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"synthesis", 1, 0, E_RULE}, {"prune", 1, 0, E_PRUNE}, {"train-gen1", 0, 0, E_TRAIN1}, {"like", 1, 0, E_LIKE}, {"temperature", 1, 0, E_TEMP}, {"protect", 1, 0, E_PROTECT}, {"inherit", 0, 0, E_INHERIT}, {"ancestor", 1, 0, E_ANC},
       {"epochs-gen1", 1, 0, E_EP1}, {"width", 1, 0, E_WIDTH}, {"bn", 0, 0, E_BN}, {"no-bn", 0, 0, E_NOBN}, {"data", 1, 0, E_DATA},
       {"layout", 1, 0, E_LAYOUT}, {"out", 1, 0, E_OUT}, {"figure-rows", 1, 0, E_ROWS}, {"device", 1, 0, E_DEVICE},
       {"help", 0, 0, E_HELP}, {0, 0, 0, 0}};
@@ -49,9 +57,10 @@ int cmd_evolve(int argc, char **argv) {
   cli_merge_options(own, opts, 64);
   ev_evolve_options o;
   ev_evolve_defaults(&o);
+  optind = 0; /* getopt starts afresh: evonet compare calls this command several times */
   o.out_dir = "runs/evolve";
   const char *data = NULL, *layout = "auto", *device = NULL;
-  int c, r;
+  int c, r, z_given = 0, train_gen1 = 0, ep1_given = 0;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
     case E_GENS: if (cli_parse_int("evolve", "--generations", optarg, 1, 1000, &o.generations)) return 2; break;
@@ -63,14 +72,31 @@ int cmd_evolve(int argc, char **argv) {
       else return cli_usage_error("evolve", "--granularity must be synapse or filter, got '%s'", optarg);
       break;
     case E_Z:
+      z_given = 1;
       if (!strcmp(optarg, "layer")) o.synth.z_network = false;
       else if (!strcmp(optarg, "network")) o.synth.z_network = true;
       else return cli_usage_error("evolve", "--z must be layer or network, got '%s'", optarg);
       break;
+    case E_RULE:
+      if (!strcmp(optarg, "paper")) o.synth.rule = EV_RULE_PAPER;
+      else if (!strcmp(optarg, "budget")) o.synth.rule = EV_RULE_BUDGET;
+      else return cli_usage_error("evolve", "--synthesis must be paper or budget, got '%s'", optarg);
+      break;
+    case E_TEMP: if (cli_parse_float("evolve", "--temperature", optarg, 1e-3, 1e3, &o.synth.temperature)) return 2; break;
+    case E_PRUNE:
+      if (!strcmp(optarg, "magnitude")) o.maker = EV_MAKE_MAGNITUDE;
+      else if (!strcmp(optarg, "random")) o.maker = EV_MAKE_RANDOM;
+      else return cli_usage_error("evolve", "--prune must be magnitude or random, got '%s'", optarg);
+      break;
+    case E_LIKE: o.like_run = optarg; break;
+    case E_TRAIN1: train_gen1 = 1; break;
     case E_PROTECT: o.synth.protect = optarg; break;
     case E_INHERIT: o.inherit = true; break;
     case E_ANC: o.ancestor = optarg; break;
-    case E_EP1: if (cli_parse_int("evolve", "--epochs-gen1", optarg, 0, 100000, &o.epochs_gen1)) return 2; break;
+    case E_EP1:
+      ep1_given = 1;
+      if (cli_parse_int("evolve", "--epochs-gen1", optarg, 0, 100000, &o.epochs_gen1)) return 2;
+      break;
     case E_WIDTH: if (cli_parse_float("evolve", "--width", optarg, 1e-3, 4, &o.width)) return 2; break;
     case E_BN: o.bn = true; break;
     case E_NOBN: o.bn = false; break;
@@ -87,6 +113,20 @@ int cmd_evolve(int argc, char **argv) {
   }
   if (optind < argc) return cli_usage_error("evolve", "unexpected argument '%s'", argv[optind]);
   o.synth.seed = o.train.seed;
+  if (o.synth.rule == EV_RULE_BUDGET && !z_given) o.synth.z_network = true;
+  if (o.maker != EV_MAKE_EVOLVE && !o.like_run)
+    return cli_usage_error("evolve", "--prune needs --like RUN: the evolved run whose per-layer counts it keeps");
+  if (o.synth.rule == EV_RULE_BUDGET && o.synth.alpha > 1)
+    return cli_usage_error("evolve", "--synthesis budget reads --alpha as a share of synapses: at most 1, got %g", o.synth.alpha);
+  /* generation 1 of the main job is shipped: trained once by `evonet train` (60 epochs, far
+   * beyond the main job's time budget); used where the run matches what it was trained for */
+  const char *shipped = cli_shipped_ancestor();
+  if (!o.ancestor && !train_gen1 && !ep1_given && !data && shipped && o.width == 0.125 && o.bn && o.train.size == 128) {
+    o.ancestor = shipped;
+    if (!o.train.quiet)
+      fprintf(stderr, "evonet evolve: generation 1 is the shipped ancestor %s (its manifest.json says how it was "
+                      "trained; --train-gen1 trains one here)\n", shipped);
+  }
   if (!data) data = cli_default_data();
   o.data_label = data;
   ev_dataset train, val, test;

@@ -11,6 +11,7 @@ static const cli_command k_commands[] = {
     {"selftest", cmd_selftest, "run a few kernels on a device against C references"},
     {"bench", cmd_bench, "time kernels: `evonet bench kernels` (convolution GFLOP/s)"},
     {"evolve", cmd_evolve, "evolve a network over generations (the main job)"},
+    {"compare", cmd_compare, "evolved offspring beside magnitude and random pruning, over seeds"},
     {"train", cmd_train, "train the saliency network on a dataset"},
     {"eval", cmd_eval, "evaluate a network: F-beta, MAE, size and speed"},
     {"predict", cmd_predict, "write saliency maps for images"},

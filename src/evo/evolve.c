@@ -20,7 +20,7 @@ void ev_evolve_defaults(ev_evolve_options *o) {
   memset(o, 0, sizeof *o);
   o->generations = 4;
   o->offspring = 1;
-  o->synth = (ev_synthesis_options){.alpha = 0.4, .granularity = EV_SYNTH_SYNAPSE, .seed = 1};
+  o->synth = (ev_synthesis_options){.alpha = 0.4, .granularity = EV_SYNTH_SYNAPSE, .seed = 1, .temperature = 1};
   ev_train_defaults(&o->train);
   /* 1600 training pairs: generation 1 gets 6 epochs, each offspring 2, so four generations
    * fit in ~10 minutes on a 2-core laptop CPU */
@@ -136,7 +136,29 @@ static ev_status train_and_eval(ev_gpu *g, ev_net_weights *start, const char *di
   return save_record(dir, r);
 }
 
-/* The offspring's starting network: synthesized, compacted, (re)initialised; written once. */
+/* The selected offspring of generation `gen` of the evolved run `run` (its report.json). */
+static ev_status load_like(const char *run, int gen, ev_net_weights *out) {
+  char path[4096];
+  void *data;
+  size_t n;
+  EV_TRY(ev_read_file(ev_path_join(path, sizeof path, run, "report.json"), &data, &n));
+  cJSON *o = cJSON_ParseWithLength(data, n);
+  free(data);
+  const cJSON *recs = cJSON_GetObjectItemCaseSensitive(o, "records"), *r;
+  const char *weights = NULL;
+  cJSON_ArrayForEach(r, recs) {
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(r, "generation"), *sel = cJSON_GetObjectItemCaseSensitive(r, "selected"),
+                *w = cJSON_GetObjectItemCaseSensitive(r, "weights");
+    if (cJSON_IsNumber(g) && g->valuedouble == gen && cJSON_IsTrue(sel) && cJSON_IsString(w)) weights = w->valuestring;
+  }
+  ev_status s = weights ? ev_weights_load(weights, NULL, out, NULL)
+                        : ev_fail(EV_ERR_FORMAT, "%s: no selected offspring of generation %d in its report.json", run, gen);
+  cJSON_Delete(o);
+  return s;
+}
+
+/* The offspring's starting network: synthesized (or pruned like the evolved run's), compacted,
+ * (re)initialised; written once. */
 static ev_status make_offspring(ev_gpu *g, const ev_net_weights *anc, const char *dir, int gen, int k,
                                 const ev_evolve_options *o, ev_net_weights *child, ev_compact_stats *cs) {
   char path[4096];
@@ -147,7 +169,17 @@ static ev_status make_offspring(ev_gpu *g, const ev_net_weights *anc, const char
   so.generation = (uint32_t)gen;
   so.offspring = (uint32_t)k;
   ev_net_weights sampled;
-  EV_TRY(ev_synthesize(g, anc, &so, &sampled));
+  if (o->maker == EV_MAKE_EVOLVE) {
+    EV_TRY(ev_synthesize(g, anc, &so, &sampled));
+  } else {
+    ev_net_weights like;
+    if (!o->like_run) return ev_fail(EV_ERR_ARG, "a pruning baseline needs the evolved run whose counts it copies");
+    EV_TRY(load_like(o->like_run, gen, &like));
+    ev_status s = ev_prune_like(g, anc, &like, o->maker == EV_MAKE_RANDOM ? EV_PRUNE_RANDOM : EV_PRUNE_MAGNITUDE,
+                                o->synth.seed, (uint32_t)gen, &sampled);
+    ev_weights_free(&like);
+    EV_TRY(s);
+  }
   ev_status s = ev_compact(&sampled, child, cs);
   ev_weights_free(&sampled);
   EV_TRY(s);

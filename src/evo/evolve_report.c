@@ -90,6 +90,16 @@ ev_status ev_evolve_report(ev_gpu *g, const ev_evolve_options *o, const ev_gen_r
   snprintf(info.device, sizeof info.device, "%s", ev_gpu_caps(g)->name);
   snprintf(info.granularity, sizeof info.granularity, "%s", o->synth.granularity == EV_SYNTH_FILTER ? "filter" : "synapse");
   snprintf(info.protect, sizeof info.protect, "%s", o->synth.protect ? o->synth.protect : "");
+  if (o->maker != EV_MAKE_EVOLVE)
+    snprintf(info.rule, sizeof info.rule, "%s pruning to the per-layer counts of %s",
+             o->maker == EV_MAKE_RANDOM ? "random" : "magnitude", o->like_run ? o->like_run : "-");
+  else if (o->synth.rule == EV_RULE_BUDGET)
+    snprintf(info.rule, sizeof info.rule, "budget rule, temperature %g, %s Z", o->synth.temperature,
+             o->synth.z_network ? "network" : "layer");
+  else
+    snprintf(info.rule, sizeof info.rule, "paper Eq. 1-4, %s Z", o->synth.z_network ? "network" : "layer");
+  snprintf(info.training, sizeof info.training, "%s, %s lr %g", o->inherit ? "inherited weights" : "newborn (fresh init)",
+           ev_optimizer_name(o->train.optimizer), (double)o->train.lr);
   snprintf(info.dataset, sizeof info.dataset, "%s", o->data_label ? o->data_label : "");
   EV_TRY(figures(g, o, rec, n, test));
   EV_TRY(ev_report_write(o->out_dir, &info, rec, n));

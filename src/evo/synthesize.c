@@ -1,4 +1,6 @@
 /* Offspring masks for a whole network (GPU and C reference paths; identical results). */
+#include <float.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,8 @@ static ev_synth_layer synth_layer(const ev_layer *l, int i) {
 
 static ev_synth_params synth_params(const ev_synthesis_options *o) {
   return (ev_synth_params){.seed = o->seed, .generation = o->generation, .offspring = o->offspring,
-                           .alpha = (float)o->alpha, .granularity = o->granularity, .z_alive_only = 0};
+                           .alpha = (float)o->alpha, .granularity = o->granularity, .z_alive_only = 0,
+                           .budget = o->rule == EV_RULE_BUDGET};
 }
 
 /* Steps through a comma-separated list: the next item at *item, *len chars; false at the end. */
@@ -52,12 +55,101 @@ ev_status ev_synth_check_protect(const ev_net_spec *spec, const char *protect) {
 
 static ev_status check(const ev_net_weights *a, const ev_synthesis_options *o) {
   if (!(o->alpha > 0 && o->alpha <= 1e6)) return ev_fail(EV_ERR_ARG, "--alpha must be positive, got %g", o->alpha);
+  if (o->rule == EV_RULE_BUDGET && !(o->temperature >= 1e-3 && o->temperature <= 1e3))
+    return ev_fail(EV_ERR_ARG, "--temperature must be in [0.001, 1000], got %g", o->temperature);
   return ev_synth_check_protect(&a->spec, o->protect);
 }
 
 /* A protected layer is not sampled: the child keeps the ancestor's mask (ev_weights_copy). */
 static bool sampled(const ev_net_weights *a, const ev_synthesis_options *o, int i) {
   return has_params(&a->spec.layers[i]) && !in_list(o->protect, a->spec.layers[i].name);
+}
+
+/* ---- the budget rule's per-layer 1/T and shift (host, double; see evolve.h) ---- */
+typedef struct {
+  double a, n; /* strength (|w| or S_f) and how many live synapses share it */
+} strength;
+
+/* The live strengths of layer i appended to *v (synapses, or one item per filter). */
+static ev_status collect(const ev_net_weights *a, int i, ev_synth_granularity gran, strength **v, size_t *n, size_t *cap) {
+  const ev_layer *l = &a->spec.layers[i];
+  ev_synth_layer L = synth_layer(l, i);
+  int nf = ev_synth_filters(&L), per = (int)(ev_layer_weight_count(l) / (uint64_t)nf);
+  size_t need = *n + (gran == EV_SYNTH_FILTER ? (size_t)nf : ev_layer_weight_count(l));
+  if (need > *cap) {
+    strength *m = realloc(*v, need * sizeof *m);
+    if (!m) return ev_fail(EV_ERR_OOM, "out of memory");
+    *v = m, *cap = need;
+  }
+  const float *w = a->l[i].w, *mask = a->l[i].mask;
+  for (int f = 0; f < nf; f++) {
+    double sum = 0, cnt = 0;
+    for (int j = 0; j < per; j++) { /* OIHW: a conv's filter is a row; a deconv's, column f of each row */
+      uint64_t k = L.transposed ? ((uint64_t)(j / (L.kh * L.kw)) * L.i + f) * L.kh * L.kw + j % (L.kh * L.kw)
+                                : (uint64_t)f * per + j;
+      if (mask && mask[k] <= 0.5f) continue;
+      if (gran == EV_SYNTH_FILTER) sum += fabs(w[k]), cnt += 1;
+      else (*v)[(*n)++] = (strength){fabs(w[k]), 1};
+    }
+    if (gran == EV_SYNTH_FILTER && cnt > 0) (*v)[(*n)++] = (strength){sum, cnt};
+  }
+  return EV_OK;
+}
+
+/* 1/T and the shift for a group of strengths: T = temperature * mean, and shift such that
+ * sum n * min(1, exp(a/T - shift)) = alpha * sum n (bisection on log c, c = exp(umax - shift)). */
+static void budget_of(const strength *v, size_t n, double alpha, double temperature, float *inv_t, float *shift) {
+  double tot = 0, sum = 0, umax = 0;
+  for (size_t k = 0; k < n; k++) tot += v[k].n, sum += v[k].a * v[k].n;
+  double mean = tot > 0 ? sum / tot : 0;
+  *inv_t = mean > 0 ? (float)(1.0 / (temperature * mean)) : 0.0f;
+  if (alpha >= 1 || tot == 0) { /* keep every live synapse */
+    *shift = -1e20f;
+    return;
+  }
+  for (size_t k = 0; k < n; k++) umax = fmax(umax, v[k].a * *inv_t);
+  double lo = log(alpha), hi = lo + 1;
+  for (size_t k = 0; k < n; k++) { /* c beyond which every item is kept */
+    double d = umax - v[k].a * *inv_t;
+    if (d + 1 > hi) hi = d + 1;
+  }
+  for (int it = 0; it < 80; it++) {
+    double mid = 0.5 * (lo + hi), kept = 0;
+    for (size_t k = 0; k < n; k++) {
+      double y = v[k].a * *inv_t - umax + mid;
+      kept += v[k].n * (y >= 0 ? 1 : exp(y));
+    }
+    if (kept > alpha * tot) hi = mid;
+    else lo = mid;
+  }
+  *shift = (float)(umax - 0.5 * (lo + hi));
+}
+
+/* Per layer {1/T, shift} into bp[2*i]: over the sampled layers together (z_network) or each. */
+static ev_status budget_params(const ev_net_weights *a, const ev_synthesis_options *o, float *bp) {
+  strength *v = NULL;
+  size_t n = 0, cap = 0;
+  ev_status s = EV_OK;
+  float it = 0, sh = 0;
+  for (int i = 0; i < a->spec.n && s == EV_OK; i++) {
+    if (!sampled(a, o, i)) continue;
+    if (!o->z_network) n = 0;
+    s = collect(a, i, o->granularity, &v, &n, &cap);
+    if (s == EV_OK && !o->z_network) budget_of(v, n, o->alpha, o->temperature, &bp[2 * i], &bp[2 * i + 1]);
+  }
+  if (s == EV_OK && o->z_network) {
+    budget_of(v, n, o->alpha, o->temperature, &it, &sh);
+    for (int i = 0; i < a->spec.n; i++) bp[2 * i] = it, bp[2 * i + 1] = sh;
+  }
+  free(v);
+  return s;
+}
+
+/* The layer's params: the options' P, with the budget rule's pair when it applies. */
+static ev_synth_params layer_params(const ev_synth_params *P, const float *bp, int i) {
+  ev_synth_params Q = *P;
+  if (bp) Q.inv_t = bp[2 * i], Q.shift = bp[2 * i + 1];
+  return Q;
 }
 
 /* child's weights := ancestor's * new mask. */
@@ -76,7 +168,9 @@ ev_status ev_synthesize_ref(const ev_net_weights *a, const ev_synthesis_options 
   float (*pairs)[2] = calloc((size_t)n, sizeof *pairs);
   float **sums = calloc((size_t)n, sizeof *sums);
   float **w4 = calloc((size_t)n, sizeof *w4), **m4 = calloc((size_t)n, sizeof *m4);
-  ev_status s = pairs && sums && w4 && m4 ? EV_OK : ev_fail(EV_ERR_OOM, "out of memory");
+  float *bp = P.budget ? calloc((size_t)n * 2, sizeof *bp) : NULL;
+  ev_status s = pairs && sums && w4 && m4 && (bp || !P.budget) ? EV_OK : ev_fail(EV_ERR_OOM, "out of memory");
+  if (s == EV_OK && bp) s = budget_params(a, o, bp);
   float zmax = 0;
   for (int i = 0; i < n && s == EV_OK; i++) {
     const ev_layer *l = &a->spec.layers[i];
@@ -105,7 +199,8 @@ ev_status ev_synthesize_ref(const ev_net_weights *a, const ev_synthesis_options 
       s = ev_fail(EV_ERR_OOM, "out of memory");
       break;
     }
-    ev_synth_sample_ref(&L, &P, w4[i], m4[i], sums[i], o->z_network ? net_pair : pairs[i], c4);
+    ev_synth_params Q = layer_params(&P, bp, i);
+    ev_synth_sample_ref(&L, &Q, w4[i], m4[i], sums[i], o->z_network ? net_pair : pairs[i], c4);
     ev_ohwi4_to_oihw(c4, child->l[i].mask, L.o, L.i, L.kh, L.kw);
     free(c4);
   }
@@ -114,7 +209,7 @@ ev_status ev_synthesize_ref(const ev_net_weights *a, const ev_synthesis_options 
     if (w4) free(w4[i]);
     if (m4) free(m4[i]);
   }
-  free(pairs), free(sums), free(w4), free(m4);
+  free(pairs), free(sums), free(w4), free(m4), free(bp);
   if (s == EV_OK) apply_masks(child);
   else ev_weights_free(child);
   return s;
@@ -132,10 +227,12 @@ ev_status ev_synthesize(ev_gpu *g, const ev_net_weights *a, const ev_synthesis_o
   ev_synth_params P = synth_params(o);
   int n = a->spec.n;
   gpu_layer *gl = calloc((size_t)n, sizeof *gl);
+  float *bp = P.budget ? calloc((size_t)n * 2, sizeof *bp) : NULL;
   ev_buf z = {0};
   ev_stream *st = NULL;
   float *pairs = NULL, *tmp = NULL;
-  ev_status s = gl ? ev_buf_alloc(g, ((uint64_t)n + 1) * 2 * 4, &z) : ev_fail(EV_ERR_OOM, "out of memory");
+  ev_status s = gl && (bp || !P.budget) ? ev_buf_alloc(g, ((uint64_t)n + 1) * 2 * 4, &z) : ev_fail(EV_ERR_OOM, "out of memory");
+  if (s == EV_OK && bp) s = budget_params(a, o, bp);
   uint64_t max4 = 0;
   /* upload every layer and record its normaliser into slot i */
   if (s == EV_OK) s = ev_stream_begin(g, &st);
@@ -173,9 +270,11 @@ ev_status ev_synthesize(ev_gpu *g, const ev_net_weights *a, const ev_synthesis_o
     if (s == EV_OK) s = ev_buf_upload(g, &z, (uint64_t)n * 2 * 4, pair, sizeof pair);
   }
   for (int i = 0; i < n && s == EV_OK; i++)
-    if (gl[i].n4 && sampled(a, o, i))
-      s = ev_synth_sample(st, &gl[i].L, &P, &gl[i].w, &gl[i].anc, &gl[i].scratch, &z,
+    if (gl[i].n4 && sampled(a, o, i)) {
+      ev_synth_params Q = layer_params(&P, bp, i);
+      s = ev_synth_sample(st, &gl[i].L, &Q, &gl[i].w, &gl[i].anc, &gl[i].scratch, &z,
                           o->z_network ? (uint32_t)n : (uint32_t)i, &gl[i].child);
+    }
   if (s == EV_OK) s = ev_stream_submit(st);
   else if (st) ev_stream_abort(st);
   for (int i = 0; i < n && s == EV_OK; i++) {
@@ -187,7 +286,7 @@ ev_status ev_synthesize(ev_gpu *g, const ev_net_weights *a, const ev_synthesis_o
     ev_buf_free(g, &gl[i].w), ev_buf_free(g, &gl[i].anc), ev_buf_free(g, &gl[i].scratch), ev_buf_free(g, &gl[i].child);
   }
   ev_buf_free(g, &z);
-  free(gl), free(pairs), free(tmp);
+  free(gl), free(pairs), free(tmp), free(bp);
   if (s == EV_OK) apply_masks(child);
   else ev_weights_free(child);
   return s;

@@ -4,6 +4,7 @@
 #include "evonet/ops/synth.h"
 
 #include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "evonet/philox.h"
@@ -76,6 +77,30 @@ static int keep_abs(float a, float recip, float k, float r) {
 
 int ev_synth_keep(float w, float recip, float k, float r) { return keep_abs(abs_flushed(w), recip, k, r); }
 
+float ev_synth_exp_neg(float y) {
+  if (!(y >= -86.0f)) return 0.0f; /* and NaN */
+  float k = y * from_bits(0x3fb8aa3bu); /* log2(e) */
+  k = k + 0.5f;
+  k = floorf(k);                        /* exact; k in [-124, 0] */
+  float h = k * from_bits(0x3f317200u); /* ln2_hi: 16 bits, so k*ln2_hi is exact */
+  float l = k * from_bits(0x35bfbe8eu); /* ln2_lo */
+  float f = y - h;
+  f = f - l;                            /* |f| <= ~0.35 */
+  float p = ev_synth_exp_poly(f);
+  return p * from_bits((uint32_t)((int)k + 127) << 23); /* times 2^k: exact (normal result) */
+}
+
+static int keep_budget_abs(float a, float inv_t, float shift, float r) {
+  float y = a * inv_t;
+  y = y - shift;
+  if (y >= 0.0f) return 1;
+  return ev_synth_exp_neg(y) >= r;
+}
+
+int ev_synth_keep_budget(float w, float inv_t, float shift, float r) {
+  return keep_budget_abs(abs_flushed(w), inv_t, shift, r);
+}
+
 /* ---------------- checks ---------------- */
 static uint64_t weight_floats(const ev_synth_layer *L) {
   return (uint64_t)L->o * L->kh * L->kw * ev_c4(L->i);
@@ -98,6 +123,8 @@ static ev_status check_params(const ev_synth_params *P) {
     return ev_fail(EV_ERR_ARG, "synthesis: alpha %g is not in [1e-30, 1e30]", (double)P->alpha);
   if (P->granularity != EV_SYNTH_SYNAPSE && P->granularity != EV_SYNTH_FILTER)
     return ev_fail(EV_ERR_ARG, "synthesis: unknown granularity %d", (int)P->granularity);
+  if (P->budget && !(P->inv_t >= 0.0f && P->inv_t < 1e30f && P->shift > -1e30f && P->shift < 1e30f))
+    return ev_fail(EV_ERR_ARG, "synthesis: budget rule with 1/T %g and shift %g", (double)P->inv_t, (double)P->shift);
   return EV_OK;
 }
 
@@ -195,14 +222,15 @@ ev_status ev_synth_sample(ev_stream *s, const ev_synth_layer *L, const ev_synth_
   uint32_t wg = ev_gpu_elementwise_wg(g);
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "synth_sample", .bindings = "rrrrw",
-                                                .push_size = 64, .local_size_x = wg}, &p));
-  int filter = P->granularity == EV_SYNTH_FILTER;
+                                                .push_size = 68, .local_size_x = wg}, &p));
+  int filter = P->granularity == EV_SYNTH_FILTER, budget = P->budget != 0;
   ev_buf sums = slice(scratch, SUMS_OFFSET, 4ull * ev_synth_filters(L));
-  uint32_t pc[16] = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw, i4,
+  /* kbits: K (Eq. 3) or, budget rule, 1/T; sbits: the budget rule's shift */
+  uint32_t pc[17] = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw, i4,
                      L->layer, P->generation, P->offspring, (uint32_t)P->seed,
-                     (uint32_t)(P->seed >> 32), to_bits(ev_synth_keep_scale(P->alpha)),
-                     (anc != NULL) | filter << 1 | (L->transposed != 0) << 2, slot, nquads, npad,
-                     (uint32_t)total};
+                     (uint32_t)(P->seed >> 32), to_bits(budget ? P->inv_t : ev_synth_keep_scale(P->alpha)),
+                     (anc != NULL) | filter << 1 | (L->transposed != 0) << 2 | budget << 3, slot, nquads, npad,
+                     (uint32_t)total, to_bits(budget ? P->shift : 0.0f)};
   return ev_dispatch(s, p, (uint32_t[3]){capped_groups(g, (uint64_t)nquads + npad, wg, 65535), 1, 1},
                      (ev_buf *[]){w, anc ? anc : w, z, filter ? &sums : z, child}, pc);
 }
@@ -282,12 +310,14 @@ void ev_synth_sample_ref(const ev_synth_layer *L, const ev_synth_params *P, cons
               uint32_t index = (uint32_t)((((uint64_t)o * L->i + i) * L->kh + ky) * L->kw + kx);
               float r = ev_synth_uniform(P->seed, P->generation, P->offspring, L->layer,
                                          EV_RNG_SYNAPSE, index);
-              keep = ev_synth_keep(w[a], pair[1], k, r);
+              keep = P->budget ? ev_synth_keep_budget(w[a], P->inv_t, P->shift, r)
+                               : ev_synth_keep(w[a], pair[1], k, r);
             } else {
               int f = L->transposed ? i : o;
               float r = ev_synth_uniform(P->seed, P->generation, P->offspring, L->layer,
                                          EV_RNG_FILTER, (uint32_t)f);
-              keep = keep_abs(sums[f], pair[1], k, r);
+              keep = P->budget ? keep_budget_abs(sums[f], P->inv_t, P->shift, r)
+                               : keep_abs(sums[f], pair[1], k, r);
             }
           }
           child[a] = keep ? 1.0f : 0.0f;

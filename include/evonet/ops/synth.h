@@ -18,6 +18,17 @@
  *   keep(s) = alive(s) and alpha * exp(S_f/S_max - 1) >= r(f), r(f) from stream
  *   EV_RNG_FILTER with index f (so it never correlates with a synapse's number).
  *
+ * The budget rule (.budget = 1, a named variant, not the paper's; evolve.h says why): the
+ *   normaliser pair is not read; the caller gives inv_t = 1/T and shift per layer, and
+ *   keep(s) = alive(s) and min(1, exp(a*inv_t - shift)) >= r(s), with a = |w(s)| (SYNAPSE) or
+ *   S_f (FILTER, whose sums ev_synth_normalizer still computes) and r as above. That is Eq. 1
+ *   with Z = T and Eq. 3's factor alpha replaced by c = e^(1 - shift): the caller picks T (a
+ *   temperature times the mean |w|) and shift (so that the expected kept count is a budget).
+ *   The decision: y = a*inv_t - shift; keep if y >= 0, else keep iff ev_synth_exp_neg(y) >= r,
+ *   an exp built from the same exact operations (Cody-Waite range reduction: k =
+ *   floor(y*log2(e) + 0.5), f = y - k*ln2_hi - k*ln2_lo, the degree-8 polynomial at f, times
+ *   2^k made from bits; 0 below y = -86).
+ *
  * Bit-exact: the GPU (any Vulkan device) and the C reference give the same mask. The decision
  * is made of IEEE fp32 +, -, * only (Vulkan's SPIR-V precision table: correctly rounded;
  * exp, log are a few ulp and / is 2.5 ulp, so none of them is used), each a separate
@@ -68,6 +79,8 @@ typedef struct {
   float alpha;                      /* environmental factor (paper: 0.4), in [1e-30, 1e30] */
   ev_synth_granularity granularity;
   int z_alive_only;                 /* SYNAPSE: Z over the alive synapses only (default all) */
+  int budget;                       /* the budget rule (see above) instead of Eq. 3 */
+  float inv_t, shift;               /* budget rule: 1/T >= 0 and the shift, finite */
 } ev_synth_params;
 
 /* Filters of a layer (filter granularity, counts): O, or I when transposed. */
@@ -101,6 +114,9 @@ float ev_synth_exp_poly(float t);                  /* ~exp(t), |t| <= 0.5 */
 float ev_synth_keep_scale(float alpha);            /* K = alpha * e^-0.5 (float) */
 /* keep iff K * exp_poly(a*R - 0.5) >= r, a = |w| flushed below FLT_MIN. */
 int ev_synth_keep(float w, float recip, float k, float r);
+float ev_synth_exp_neg(float y);                   /* ~exp(y), y < 0 (0 below -86) */
+/* The budget rule: keep iff min(1, exp(a*inv_t - shift)) >= r, a = |w| flushed. */
+int ev_synth_keep_budget(float w, float inv_t, float shift, float r);
 
 /* C references (llm.c style loops) of the three GPU steps, arrays in the same layouts (anc
  * may be NULL). normalizer_ref: the pair (and, FILTER, sums: ev_synth_filters floats);
