@@ -170,6 +170,30 @@ static void test_budget_rule(void **state) {
   }
   fprintf(stderr, "[ c10_1 kept mean |w|: T 1 %.4g, T 0.25 %.4g ]\n", mean_abs[0], mean_abs[1]);
   assert_true(mean_abs[1] > 1.2 * mean_abs[0]);
+  /* a layer floor: the network-wide budget with T = 0.1 cuts the widest layers far below 0.2;
+   * with --layer-floor 0.2 none keeps less (within sampling noise), and the total stays 0.3 */
+  o.temperature = 0.1, o.granularity = EV_SYNTH_SYNAPSE, o.z_network = true;
+  for (int floor = 0; floor < 2; floor++) {
+    o.layer_floor = floor ? 0.2 : 0;
+    ev_net_weights a, b;
+    TU_OK(ev_synthesize(g, &anc, &o, &a));
+    TU_OK(ev_synthesize_ref(&anc, &o, &b));
+    assert_masks_equal(&a, &b);
+    double low = 1;
+    for (int i = 0; i < a.spec.n; i++) {
+      uint64_t n = ev_layer_weight_count(&a.spec.layers[i]);
+      if (n >= 2000) low = fmin(low, (double)ev_layer_live_synapses(&a, i) / (double)n);
+    }
+    fprintf(stderr, "[ floor %.1f: lowest kept share of a layer %.3f, total %.4f ]\n", o.layer_floor, low,
+            (double)ev_weights_live_synapses(&a) / (double)total);
+    assert_true(floor ? low > 0.18 : low < 0.15);
+    assert_true(fabs((double)ev_weights_live_synapses(&a) / (double)total - 0.3) < 0.01);
+    ev_weights_free(&a), ev_weights_free(&b);
+  }
+  o.layer_floor = 0.3;
+  ev_net_weights bad;
+  TU_EXPECT_ARG(ev_synthesize_ref(&anc, &o, &bad));
+  o.layer_floor = 0;
   o.temperature = 1, o.granularity = EV_SYNTH_SYNAPSE, o.protect = "c1_1,c10_1";
   ev_net_weights a, b;
   TU_OK(ev_synthesize(g, &anc, &o, &a));

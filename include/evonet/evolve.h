@@ -21,7 +21,9 @@
  *   keep iff min(1, c*P(s)) >= r, c such that the expected kept count is alpha * live.
  * With z_network one Z and one c serve every sampled layer (layers of larger weights, the narrow
  * early ones, keep more: the allocation of global magnitude pruning, made stochastic); otherwise
- * each layer keeps alpha of its own. A small temperature approaches magnitude pruning, a large
+ * each layer keeps alpha of its own. Over generations the network-wide allocation compounds on
+ * the layers of the smallest weights (the widest fan-in), so layer_floor bounds how far any one
+ * layer may be cut in one generation. A small temperature approaches magnitude pruning, a large
  * one uniform random pruning. FILTER granularity applies the same to the filter sums S_f. */
 typedef enum { EV_RULE_PAPER = 0, EV_RULE_BUDGET = 1 } ev_synth_rule;
 
@@ -29,6 +31,8 @@ typedef struct {
   double alpha;                       /* environmental factor (paper: 0.4) */
   ev_synth_rule rule;                 /* EV_RULE_PAPER (default) or EV_RULE_BUDGET */
   double temperature;                 /* budget rule: Z = temperature * mean |w| (> 0) */
+  double layer_floor;                 /* budget rule, network Z: no sampled layer keeps less than
+                                         this share of its live synapses (0: no floor; < alpha) */
   ev_synth_granularity granularity;   /* synapse (paper) or filter */
   bool z_network;                     /* one Z over the whole network instead of per layer */
   uint64_t seed;

@@ -24,6 +24,7 @@ static void usage(void) {
          "                      of synapses kept, P(s) = exp(|w|/Z - 1) with Z = T * mean |w|, kept iff\n"
          "                      min(1, c*P(s)) >= r with c set by that share (default --z network)\n"
          "  --temperature T     the budget rule's T (default 1; small: towards magnitude pruning)\n"
+         "  --layer-floor F     budget rule, network Z: no layer keeps less than F of its synapses (default 0)\n"
          "  --protect L1,L2,... layers left out of sampling: each offspring keeps their synapses whole\n"
          "                      (default none, as in the paper; e.g. the narrow c1_1,c1_2,c2_1,c2_2,s9,s10,s11)\n"
          "  --prune METHOD      a baseline instead of synthesis: magnitude (largest |w|) or random pruning\n"
@@ -43,13 +44,13 @@ static void usage(void) {
          "%s(evolve trains each offspring for --epochs, default 2 here)\n", cli_recipe_help);
 }
 
-enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_RULE, E_TEMP, E_PRUNE, E_LIKE, E_TRAIN1, E_PROTECT, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
+enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_RULE, E_TEMP, E_FLOOR, E_PRUNE, E_LIKE, E_TRAIN1, E_PROTECT, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
        E_ROWS, E_DEVICE, E_HELP };
 
 int cmd_evolve(int argc, char **argv) {
   static const struct option own[] = {
       {"generations", 1, 0, E_GENS}, {"offspring", 1, 0, E_OFF}, {"alpha", 1, 0, E_ALPHA},
-      {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"synthesis", 1, 0, E_RULE}, {"prune", 1, 0, E_PRUNE}, {"train-gen1", 0, 0, E_TRAIN1}, {"like", 1, 0, E_LIKE}, {"temperature", 1, 0, E_TEMP}, {"protect", 1, 0, E_PROTECT}, {"inherit", 0, 0, E_INHERIT}, {"ancestor", 1, 0, E_ANC},
+      {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"synthesis", 1, 0, E_RULE}, {"prune", 1, 0, E_PRUNE}, {"train-gen1", 0, 0, E_TRAIN1}, {"like", 1, 0, E_LIKE}, {"temperature", 1, 0, E_TEMP}, {"layer-floor", 1, 0, E_FLOOR}, {"protect", 1, 0, E_PROTECT}, {"inherit", 0, 0, E_INHERIT}, {"ancestor", 1, 0, E_ANC},
       {"epochs-gen1", 1, 0, E_EP1}, {"width", 1, 0, E_WIDTH}, {"bn", 0, 0, E_BN}, {"no-bn", 0, 0, E_NOBN}, {"data", 1, 0, E_DATA},
       {"layout", 1, 0, E_LAYOUT}, {"out", 1, 0, E_OUT}, {"figure-rows", 1, 0, E_ROWS}, {"device", 1, 0, E_DEVICE},
       {"help", 0, 0, E_HELP}, {0, 0, 0, 0}};
@@ -82,6 +83,7 @@ int cmd_evolve(int argc, char **argv) {
       else if (!strcmp(optarg, "budget")) o.synth.rule = EV_RULE_BUDGET;
       else return cli_usage_error("evolve", "--synthesis must be paper or budget, got '%s'", optarg);
       break;
+    case E_FLOOR: if (cli_parse_float("evolve", "--layer-floor", optarg, 0, 1, &o.synth.layer_floor)) return 2; break;
     case E_TEMP: if (cli_parse_float("evolve", "--temperature", optarg, 1e-3, 1e3, &o.synth.temperature)) return 2; break;
     case E_PRUNE:
       if (!strcmp(optarg, "magnitude")) o.maker = EV_MAKE_MAGNITUDE;

@@ -94,8 +94,8 @@ ev_status ev_evolve_report(ev_gpu *g, const ev_evolve_options *o, const ev_gen_r
     snprintf(info.rule, sizeof info.rule, "%s pruning to the per-layer counts of %s",
              o->maker == EV_MAKE_RANDOM ? "random" : "magnitude", o->like_run ? o->like_run : "-");
   else if (o->synth.rule == EV_RULE_BUDGET)
-    snprintf(info.rule, sizeof info.rule, "budget rule, temperature %g, %s Z", o->synth.temperature,
-             o->synth.z_network ? "network" : "layer");
+    snprintf(info.rule, sizeof info.rule, "budget rule, temperature %g, %s Z, layer floor %g", o->synth.temperature,
+             o->synth.z_network ? "network" : "layer", o->synth.z_network ? o->synth.layer_floor : 0.0);
   else
     snprintf(info.rule, sizeof info.rule, "paper Eq. 1-4, %s Z", o->synth.z_network ? "network" : "layer");
   snprintf(info.training, sizeof info.training, "%s, %s lr %g", o->inherit ? "inherited weights" : "newborn (fresh init)",

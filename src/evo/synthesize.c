@@ -96,52 +96,80 @@ static ev_status collect(const ev_net_weights *a, int i, ev_synth_granularity gr
   return EV_OK;
 }
 
-/* 1/T and the shift for a group of strengths: T = temperature * mean, and shift such that
- * sum n * min(1, exp(a/T - shift)) = alpha * sum n (bisection on log c, c = exp(umax - shift)). */
-static void budget_of(const strength *v, size_t n, double alpha, double temperature, float *inv_t, float *shift) {
-  double tot = 0, sum = 0, umax = 0;
-  for (size_t k = 0; k < n; k++) tot += v[k].n, sum += v[k].a * v[k].n;
-  double mean = tot > 0 ? sum / tot : 0;
-  *inv_t = mean > 0 ? (float)(1.0 / (temperature * mean)) : 0.0f;
-  if (alpha >= 1 || tot == 0) { /* keep every live synapse */
-    *shift = -1e20f;
-    return;
+/* Expected kept synapses of items [b, e) at a shift: sum n * min(1, exp(a*inv_t - shift)). */
+static double kept_at(const strength *v, size_t b, size_t e, double inv_t, double shift) {
+  double k = 0;
+  for (size_t j = b; j < e; j++) {
+    double y = v[j].a * inv_t - shift;
+    k += v[j].n * (y >= 0 ? 1 : exp(y));
   }
-  for (size_t k = 0; k < n; k++) umax = fmax(umax, v[k].a * *inv_t);
-  double lo = log(alpha), hi = lo + 1;
-  for (size_t k = 0; k < n; k++) { /* c beyond which every item is kept */
-    double d = umax - v[k].a * *inv_t;
-    if (d + 1 > hi) hi = d + 1;
-  }
-  for (int it = 0; it < 80; it++) {
-    double mid = 0.5 * (lo + hi), kept = 0;
-    for (size_t k = 0; k < n; k++) {
-      double y = v[k].a * *inv_t - umax + mid;
-      kept += v[k].n * (y >= 0 ? 1 : exp(y));
-    }
-    if (kept > alpha * tot) hi = mid;
-    else lo = mid;
-  }
-  *shift = (float)(umax - 0.5 * (lo + hi));
+  return k;
 }
 
-/* Per layer {1/T, shift} into bp[2*i]: over the sampled layers together (z_network) or each. */
+/* The shift at which items [b, e) keep `target` in expectation (0 < target < their count):
+ * bisection between a shift that keeps all (the smallest u) and one that keeps less than the
+ * target (the largest u minus log(target / count), plus 1). */
+static double shift_for(const strength *v, size_t b, size_t e, double inv_t, double target, double count) {
+  double lo = INFINITY, hi = -INFINITY;
+  for (size_t j = b; j < e; j++) lo = fmin(lo, v[j].a * inv_t), hi = fmax(hi, v[j].a * inv_t);
+  hi = hi - log(target / count) + 1;
+  for (int it = 0; it < 100; it++) {
+    double mid = 0.5 * (lo + hi);
+    if (kept_at(v, b, e, inv_t, mid) > target) lo = mid;
+    else hi = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+/* Per layer {1/T, shift} into bp[2*i] (see evolve.h). z_network: one T (temperature times the
+ * mean strength over all sampled layers) and one shift with alpha of all their live synapses
+ * kept in expectation, except that a layer the shared shift would leave below layer_floor of
+ * its own live synapses gets its own shift at that floor (the shared one is solved with the
+ * floors in the sum). Otherwise each layer's own T and alpha. */
 static ev_status budget_params(const ev_net_weights *a, const ev_synthesis_options *o, float *bp) {
+  int n_l = a->spec.n;
   strength *v = NULL;
-  size_t n = 0, cap = 0;
-  ev_status s = EV_OK;
-  float it = 0, sh = 0;
-  for (int i = 0; i < a->spec.n && s == EV_OK; i++) {
-    if (!sampled(a, o, i)) continue;
-    if (!o->z_network) n = 0;
-    s = collect(a, i, o->granularity, &v, &n, &cap);
-    if (s == EV_OK && !o->z_network) budget_of(v, n, o->alpha, o->temperature, &bp[2 * i], &bp[2 * i + 1]);
+  size_t n = 0, cap = 0, *start = calloc((size_t)n_l + 1, sizeof *start);
+  double *cnt = calloc((size_t)n_l, sizeof *cnt), *sum = calloc((size_t)n_l, sizeof *sum);
+  ev_status s = start && cnt && sum ? EV_OK : ev_fail(EV_ERR_OOM, "out of memory");
+  for (int i = 0; i < n_l && s == EV_OK; i++) {
+    start[i] = n;
+    if (sampled(a, o, i)) s = collect(a, i, o->granularity, &v, &n, &cap);
+    for (size_t j = start[i]; j < n; j++) cnt[i] += v[j].n, sum[i] += v[j].a * v[j].n;
   }
-  if (s == EV_OK && o->z_network) {
-    budget_of(v, n, o->alpha, o->temperature, &it, &sh);
-    for (int i = 0; i < a->spec.n; i++) bp[2 * i] = it, bp[2 * i + 1] = sh;
+  start[n_l] = n;
+  double all_n = 0, all_sum = 0;
+  for (int i = 0; i < n_l; i++) all_n += cnt[i], all_sum += sum[i];
+  double floor_share = o->z_network ? o->layer_floor : 0;
+  if (s == EV_OK && floor_share >= o->alpha && o->alpha < 1)
+    s = ev_fail(EV_ERR_ARG, "--layer-floor %g must be below --alpha %g", floor_share, o->alpha);
+  double g_inv = all_sum > 0 ? 1.0 / (o->temperature * all_sum / all_n) : 0, g_shift = 0;
+  if (s == EV_OK && o->z_network && o->alpha < 1 && all_n > 0) {
+    /* the shared shift: total(shift) = sum over layers of max(kept_l, floor * n_l) */
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t j = 0; j < n; j++) lo = fmin(lo, v[j].a * g_inv), hi = fmax(hi, v[j].a * g_inv);
+    hi = hi - log(o->alpha) + 1;
+    for (int it = 0; it < 100; it++) {
+      double mid = 0.5 * (lo + hi), tot = 0;
+      for (int i = 0; i < n_l; i++)
+        if (cnt[i] > 0) tot += fmax(kept_at(v, start[i], start[i + 1], g_inv, mid), floor_share * cnt[i]);
+      if (tot > o->alpha * all_n) lo = mid;
+      else hi = mid;
+    }
+    g_shift = 0.5 * (lo + hi);
   }
-  free(v);
+  for (int i = 0; i < n_l && s == EV_OK; i++) {
+    double inv = o->z_network ? g_inv : (cnt[i] > 0 && sum[i] > 0 ? 1.0 / (o->temperature * sum[i] / cnt[i]) : 0);
+    double sh = -1e20; /* keep every live synapse */
+    if (cnt[i] > 0 && o->alpha < 1) {
+      if (!o->z_network) sh = shift_for(v, start[i], start[i + 1], inv, o->alpha * cnt[i], cnt[i]);
+      else if (floor_share > 0 && kept_at(v, start[i], start[i + 1], inv, g_shift) < floor_share * cnt[i])
+        sh = shift_for(v, start[i], start[i + 1], inv, floor_share * cnt[i], cnt[i]);
+      else sh = g_shift;
+    }
+    bp[2 * i] = (float)inv, bp[2 * i + 1] = (float)sh;
+  }
+  free(v), free(start), free(cnt), free(sum);
   return s;
 }
 
