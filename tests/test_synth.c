@@ -238,6 +238,32 @@ static void test_network_z(void **state) {
   tu_gpu_assert_clean();
 }
 
+/* A decision of a weight against its r: Eq. 3 ({R, K}) or the budget rule ({1/T, shift}). */
+typedef struct {
+  int budget;
+  float x, y;
+} rule;
+static int keeps(const rule *q, float w, float r) {
+  return q->budget ? ev_synth_keep_budget(w, q->x, q->y, r) : ev_synth_keep(w, q->x, q->y, r);
+}
+
+/* A weight on the edge of its own decision (keep(0) false and keep(top) true): the largest
+ * |w| bit pattern not kept or the smallest kept, either sign, by bisection over the bits. */
+static float edge_weight(const rule *q, float r, uint32_t top, uint64_t *rng) {
+  uint32_t lo = 0, hi = top;
+  while (hi - lo > 1) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    float f;
+    memcpy(&f, &mid, 4);
+    if (keeps(q, f, r)) hi = mid;
+    else lo = mid;
+  }
+  uint32_t b = (tu_next(rng) & 1 ? hi : lo) | (tu_next(rng) & 1 ? 0x80000000u : 0);
+  float w;
+  memcpy(&w, &b, 4);
+  return w;
+}
+
 /* Every weight set on the edge of its own decision (the largest |w| not kept or the smallest
  * kept, from a bisection over float bit patterns with the C arithmetic): one rounding
  * different anywhere on the GPU (an fma, another exp) would flip about half of them. */
@@ -257,16 +283,7 @@ static void test_near_threshold(void **state) {
           w[a] = tu_uniform(&rng, -1, 1);
           if (idx == 0) w[a] = 1.0f; /* Z = 1 */
           else if (!ev_synth_keep(0.0f, R, k, r) && ev_synth_keep(1.0f, R, k, r)) {
-            uint32_t lo = 0, hi = 0x3f800000u; /* keep(lo) false, keep(hi) true */
-            while (hi - lo > 1) {
-              uint32_t mid = lo + (hi - lo) / 2;
-              float f;
-              memcpy(&f, &mid, 4);
-              if (ev_synth_keep(f, R, k, r)) hi = mid;
-              else lo = mid;
-            }
-            uint32_t b = (tu_next(&rng) & 1 ? hi : lo) | (tu_next(&rng) & 1 ? 0x80000000u : 0);
-            memcpy(&w[a], &b, 4);
+            w[a] = edge_weight(&(rule){0, R, k}, r, 0x3f800000u, &rng);
             edge++;
           }
         }
@@ -396,16 +413,7 @@ static void test_budget_gpu_equals_c(void **state) {
           float r = ev_synth_uniform(P.seed, P.generation, P.offspring, L.layer, EV_RNG_SYNAPSE, idx);
           w[a] = tu_uniform(&rng, -1, 1);
           if (ev_synth_keep_budget(0.0f, P.inv_t, P.shift, r) || !ev_synth_keep_budget(2.0f, P.inv_t, P.shift, r)) continue;
-          uint32_t lo = 0, hi = 0x40000000u; /* keep(lo) false, keep(hi) true */
-          while (hi - lo > 1) {
-            uint32_t mid = lo + (hi - lo) / 2;
-            float f;
-            memcpy(&f, &mid, 4);
-            if (ev_synth_keep_budget(f, P.inv_t, P.shift, r)) hi = mid;
-            else lo = mid;
-          }
-          uint32_t b = (tu_next(&rng) & 1 ? hi : lo) | (tu_next(&rng) & 1 ? 0x80000000u : 0);
-          memcpy(&w[a], &b, 4);
+          w[a] = edge_weight(&(rule){1, P.inv_t, P.shift}, r, 0x40000000u, &rng);
           edge++;
         }
   assert_true(edge > n / 3);

@@ -1,8 +1,10 @@
 /* The report figures' raster primitives (font.h): RGB canvas, rectangles, antialiased
  * lines and markers. Antialiasing is by coverage: a pixel whose centre lies at distance d
  * from a shape's edge (negative inside) gets clamp(0.5 - d, 0, 1) of the colour. */
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "font.h"
 
@@ -93,4 +95,40 @@ void ev_canvas_disc(ev_canvas *c, float cx, float cy, float r, ev_rgb col) {
 void ev_canvas_square(ev_canvas *c, float cx, float cy, float r, ev_rgb col) {
   int x = (int)lroundf(cx - r), y = (int)lroundf(cy - r), s = (int)lroundf(2 * r);
   ev_canvas_fill_rect(c, x, y, s, s, col);
+}
+
+double ev_plot_nice_step(double span, int target) {
+  double raw = span / target, p = pow(10, floor(log10(raw))), m = raw / p;
+  return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+
+void ev_plot_decade_label(char *out, size_t cap, int k) {
+  static const char *suffix[] = {"", "k", "M", "G", "T", "P"};
+  if (k < 0 || k >= 18) snprintf(out, cap, "1e%d", k);
+  else snprintf(out, cap, "%.0f%s", pow(10, k % 3), suffix[k / 3]);
+}
+
+void ev_plot_y_ticks(ev_canvas *c, int l, int r, int t, int b, double lo, double hi, double step) {
+  static const ev_rgb INK = {25, 25, 25}, AXIS = {70, 70, 70}, GRID = {228, 228, 228};
+  char buf[32];
+  int lh = EV_FONT_H * 2, dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+  for (int i = 0;; i++) {
+    double f = lo + i * step;
+    if (f > hi + step * 1e-6) break;
+    int y = (int)lroundf(b - (float)((f - lo) / (hi - lo)) * (b - t));
+    ev_canvas_fill_rect(c, l + 1, y, r - l - 1, 1, GRID);
+    ev_canvas_fill_rect(c, l - 6, y, 6, 2, AXIS);
+    snprintf(buf, sizeof buf, "%.*f", dec, f);
+    ev_font_draw(c, l - 10 - ev_font_width(buf, 2), y - lh / 2 + 1, buf, 2, INK);
+  }
+}
+
+void ev_plot_title(ev_canvas *c, const char *title) {
+  static const ev_rgb INK = {25, 25, 25};
+  char t[160];
+  snprintf(t, sizeof t, "%s", title ? title : "");
+  int ts = 3;
+  while (ts > 1 && ev_font_width(t, ts) > c->w - 40) ts--;
+  for (size_t len = strlen(t); len > 0 && ev_font_width(t, ts) > c->w - 40;) t[--len] = 0;
+  ev_font_draw_centered(c, c->w / 2, 12 + (3 - ts) * EV_FONT_H / 2, t, ts, INK);
 }

@@ -31,18 +31,6 @@ static const ev_rgb COLOURS[MAX_SERIES] = {{0x1f, 0x77, 0xb4}, {0xff, 0x7f, 0x0e
                                            {0x2c, 0xa0, 0x2c}, {0xd6, 0x27, 0x28},
                                            {0x94, 0x67, 0xbd}, {0x8c, 0x56, 0x4b}};
 
-/* 1, 2 or 5 times a power of ten, near span / target. */
-static double nice_step(double span, int target) {
-  double raw = span / target, p = pow(10, floor(log10(raw))), m = raw / p;
-  return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
-}
-
-/* Compact decade label: 1, 10, 100, 1k, ..., 100M, 1G, ...; 1e-1 below one. */
-static void decade_label(char *out, size_t cap, int k) {
-  static const char *suffix[] = {"", "k", "M", "G", "T", "P"};
-  if (k < 0 || k >= 18) snprintf(out, cap, "1e%d", k);
-  else snprintf(out, cap, "%.0f%s", pow(10, k % 3), suffix[k / 3]);
-}
 
 typedef struct {
   double f_lo, f_hi, f_step; /* y axis */
@@ -77,7 +65,7 @@ static void choose_axes(axes *a, int ns, const ev_compare_series *s, int has_ref
   if (lo < 0 && dmin >= 0) hi -= lo, lo = 0;    /* F lives in [0, 1]: stay inside */
   if (hi > 1 && dmax <= 1) lo -= hi - 1, hi = 1;
   if (lo < 0 && dmin >= 0) lo = 0; /* a spread wider than [0, 1] itself */
-  a->f_step = nice_step(hi - lo, 5);
+  a->f_step = ev_plot_nice_step(hi - lo, 5);
   a->f_lo = floor(lo / a->f_step + 1e-9) * a->f_step;
   a->f_hi = ceil(hi / a->f_step - 1e-9) * a->f_step;
   a->d_lo = (int)floor(log10(smin) + 1e-12);
@@ -88,18 +76,7 @@ static void choose_axes(axes *a, int ns, const ev_compare_series *s, int has_ref
 
 static void draw_axes(ev_canvas *c, const axes *a) {
   char buf[32];
-  int lh = EV_FONT_H * 2;
-  /* left: linear ticks, grid lines, numbers */
-  int dec = a->f_step >= 1 ? 0 : (int)ceil(-log10(a->f_step) - 1e-9);
-  for (int i = 0;; i++) {
-    double f = a->f_lo + i * a->f_step;
-    if (f > a->f_hi + a->f_step * 1e-6) break;
-    int y = (int)lroundf(px_f(a, f));
-    ev_canvas_fill_rect(c, BOX_L + 1, y, BOX_R - BOX_L - 1, 1, GRID);
-    ev_canvas_fill_rect(c, BOX_L - 6, y, 6, 2, AXIS);
-    snprintf(buf, sizeof buf, "%.*f", dec, f);
-    ev_font_draw(c, BOX_L - 10 - ev_font_width(buf, 2), y - lh / 2 + 1, buf, 2, INK);
-  }
+  ev_plot_y_ticks(c, BOX_L, BOX_R, a->box_t, BOX_B, a->f_lo, a->f_hi, a->f_step); /* left: linear */
   /* bottom: decades with grid lines and numbers, minor ticks at 2..9 */
   int nd = a->d_hi - a->d_lo, every = (nd + 9) / 10; /* at most ~10 labelled decades */
   for (int k = a->d_lo; k <= a->d_hi; k++) {
@@ -107,7 +84,7 @@ static void draw_axes(ev_canvas *c, const axes *a) {
     if (k > a->d_lo && k < a->d_hi) ev_canvas_fill_rect(c, x, a->box_t, 1, BOX_B - a->box_t, GRID);
     ev_canvas_fill_rect(c, x, BOX_B, 2, 7, AXIS);
     if ((k - a->d_lo) % every == 0) {
-      decade_label(buf, sizeof buf, k);
+      ev_plot_decade_label(buf, sizeof buf, k);
       ev_font_draw_centered(c, x + 1, BOX_B + 13, buf, 2, INK);
     }
     for (int m = 2; m <= 9 && k < a->d_hi && nd <= 12; m++) {
@@ -258,12 +235,7 @@ ev_status ev_figure_compare_plot(const char *path, int n_series, const ev_compar
   }
 
   /* title, then the legend centred under it */
-  char t[160]; /* the largest scale at which the title fits, cut if it never does */
-  snprintf(t, sizeof t, "%s", title ? title : "");
-  int ts = 3;
-  while (ts > 1 && ev_font_width(t, ts) > W - 40) ts--;
-  for (size_t len = strlen(t); len > 0 && ev_font_width(t, ts) > W - 40;) t[--len] = 0;
-  ev_font_draw_centered(&c, W / 2, 12 + (3 - ts) * EV_FONT_H / 2, t, ts, INK);
+  ev_plot_title(&c, title);
   legend(&c, n_series, series, rows, cap);
   ev_status st = ev_png_write(path, c.pix, c.w, c.h, 3);
   ev_canvas_free(&c);

@@ -15,20 +15,8 @@
 #define BOX_B (H - 84)
 
 static const ev_rgb WHITE = {255, 255, 255}, INK = {25, 25, 25}, AXIS = {70, 70, 70},
-                    GRID = {228, 228, 228}, BLUE = {0x1f, 0x77, 0xb4}, ORANGE = {0xff, 0x7f, 0x0e};
+                    BLUE = {0x1f, 0x77, 0xb4}, ORANGE = {0xff, 0x7f, 0x0e};
 
-/* 1, 2 or 5 times a power of ten, near span / target. */
-static double nice_step(double span, int target) {
-  double raw = span / target, p = pow(10, floor(log10(raw))), m = raw / p;
-  return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
-}
-
-/* Compact decade label: 1, 10, 100, 1k, ..., 100M, 1G, ... */
-static void decade_label(char *out, size_t cap, int k) {
-  static const char *suffix[] = {"", "k", "M", "G", "T", "P"};
-  if (k < 0 || k >= 18) snprintf(out, cap, "1e%d", k);
-  else snprintf(out, cap, "%.0f%s", pow(10, k % 3), suffix[k / 3]);
-}
 
 typedef struct {
   double f_lo, f_hi, f_step; /* left axis */
@@ -59,7 +47,7 @@ static void choose_axes(axes *a, int n, const double *max_f, const uint64_t *syn
   lo = mid - span * 0.65, hi = mid + span * 0.65; /* some room above and below */
   if (lo < 0 && dmin >= 0) hi -= lo, lo = 0;      /* F lives in [0, 1]: stay inside */
   if (hi > 1 && dmax <= 1) lo -= hi - 1, hi = 1;
-  a->f_step = nice_step(hi - lo, 5);
+  a->f_step = ev_plot_nice_step(hi - lo, 5);
   a->f_lo = floor(lo / a->f_step + 1e-9) * a->f_step;
   a->f_hi = ceil(hi / a->f_step - 1e-9) * a->f_step;
   if (smax == 0) smin = smax = 1;
@@ -72,24 +60,14 @@ static void choose_axes(axes *a, int n, const double *max_f, const uint64_t *syn
 static void draw_axes(ev_canvas *c, const axes *a) {
   char buf[32];
   int lh = EV_FONT_H * 2;
-  /* left: linear ticks, grid lines, numbers */
-  int dec = a->f_step >= 1 ? 0 : (int)ceil(-log10(a->f_step) - 1e-9);
-  for (int i = 0;; i++) {
-    double f = a->f_lo + i * a->f_step;
-    if (f > a->f_hi + a->f_step * 1e-6) break;
-    int y = (int)lroundf(px_f(a, f));
-    ev_canvas_fill_rect(c, BOX_L + 1, y, BOX_R - BOX_L - 1, 1, GRID);
-    ev_canvas_fill_rect(c, BOX_L - 6, y, 6, 2, AXIS);
-    snprintf(buf, sizeof buf, "%.*f", dec, f);
-    ev_font_draw(c, BOX_L - 10 - ev_font_width(buf, 2), y - lh / 2 + 1, buf, 2, INK);
-  }
+  ev_plot_y_ticks(c, BOX_L, BOX_R, BOX_T, BOX_B, a->f_lo, a->f_hi, a->f_step); /* left: linear */
   /* right: decades with numbers, minor ticks at 2..9 */
   int every = (a->d_hi - a->d_lo + 7) / 8; /* at most ~8 labelled decades */
   for (int k = a->d_lo; k <= a->d_hi; k++) {
     int y = (int)lroundf(BOX_B - (float)(k - a->d_lo) / (a->d_hi - a->d_lo) * (BOX_B - BOX_T));
     ev_canvas_fill_rect(c, BOX_R, y, 7, 2, AXIS);
     if ((k - a->d_lo) % every == 0) {
-      decade_label(buf, sizeof buf, k);
+      ev_plot_decade_label(buf, sizeof buf, k);
       ev_font_draw(c, BOX_R + 12, y - lh / 2 + 1, buf, 2, INK);
     }
     for (int m = 2; m <= 9 && k < a->d_hi; m++) {
@@ -151,12 +129,7 @@ ev_status ev_figure_generations_plot(const char *path, int n, const double *max_
     ev_canvas_disc(&c, px_x(&a, i + 1), px_f(&a, max_f[i]), mr, BLUE);
   }
   /* title, then the legend centred under it */
-  char t[160]; /* the largest scale at which the title fits, cut if it never does */
-  snprintf(t, sizeof t, "%s", title ? title : "");
-  int ts = 3;
-  while (ts > 1 && ev_font_width(t, ts) > W - 40) ts--;
-  for (size_t len = strlen(t); len > 0 && ev_font_width(t, ts) > W - 40;) t[--len] = 0;
-  ev_font_draw_centered(&c, W / 2, 12 + (3 - ts) * EV_FONT_H / 2, t, ts, INK);
+  ev_plot_title(&c, title);
   int lw = 46 + ev_font_width("max-F (left axis)", 2) + 40 + 46 +
            ev_font_width("synapses (right axis, log scale)", 2);
   int x = legend_entry(&c, W / 2 - lw / 2, 58, BLUE, 0, "max-F (left axis)");

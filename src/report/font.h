@@ -46,4 +46,14 @@ int ev_font_line_height(int scale);
 void ev_font_draw(ev_canvas *c, int x, int y, const char *s, int scale, ev_rgb col);
 /* Draws s centred horizontally on cx. */
 void ev_font_draw_centered(ev_canvas *c, int cx, int y, const char *s, int scale, ev_rgb col);
+/* Plot axes: 1, 2 or 5 times a power of ten near span / target (a tick step), and a compact
+ * label of the decade 10^k: 1, 10, 100, 1k, ..., 100M, 1G, ...; "1e<k>" outside 0..17. */
+double ev_plot_nice_step(double span, int target);
+void ev_plot_decade_label(char *out, size_t cap, int k);
+/* A linear left axis on the box [l, r] x [t, b] (lo at b, hi at t): a grid line, a tick and a
+ * number (as many decimals as the step needs, scale-2 font) every `step` from lo to hi. */
+/* The title (NULL: none) centred at the top of the canvas: at the largest scale (3, 2, 1) at
+ * which it fits the width less 40 px, cut where it never does. */
+void ev_plot_title(ev_canvas *c, const char *title);
+void ev_plot_y_ticks(ev_canvas *c, int l, int r, int t, int b, double lo, double hi, double step);
 #endif
