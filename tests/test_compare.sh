@@ -1,6 +1,7 @@
 #!/bin/bash
 # evonet compare as a user runs it: two seeds of a tiny evolution with the budget rule, then
-# magnitude and random pruning from the same generation 1. Checks that every baseline
+# magnitude and random pruning from the same generation 1 (--gen-epochs: 1 epoch at generation
+# 2, none at 3, in every run). Checks that every baseline
 # offspring has the evolved offspring's per-layer synapse counts before training (neuron
 # removal may take a few more: never more than the evolved), that the tables and the plot
 # exist, and that the same command again gives the same table (it continues, repeats nothing).
@@ -11,7 +12,7 @@ tmp=$(mktemp -d /tmp/evonet-compare-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/small_dataset.sh"
 small_dataset "$tmp/data" 16 8
-args=(--data "$tmp/data" --size 32 --batch 4 --epochs 1 --epochs-gen1 1 --generations 3 --inherit
+args=(--data "$tmp/data" --size 32 --batch 4 --gen-epochs 1,0 --epochs-gen1 1 --generations 3 --inherit
       --synthesis budget --alpha 0.3 --temperature 0.1 --figure-rows 1 --quiet --seeds 3,4 --out "$tmp/cmp")
 "$evonet" compare "${args[@]}" > /dev/null
 for f in compare.md compare.json compare.csv compare.png; do [ -s "$tmp/cmp/$f" ] || { echo "no $f"; exit 1; }; done
@@ -28,6 +29,8 @@ def live(path):
     t, _ = load(path)
     return {k[:-5]: int((v > 0.5).sum()) for k, v in t.items() if k.endswith(".mask")}
 c = json.load(open(f"{root}/compare.json"))
+for m in ("evolved", "magnitude", "random"):  # --gen-epochs reached every run
+    assert json.load(open(f"{root}/seed3/{m}/report.json"))["run"]["gen_epochs"] == "1, 0"
 assert c["seeds"] == [3, 4] and [m["method"] for m in c["methods"]] == ["evolved", "magnitude", "random"]
 checked = 0
 for seed in (3, 4):

@@ -89,6 +89,9 @@ typedef struct {
   bool inherit;               /* offspring start from the ancestor's surviving weights */
   ev_train_options train;     /* recipe of every generation (out_dir is set per network) */
   int epochs_gen1;            /* epochs of generation 1 (0: train.epochs) */
+  int gen_epochs[16];         /* epochs of the offspring of generation 2, 3, ... (the last entry
+                                 repeats); n_gen_epochs == 0: train.epochs for all */
+  int n_gen_epochs;
   const char *ancestor;       /* a trained generation-1 network file instead of training one */
   double width;               /* generation 1's width multiplier (default 0.125) */
   bool bn;                    /* batch normalisation in generation 1 (and so in all) */
@@ -98,6 +101,8 @@ typedef struct {
 } ev_evolve_options;
 
 void ev_evolve_defaults(ev_evolve_options *o);
+/* Training epochs of the offspring of generation gen >= 2. */
+int ev_evolve_epochs_of(const ev_evolve_options *o, int gen);
 /* Runs (or resumes) the whole evolution in o->out_dir and writes its reports. */
 ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, const ev_dataset *test,
                     const ev_evolve_options *o);

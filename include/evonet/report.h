@@ -36,6 +36,7 @@ typedef struct {
   char rule[128];        /* how offspring are made: "paper Eq. 1-4", "budget, temperature 0.5,
                             network Z", "magnitude pruning", ...; "" = not said */
   char training[128];    /* how offspring are trained: "inherited weights, lr 0.0003", ... */
+  char epochs[64];       /* epochs per generation when they differ ("2, 2, 5"); "" otherwise */
   int offspring_per_gen, epochs_per_gen, size; /* size: input is size × size */
   double width;          /* channel-width multiplier of the ancestor */
   uint64_t seed;

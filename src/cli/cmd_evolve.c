@@ -2,6 +2,7 @@
  * offspring for several generations, and report them like the paper's Table 1. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -34,6 +35,8 @@ static void usage(void) {
          "                      built-in data at width 0.125, 128x128, batch norm, the shipped one, " "assets/" CLI_SHIPPED_ANCESTOR ")\n"
          "  --train-gen1        train generation 1 here even where the shipped ancestor fits\n"
          "  --epochs-gen1 E     epochs of generation 1 (default 6)\n"
+         "  --gen-epochs E2,E3,...  epochs of the offspring of generation 2, 3, ... (the last repeats;\n"
+         "                      default: --epochs for all): deeper cuts may need longer to recover\n"
          "  --width W           generation 1's width (default 0.125)\n"
          "  --no-bn             no batch normalisation (default: BN after every convolution)\n"
          "data and run:\n"
@@ -44,13 +47,13 @@ static void usage(void) {
          "%s(evolve trains each offspring for --epochs, default 2 here)\n", cli_recipe_help);
 }
 
-enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_RULE, E_TEMP, E_FLOOR, E_PRUNE, E_LIKE, E_TRAIN1, E_PROTECT, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
+enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_RULE, E_TEMP, E_FLOOR, E_GENEP, E_PRUNE, E_LIKE, E_TRAIN1, E_PROTECT, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
        E_ROWS, E_DEVICE, E_HELP };
 
 int cmd_evolve(int argc, char **argv) {
   static const struct option own[] = {
       {"generations", 1, 0, E_GENS}, {"offspring", 1, 0, E_OFF}, {"alpha", 1, 0, E_ALPHA},
-      {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"synthesis", 1, 0, E_RULE}, {"prune", 1, 0, E_PRUNE}, {"train-gen1", 0, 0, E_TRAIN1}, {"like", 1, 0, E_LIKE}, {"temperature", 1, 0, E_TEMP}, {"layer-floor", 1, 0, E_FLOOR}, {"protect", 1, 0, E_PROTECT}, {"inherit", 0, 0, E_INHERIT}, {"ancestor", 1, 0, E_ANC},
+      {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"synthesis", 1, 0, E_RULE}, {"prune", 1, 0, E_PRUNE}, {"train-gen1", 0, 0, E_TRAIN1}, {"like", 1, 0, E_LIKE}, {"temperature", 1, 0, E_TEMP}, {"layer-floor", 1, 0, E_FLOOR}, {"gen-epochs", 1, 0, E_GENEP}, {"protect", 1, 0, E_PROTECT}, {"inherit", 0, 0, E_INHERIT}, {"ancestor", 1, 0, E_ANC},
       {"epochs-gen1", 1, 0, E_EP1}, {"width", 1, 0, E_WIDTH}, {"bn", 0, 0, E_BN}, {"no-bn", 0, 0, E_NOBN}, {"data", 1, 0, E_DATA},
       {"layout", 1, 0, E_LAYOUT}, {"out", 1, 0, E_OUT}, {"figure-rows", 1, 0, E_ROWS}, {"device", 1, 0, E_DEVICE},
       {"help", 0, 0, E_HELP}, {0, 0, 0, 0}};
@@ -84,6 +87,19 @@ int cmd_evolve(int argc, char **argv) {
       else return cli_usage_error("evolve", "--synthesis must be paper or budget, got '%s'", optarg);
       break;
     case E_FLOOR: if (cli_parse_float("evolve", "--layer-floor", optarg, 0, 1, &o.synth.layer_floor)) return 2; break;
+    case E_GENEP: {
+      o.n_gen_epochs = 0;
+      for (const char *p = optarg; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 100000 || o.n_gen_epochs == 16 || (*end && *end != ','))
+          return cli_usage_error("evolve", "--gen-epochs must be up to 16 comma-separated epoch counts, got '%s'", optarg);
+        o.gen_epochs[o.n_gen_epochs++] = (int)v;
+        p = *end ? end + 1 : end;
+      }
+      if (!o.n_gen_epochs) return cli_usage_error("evolve", "--gen-epochs is empty");
+      break;
+    }
     case E_TEMP: if (cli_parse_float("evolve", "--temperature", optarg, 1e-3, 1e3, &o.synth.temperature)) return 2; break;
     case E_PRUNE:
       if (!strcmp(optarg, "magnitude")) o.maker = EV_MAKE_MAGNITUDE;

@@ -31,6 +31,12 @@ void ev_evolve_defaults(ev_evolve_options *o) {
   o->bn = true; /* batch norm lets sparse newborn offspring train from scratch */
 }
 
+int ev_evolve_epochs_of(const ev_evolve_options *o, int gen) {
+  if (o->n_gen_epochs <= 0) return o->train.epochs;
+  int k = gen - 2 < o->n_gen_epochs ? gen - 2 : o->n_gen_epochs - 1;
+  return o->gen_epochs[k < 0 ? 0 : k];
+}
+
 static int file_exists(const char *p) {
   struct stat st;
   return stat(p, &st) == 0 && S_ISREG(st.st_mode);
@@ -231,7 +237,7 @@ ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, c
       if (s != EV_OK) break;
       r = &rec[n++];
       r->generation = gen, r->offspring = k;
-      s = train_and_eval(g, &child, dir, o->train.epochs, label, train, val, test, o, r);
+      s = train_and_eval(g, &child, dir, ev_evolve_epochs_of(o, gen), label, train, val, test, o, r);
       r->efficiency = r->synapses ? (double)syn1 / r->synapses : 0;
       if (s == EV_OK) s = ev_evolve_log_record(o, r);
       /* natural selection: validation max-F, ties to fewer synapses */

@@ -98,6 +98,9 @@ ev_status ev_evolve_report(ev_gpu *g, const ev_evolve_options *o, const ev_gen_r
              o->synth.z_network ? "network" : "layer", o->synth.z_network ? o->synth.layer_floor : 0.0);
   else
     snprintf(info.rule, sizeof info.rule, "paper Eq. 1-4, %s Z", o->synth.z_network ? "network" : "layer");
+  for (int gen = 2, k = 0; gen <= o->generations && o->n_gen_epochs > 0; gen++)
+    k += snprintf(info.epochs + k, sizeof info.epochs - (size_t)k, "%s%d", gen > 2 ? ", " : "", ev_evolve_epochs_of(o, gen)),
+    k = k < (int)sizeof info.epochs ? k : (int)sizeof info.epochs - 1;
   snprintf(info.training, sizeof info.training, "%s, %s lr %g", o->inherit ? "inherited weights" : "newborn (fresh init)",
            ev_optimizer_name(o->train.optimizer), (double)o->train.lr);
   snprintf(info.dataset, sizeof info.dataset, "%s", o->data_label ? o->data_label : "");

@@ -79,6 +79,7 @@ static void print_info(FILE *f, const ev_run_info *in, const char *bullet) {
              "%d epochs per generation%s%s\n",
           bullet, in->alpha, in->granularity[0] ? in->granularity : "-", in->offspring_per_gen,
           in->epochs_per_gen, in->protect[0] ? "; not sampled: " : "", in->protect);
+  if (in->epochs[0]) fprintf(f, "%sepochs of generations 2, 3, ...: %s\n", bullet, in->epochs);
   if (in->rule[0] || in->training[0])
     fprintf(f, "%soffspring: %s%s%s\n", bullet, in->rule, in->rule[0] && in->training[0] ? "; " : "", in->training);
   fprintf(f, "%snetwork: %dx%d input, width %.3g; seed %llu\n", bullet, in->size, in->size,

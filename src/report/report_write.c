@@ -45,7 +45,7 @@ static cJSON *run_json(const ev_run_info *in) {
            add_num(o, "alpha", in->alpha) &&
            cJSON_AddStringToObject(o, "granularity", in->granularity) &&
            cJSON_AddStringToObject(o, "protect", in->protect) &&
-           cJSON_AddStringToObject(o, "rule", in->rule) && cJSON_AddStringToObject(o, "training", in->training) &&
+           cJSON_AddStringToObject(o, "rule", in->rule) && cJSON_AddStringToObject(o, "gen_epochs", in->epochs) && cJSON_AddStringToObject(o, "training", in->training) &&
            add_num(o, "offspring_per_gen", in->offspring_per_gen) &&
            add_num(o, "epochs_per_gen", in->epochs_per_gen) && add_num(o, "size", in->size) &&
            add_num(o, "width", in->width) && cJSON_AddStringToObject(o, "seed", seed) &&
