@@ -34,8 +34,14 @@ tmp=$(mktemp -d /tmp/evonet-anc-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 "$evonet" evolve --generations 1 --figure-rows 0 --out "$tmp/run" 2> "$tmp/err" > /dev/null
 grep -q "generation 1 is the shipped ancestor" "$tmp/err"
-cmp <(/usr/bin/python3 "$src/tools/safetensors_torch.py" read "$tmp/run/gen1/net.safetensors") \
-    <(/usr/bin/python3 "$src/tools/safetensors_torch.py" read "$dir/net.safetensors")
+/usr/bin/python3 - "$src/tools" "$tmp/run/gen1/net.safetensors" "$dir/net.safetensors" <<'PY'
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from safetensors_torch import load
+a, _ = load(sys.argv[2])
+b, _ = load(sys.argv[3])
+assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), "generation 1 is not the shipped ancestor"
+PY
 . "$src/tests/small_dataset.sh"
 small_dataset "$tmp/data" 8 4
 "$evonet" evolve --data "$tmp/data" --size 32 --batch 4 --epochs-gen1 1 --generations 1 --figure-rows 0 \
