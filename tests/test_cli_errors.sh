@@ -34,6 +34,16 @@ expect 2 "unknown option '--no-such-flag'" -- "$evonet" train --no-such-flag
 expect 2 "multiple of 16"          -- "$evonet" train --size 100
 expect 2 "--alpha must be"         -- "$evonet" evolve --alpha -1
 expect 2 "--granularity must be"   -- "$evonet" evolve --granularity neuron
+expect 2 "--synthesis must be"     -- "$evonet" evolve --synthesis darwin
+expect 2 "--temperature must be"   -- "$evonet" evolve --synthesis budget --temperature 0
+expect 2 "--layer-floor 0.3 must"  -- "$evonet" evolve --synthesis budget --alpha 0.3 --layer-floor 0.3
+expect 2 "a share of synapses"     -- "$evonet" evolve --synthesis budget --alpha 2
+expect 2 "--gen-epochs must be"    -- "$evonet" evolve --gen-epochs 2,,3
+expect 2 "--prune needs --like"    -- "$evonet" evolve --prune magnitude
+expect 2 "--prune must be"         -- "$evonet" evolve --prune largest --like x
+expect 2 "set by compare itself"   -- "$evonet" compare --seed 3
+expect 2 "--seeds must be"         -- "$evonet" compare --seeds 1,x
+expect 1 "report.json"             -- "$evonet" evolve $small --generations 2 --epochs-gen1 1 --prune random --like "$tmp/nothing" --out "$tmp/evo_like"
 expect 1 "no-such-dir"             -- "$evonet" train --data "$tmp/no-such-dir" --quiet
 mkdir -p "$tmp/empty/images" "$tmp/empty/masks"
 expect 1 "no"                      -- "$evonet" train --data "$tmp/empty" --quiet

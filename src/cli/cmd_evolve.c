@@ -132,6 +132,8 @@ int cmd_evolve(int argc, char **argv) {
   if (optind < argc) return cli_usage_error("evolve", "unexpected argument '%s'", argv[optind]);
   o.synth.seed = o.train.seed;
   if (o.synth.rule == EV_RULE_BUDGET && !z_given) o.synth.z_network = true;
+  if (o.synth.rule == EV_RULE_BUDGET && o.synth.layer_floor > 0 && o.synth.layer_floor >= o.synth.alpha && o.synth.alpha < 1)
+    return cli_usage_error("evolve", "--layer-floor %g must be below --alpha %g", o.synth.layer_floor, o.synth.alpha);
   if (o.maker != EV_MAKE_EVOLVE && !o.like_run)
     return cli_usage_error("evolve", "--prune needs --like RUN: the evolved run whose per-layer counts it keeps");
   if (o.synth.rule == EV_RULE_BUDGET && o.synth.alpha > 1)
