@@ -142,7 +142,9 @@ static ev_status train_and_eval(ev_gpu *g, ev_net_weights *start, const char *di
   return save_record(dir, r);
 }
 
-/* The selected offspring of generation `gen` of the evolved run `run` (its report.json). */
+/* The selected offspring of generation `gen` of the evolved run `run`: which one, from its
+ * report.json; the file, from the run's own layout (run/gen<g>_o<k>/), so the run may have been
+ * made from another working folder. */
 static ev_status load_like(const char *run, int gen, ev_net_weights *out) {
   char path[4096];
   void *data;
@@ -151,14 +153,16 @@ static ev_status load_like(const char *run, int gen, ev_net_weights *out) {
   cJSON *o = cJSON_ParseWithLength(data, n);
   free(data);
   const cJSON *recs = cJSON_GetObjectItemCaseSensitive(o, "records"), *r;
-  const char *weights = NULL;
+  int k = 0;
   cJSON_ArrayForEach(r, recs) {
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(r, "generation"), *sel = cJSON_GetObjectItemCaseSensitive(r, "selected"),
-                *w = cJSON_GetObjectItemCaseSensitive(r, "weights");
-    if (cJSON_IsNumber(g) && g->valuedouble == gen && cJSON_IsTrue(sel) && cJSON_IsString(w)) weights = w->valuestring;
+                *off = cJSON_GetObjectItemCaseSensitive(r, "offspring");
+    if (cJSON_IsNumber(g) && g->valuedouble == gen && cJSON_IsTrue(sel) && cJSON_IsNumber(off)) k = (int)off->valuedouble;
   }
-  ev_status s = weights ? ev_weights_load(weights, NULL, out, NULL)
-                        : ev_fail(EV_ERR_FORMAT, "%s: no selected offspring of generation %d in its report.json", run, gen);
+  char weights[4200];
+  snprintf(weights, sizeof weights, "%s/gen%d_o%d/net.safetensors", run, gen, k);
+  ev_status s = k > 0 ? ev_weights_load(weights, NULL, out, NULL)
+                      : ev_fail(EV_ERR_FORMAT, "%s: no selected offspring of generation %d in its report.json", run, gen);
   cJSON_Delete(o);
   return s;
 }
