@@ -3,33 +3,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evo_internal.h"
 #include "evonet/evolve.h"
 #include "evonet/tensor.h"
-
-static int has_params(const ev_layer *l) { return l->op == EV_OP_CONV || l->op == EV_OP_DECONV; }
-
-static ev_synth_layer view(const ev_layer *l, int i) { /* as synthesize.c: PyTorch order */
-  return (ev_synth_layer){.o = l->op == EV_OP_CONV ? l->out : l->cin, .i = l->op == EV_OP_CONV ? l->cin : l->out,
-                          .kh = l->k, .kw = l->k, .transposed = l->op == EV_OP_DECONV, .layer = (uint32_t)i};
-}
 
 /* The count of layer i of anc: the live synapses of the same-named layer of like. */
 static ev_status target(const ev_net_weights *anc, const ev_net_weights *like, int i, uint64_t *count) {
   const char *name = anc->spec.layers[i].name;
   int j = ev_net_find(&like->spec, name);
-  if (j < 0 || !has_params(&like->spec.layers[j]))
+  if (j < 0 || !ev_evo_has_params(&like->spec.layers[j]))
     return ev_fail(EV_ERR_ARG, "pruning baseline: layer '%s' is not in the network whose counts it copies", name);
   *count = ev_layer_live_synapses(like, j);
   uint64_t live = ev_layer_live_synapses(anc, i);
   if (*count > live) *count = live;
   return EV_OK;
-}
-
-static void apply_masks(ev_net_weights *child) {
-  for (int i = 0; i < child->spec.n; i++) {
-    uint64_t n = ev_layer_weight_count(&child->spec.layers[i]);
-    for (uint64_t k = 0; k < n; k++) child->l[i].w[k] *= child->l[i].mask[k];
-  }
 }
 
 /* One path for both: g == NULL runs the C reference. */
@@ -40,10 +27,10 @@ static ev_status prune(ev_gpu *g, const ev_net_weights *anc, const ev_net_weight
   float *w4 = NULL, *m4 = NULL, *c4 = NULL;
   for (int i = 0; i < anc->spec.n && s == EV_OK; i++) {
     const ev_layer *l = &anc->spec.layers[i];
-    if (!has_params(l)) continue;
+    if (!ev_evo_has_params(l)) continue;
     ev_prune_params P = {.method = method, .seed = seed, .generation = generation};
     if ((s = target(anc, like, i, &P.count)) != EV_OK) break;
-    ev_synth_layer L = view(l, i);
+    ev_synth_layer L = ev_evo_synth_layer(l, i);
     uint64_t n4 = (uint64_t)L.o * L.kh * L.kw * ev_c4(L.i);
     free(w4), free(m4), free(c4);
     w4 = malloc(n4 * 4), m4 = malloc(n4 * 4), c4 = malloc(n4 * 4);
@@ -69,7 +56,7 @@ static ev_status prune(ev_gpu *g, const ev_net_weights *anc, const ev_net_weight
     if (s == EV_OK) ev_ohwi4_to_oihw(c4, child->l[i].mask, L.o, L.i, L.kh, L.kw);
   }
   free(w4), free(m4), free(c4);
-  if (s == EV_OK) apply_masks(child);
+  if (s == EV_OK) ev_evo_apply_masks(child);
   else ev_weights_free(child);
   return s;
 }

@@ -5,17 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evo_internal.h"
 #include "evonet/evolve.h"
 #include "evonet/tensor.h"
 
-static int has_params(const ev_layer *l) { return l->op == EV_OP_CONV || l->op == EV_OP_DECONV; }
 
-/* The synthesis view of layer i: the weight in PyTorch order (conv (out, cin), deconv (cin, out)). */
-static ev_synth_layer synth_layer(const ev_layer *l, int i) {
-  ev_synth_layer L = {.o = l->op == EV_OP_CONV ? l->out : l->cin, .i = l->op == EV_OP_CONV ? l->cin : l->out,
-                      .kh = l->k, .kw = l->k, .transposed = l->op == EV_OP_DECONV, .layer = (uint32_t)i};
-  return L;
-}
 
 static ev_synth_params synth_params(const ev_synthesis_options *o) {
   return (ev_synth_params){.seed = o->seed, .generation = o->generation, .offspring = o->offspring,
@@ -47,7 +41,7 @@ ev_status ev_synth_check_protect(const ev_net_spec *spec, const char *protect) {
   size_t len;
   while (next_item(&protect, &item, &len)) {
     bool found = false;
-    for (int i = 0; i < spec->n && !found; i++) found = has_params(&spec->layers[i]) && is_item(item, len, spec->layers[i].name);
+    for (int i = 0; i < spec->n && !found; i++) found = ev_evo_has_params(&spec->layers[i]) && is_item(item, len, spec->layers[i].name);
     if (!found) return ev_fail(EV_ERR_ARG, "--protect: '%.*s' is not a convolution layer of the network", (int)len, item);
   }
   return EV_OK;
@@ -62,7 +56,7 @@ static ev_status check(const ev_net_weights *a, const ev_synthesis_options *o) {
 
 /* A protected layer is not sampled: the child keeps the ancestor's mask (ev_weights_copy). */
 static bool sampled(const ev_net_weights *a, const ev_synthesis_options *o, int i) {
-  return has_params(&a->spec.layers[i]) && !in_list(o->protect, a->spec.layers[i].name);
+  return ev_evo_has_params(&a->spec.layers[i]) && !in_list(o->protect, a->spec.layers[i].name);
 }
 
 /* ---- the budget rule's per-layer 1/T and shift (host, double; see evolve.h) ---- */
@@ -73,7 +67,7 @@ typedef struct {
 /* The live strengths of layer i appended to *v (synapses, or one item per filter). */
 static ev_status collect(const ev_net_weights *a, int i, ev_synth_granularity gran, strength **v, size_t *n, size_t *cap) {
   const ev_layer *l = &a->spec.layers[i];
-  ev_synth_layer L = synth_layer(l, i);
+  ev_synth_layer L = ev_evo_synth_layer(l, i);
   int nf = ev_synth_filters(&L), per = (int)(ev_layer_weight_count(l) / (uint64_t)nf);
   size_t need = *n + (gran == EV_SYNTH_FILTER ? (size_t)nf : ev_layer_weight_count(l));
   if (need > *cap) {
@@ -180,8 +174,7 @@ static ev_synth_params layer_params(const ev_synth_params *P, const float *bp, i
   return Q;
 }
 
-/* child's weights := ancestor's * new mask. */
-static void apply_masks(ev_net_weights *child) {
+void ev_evo_apply_masks(ev_net_weights *child) {
   for (int i = 0; i < child->spec.n; i++) {
     uint64_t n = ev_layer_weight_count(&child->spec.layers[i]);
     for (uint64_t k = 0; k < n; k++) child->l[i].w[k] *= child->l[i].mask[k];
@@ -202,8 +195,8 @@ ev_status ev_synthesize_ref(const ev_net_weights *a, const ev_synthesis_options 
   float zmax = 0;
   for (int i = 0; i < n && s == EV_OK; i++) {
     const ev_layer *l = &a->spec.layers[i];
-    if (!has_params(l)) continue;
-    ev_synth_layer L = synth_layer(l, i);
+    if (!ev_evo_has_params(l)) continue;
+    ev_synth_layer L = ev_evo_synth_layer(l, i);
     uint64_t n4 = (uint64_t)L.o * L.kh * L.kw * ev_c4(L.i);
     w4[i] = malloc(n4 * 4), m4[i] = malloc(n4 * 4), sums[i] = malloc((size_t)ev_synth_filters(&L) * 4);
     if (!w4[i] || !m4[i] || !sums[i]) {
@@ -220,7 +213,7 @@ ev_status ev_synthesize_ref(const ev_net_weights *a, const ev_synthesis_options 
   for (int i = 0; i < n && s == EV_OK; i++) {
     const ev_layer *l = &a->spec.layers[i];
     if (!sampled(a, o, i)) continue;
-    ev_synth_layer L = synth_layer(l, i);
+    ev_synth_layer L = ev_evo_synth_layer(l, i);
     uint64_t n4 = (uint64_t)L.o * L.kh * L.kw * ev_c4(L.i);
     float *c4 = malloc(n4 * 4);
     if (!c4) {
@@ -238,7 +231,7 @@ ev_status ev_synthesize_ref(const ev_net_weights *a, const ev_synthesis_options 
     if (m4) free(m4[i]);
   }
   free(pairs), free(sums), free(w4), free(m4), free(bp);
-  if (s == EV_OK) apply_masks(child);
+  if (s == EV_OK) ev_evo_apply_masks(child);
   else ev_weights_free(child);
   return s;
 }
@@ -266,9 +259,9 @@ ev_status ev_synthesize(ev_gpu *g, const ev_net_weights *a, const ev_synthesis_o
   if (s == EV_OK) s = ev_stream_begin(g, &st);
   for (int i = 0; i < n && s == EV_OK; i++) {
     const ev_layer *l = &a->spec.layers[i];
-    if (!has_params(l)) continue;
+    if (!ev_evo_has_params(l)) continue;
     gpu_layer *q = &gl[i];
-    q->L = synth_layer(l, i);
+    q->L = ev_evo_synth_layer(l, i);
     q->n4 = (uint64_t)q->L.o * q->L.kh * q->L.kw * ev_c4(q->L.i);
     if (q->n4 > max4) {
       free(tmp);
@@ -315,7 +308,7 @@ ev_status ev_synthesize(ev_gpu *g, const ev_net_weights *a, const ev_synthesis_o
   }
   ev_buf_free(g, &z);
   free(gl), free(pairs), free(tmp), free(bp);
-  if (s == EV_OK) apply_masks(child);
+  if (s == EV_OK) ev_evo_apply_masks(child);
   else ev_weights_free(child);
   return s;
 }
