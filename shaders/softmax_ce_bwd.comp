@@ -1,9 +1,10 @@
 #version 450
 // Softmax cross-entropy, pass 3: dz[p][c] = w[t]/sum_w * (softmax(z_p)[c] - [c == t]),
 // zero for ignored pixels (t outside [0, C)) and in padding lanes. sum_w = part[0].
+// A soft target (TARGET_KIND 2, C == 2), a = (w0 (1-t), w1 t): dz = (sum(a) softmax(z) - a) / sum_w.
 // logits: (P, Q) texels, dz: (P, Q) vec4; target: (P,) float or int32 bits; weights: (C,) float; part: float[].
 layout(local_size_x_id = 100) in;
-layout(constant_id = 0) const int TARGET_INDEX = 0;
+layout(constant_id = 0) const int TARGET_KIND = 0; // 0 mask, 1 index, 2 soft
 layout(constant_id = 1) const int HAS_W = 0;
 layout(binding = 0) uniform samplerBuffer Z; // texel reads: an SSBO load costs several on CPU drivers
 layout(std430, binding = 1) readonly buffer T { float target[]; };
@@ -13,7 +14,7 @@ layout(std430, binding = 4) writeonly buffer DZ { vec4 dz[]; };
 layout(push_constant) uniform PC { uint P, Q, C; };
 
 int target_class(uint p) {
-  return TARGET_INDEX != 0 ? floatBitsToInt(target[p]) : (target[p] > 0.5 ? 1 : 0);
+  return TARGET_KIND == 1 ? floatBitsToInt(target[p]) : (target[p] > 0.5 ? 1 : 0);
 }
 bvec4 real(uint q) { return lessThan(uvec4(4 * q) + uvec4(0, 1, 2, 3), uvec4(C)); }
 
@@ -28,6 +29,13 @@ void main() {
     }
     float s = 0.0;
     for (uint q = 0; q < Q; q++) s += dot(mix(vec4(0.0), exp(texelFetch(Z, int(p * Q + q)) - m), real(q)), vec4(1.0));
+    if (TARGET_KIND == 2) {
+      float t = target[p];
+      vec4 e = mix(vec4(0.0), exp(texelFetch(Z, int(p * Q)) - m) / s, real(0));
+      vec2 a = (HAS_W != 0 ? vec2(wt[0], wt[1]) : vec2(1.0)) * vec2(1.0 - t, t);
+      dz[p * Q] = inv_sw * ((a.x + a.y) * e - vec4(a, 0.0, 0.0));
+      continue;
+    }
     int t = target_class(p);
     bool valid = t >= 0 && t < int(C);
     float scale = valid ? (HAS_W != 0 ? wt[t] : 1.0) * inv_sw : 0.0;

@@ -39,6 +39,9 @@ expect 2 "--temperature must be"   -- "$evonet" evolve --synthesis budget --temp
 expect 2 "--layer-floor 0.3 must"  -- "$evonet" evolve --synthesis budget --alpha 0.3 --layer-floor 0.3
 expect 2 "a share of synapses"     -- "$evonet" evolve --synthesis budget --alpha 2
 expect 2 "--gen-epochs must be"    -- "$evonet" evolve --gen-epochs 2,,3
+expect 2 "--teacher must be first or parent" -- "$evonet" evolve --distill 0.5 --teacher grandma
+expect 2 "--distill"                -- "$evonet" evolve --distill 1.5
+expect 2 "--distill needs --teacher" -- "$evonet" train --distill 0.5
 expect 2 "--prune needs --like"    -- "$evonet" evolve --prune magnitude
 expect 2 "--prune must be"         -- "$evonet" evolve --prune largest --like x
 expect 2 "set by compare itself"   -- "$evonet" compare --seed 3

@@ -1,11 +1,14 @@
 /* The model executor: inference with batch norm folded into the convolutions equals the
  * training model's unfolded inference path (BN with running statistics, separate ReLU);
- * sparse inference convolutions (EVONET_SPARSE) give the dense path's logits. */
+ * sparse inference convolutions (EVONET_SPARSE) give the dense path's logits; knowledge
+ * distillation blends the teacher's probabilities on the student's input into its target,
+ * and the soft loss on it matches the reference. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "evonet/model.h"
+#include "evonet/ops/loss.h"
 #include "nn/model_internal.h"
 #include "testutil.h"
 
@@ -149,8 +152,84 @@ static void test_sparse_inference(void **state) {
   tu_gpu_assert_clean();
 }
 
+static void he_net(uint64_t seed, ev_net_weights *w) {
+  ev_net_spec spec;
+  TU_OK(ev_net_saliency_vgg(0.125, true, &spec));
+  TU_OK(ev_net_infer(&spec, S, S));
+  TU_OK(ev_weights_alloc(&spec, w));
+  ev_weights_init_he(w, seed);
+  for (int i = 0; i < spec.n; i++)
+    if (w->l[i].b) tu_fill_uniform(w->l[i].b, (size_t)spec.layers[i].out, &seed, -0.5f, 0.5f);
+  ev_net_free(&spec);
+}
+
+static void test_distillation(void **state) {
+  ev_gpu *g = tu_gpu();
+  uint64_t seed = tu_seed() ^ 4242;
+  ev_net_weights tw, sw;
+  he_net(seed, &tw);
+  he_net(seed + 1, &sw);
+  enum { P = N * S * S };
+  float *img = malloc((size_t)P * 4 * 4), *mask = malloc(P * 4), *tp = malloc(P * 4), *got = malloc(P * 4),
+        *want = malloc(P * 4);
+  tu_fill_uniform(img, (size_t)P * 4, &seed, -2, 2);
+  for (int i = 0; i < P; i++) mask[i] = tu_uniform(&seed, 0, 1);
+  /* the teacher's probabilities on these images, from a model of its own */
+  ev_model *t, *m;
+  TU_OK(ev_model_create(g, &tw.spec, N, S, S, false, &t));
+  TU_OK(ev_model_upload(t, &tw));
+  TU_OK(ev_model_feed(t, img, mask, N));
+  ev_stream *s;
+  TU_OK(ev_stream_begin(g, &s));
+  TU_OK(ev_model_forward(t, s, false));
+  TU_OK(ev_model_predict(t, s));
+  TU_OK(ev_stream_submit(s));
+  TU_OK(ev_buf_download(g, ev_model_prob(t), 0, tp, P * 4));
+  /* the student: a training model; the teacher sees its input after the copy */
+  TU_OK(ev_model_create(g, &sw.spec, N, S, S, true, &m));
+  TU_OK(ev_model_upload(m, &sw));
+  TU_OK(ev_model_feed(m, img, mask, N));
+  TU_OK(ev_fill_random_input(t, 5)); /* the teacher's own input must not matter */
+  tu_poison(ev_model_prob(t));
+  tu_poison(ev_model_loss_buf(m));
+  TU_OK(ev_stream_begin(g, &s));
+  TU_OK(ev_model_distill_target(m, t, s, 0.3f));
+  TU_OK(ev_model_forward(m, s, true));
+  TU_OK(ev_model_loss_soft(m, s, 1.7f));
+  TU_OK(ev_stream_submit(s));
+  TU_OK(ev_buf_download(g, ev_model_target(m), 0, got, P * 4));
+  ev_distill_target_ref(mask, tp, 0.3f, want, P);
+  double e = tu_max_abs_err(got, want, P);
+  if (!(e < 1e-5)) fail_msg("distillation target differs from the reference by %.3g", e);
+  double spread = 0;
+  for (int i = 0; i < P; i++) spread = fmax(spread, fabs(want[i] - (mask[i] > 0.5f ? 0.7 : 0.0)));
+  assert_true(spread > 0.05); /* the teacher moved the target: not a copy of the mask */
+  ev_tensor *out = &m->nodes[m->spec.output].y;
+  uint64_t nf = ev_tensor_floats(out->n, out->h, out->w, out->c);
+  float *z = malloc(nf * 4), loss;
+  tu_download(&out->buf, z, nf);
+  TU_OK(ev_buf_download(g, ev_model_loss_buf(m), 0, &loss, 4));
+  double *zd = malloc(nf * 8), *td = malloc(P * 8), wt[2] = {1.0, 1.7};
+  for (uint64_t i = 0; i < nf; i++) zd[i] = z[i];
+  for (int i = 0; i < P; i++) td[i] = got[i];
+  double ref = ev_softmax_ce_soft_ref(zd, N, S, S, td, wt, NULL, NULL);
+  if (!(fabs(loss - ref) < 1e-5 * fmax(1, fabs(ref)))) fail_msg("soft loss %.7g, reference %.7g", loss, ref);
+  /* a teacher for another input size is refused */
+  ev_model *t2;
+  TU_OK(ev_model_create(g, &tw.spec, N, 2 * S, 2 * S, false, &t2));
+  TU_OK(ev_stream_begin(g, &s));
+  assert_int_equal(ev_model_distill_target(m, t2, s, 0.5f), EV_ERR_ARG);
+  ev_clear_error();
+  ev_stream_abort(s);
+  ev_model_destroy(t2);
+  ev_model_destroy(t), ev_model_destroy(m);
+  free(img), free(mask), free(tp), free(got), free(want), free(z), free(zd), free(td);
+  ev_weights_free(&tw), ev_weights_free(&sw);
+  tu_gpu_assert_clean();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_folded_bn_inference),
-                                     cmocka_unit_test(test_sparse_inference)};
+                                     cmocka_unit_test(test_sparse_inference), cmocka_unit_test(test_distillation)};
   return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

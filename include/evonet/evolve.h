@@ -80,6 +80,10 @@ ev_status ev_compact(const ev_net_weights *in, ev_net_weights *out, ev_compact_s
  * per-layer counts of the selected offspring of the same generation in an evolved run. */
 typedef enum { EV_MAKE_EVOLVE = 0, EV_MAKE_MAGNITUDE, EV_MAKE_RANDOM } ev_offspring_maker;
 
+/* The teacher of knowledge distillation (distill > 0): generation 1, or the offspring's own
+ * ancestor (the selected offspring of the generation before). */
+typedef enum { EV_TEACHER_FIRST = 0, EV_TEACHER_PARENT = 1 } ev_teacher;
+
 typedef struct {
   int generations;            /* total, including the ancestor (paper: 4) */
   ev_offspring_maker maker;   /* EV_MAKE_EVOLVE, or a baseline (then like_run is needed) */
@@ -89,6 +93,8 @@ typedef struct {
   bool inherit;               /* offspring start from the ancestor's surviving weights */
   ev_train_options train;     /* recipe of every generation (out_dir is set per network) */
   int epochs_gen1;            /* epochs of generation 1 (0: train.epochs) */
+  double distill;             /* offspring learn from (1 - distill) ground truth + distill teacher */
+  ev_teacher teacher;         /* whose probabilities (with distill > 0) */
   int gen_epochs[16];         /* epochs of the offspring of generation 2, 3, ... (the last entry
                                  repeats); n_gen_epochs == 0: train.epochs for all */
   int n_gen_epochs;

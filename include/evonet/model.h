@@ -49,6 +49,13 @@ ev_status ev_model_forward(ev_model *m, ev_stream *s, bool train);
 /* Softmax cross-entropy on the logits vs the target; writes loss, prob and (training) the
  * logits' gradient. fg_weight: weight of the salient class (1 = unweighted). */
 ev_status ev_model_loss(ev_model *m, ev_stream *s, float fg_weight);
+/* The same with the target read as a soft one: the class-1 probability per pixel (after
+ * ev_distill_target; 2-class networks). */
+ev_status ev_model_loss_soft(ev_model *m, ev_stream *s, float fg_weight);
+/* Knowledge distillation: the teacher (same batch and input size, an inference model) runs on
+ * m's current input, and m's target becomes (1 - lambda) * [mask > 0.5] + lambda * the teacher's
+ * probability, for ev_model_loss_soft. */
+ev_status ev_model_distill_target(ev_model *m, ev_model *teacher, ev_stream *s, float lambda);
 /* Softmax probabilities only (inference). */
 ev_status ev_model_predict(ev_model *m, ev_stream *s);
 ev_status ev_model_backward(ev_model *m, ev_stream *s);

@@ -22,6 +22,9 @@ typedef struct {
   int step_every;         /* EV_SCHED_STEP: multiply by step_gamma every step_every epochs */
   float step_gamma;
   float fg_weight;        /* class weight of the salient class (background 1); 0 = 1 */
+  const ev_net_weights *teacher; /* knowledge distillation (2-class networks): with distill > 0 */
+  float distill;          /* the target is (1 - distill) * ground truth + distill * the teacher's
+                             probability on the same augmented batch (0: ground truth only) */
   uint64_t seed;
   bool augment;
   const char *out_dir;    /* checkpoint.safetensors, net.safetensors, history.json */

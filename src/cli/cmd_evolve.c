@@ -31,6 +31,9 @@ static void usage(void) {
          "  --prune METHOD      a baseline instead of synthesis: magnitude (largest |w|) or random pruning\n"
          "                      to the per-layer counts of the evolved run --like RUN (see evonet compare)\n"
          "  --inherit           offspring start from the ancestor's surviving weights (default: newborn)\n"
+         "  --distill L         offspring learn from (1-L) ground truth + L the teacher's saliency map on the\n"
+         "                      same augmented batch (knowledge distillation; default 0: ground truth only)\n"
+         "  --teacher WHO       the distillation teacher: first (generation 1, default) or parent\n"
          "  --ancestor FILE     a trained generation-1 network instead of training one (default: on the\n"
          "                      built-in data at width 0.125, 128x128, batch norm, the shipped one, " "assets/" CLI_SHIPPED_ANCESTOR ")\n"
          "  --train-gen1        train generation 1 here even where the shipped ancestor fits\n"
@@ -47,13 +50,13 @@ static void usage(void) {
          "%s(evolve trains each offspring for --epochs, default 2 here)\n", cli_recipe_help);
 }
 
-enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_RULE, E_TEMP, E_FLOOR, E_GENEP, E_PRUNE, E_LIKE, E_TRAIN1, E_PROTECT, E_INHERIT, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
+enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_RULE, E_TEMP, E_FLOOR, E_GENEP, E_PRUNE, E_LIKE, E_TRAIN1, E_PROTECT, E_INHERIT, E_DISTILL, E_TEACHER, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
        E_ROWS, E_DEVICE, E_HELP };
 
 int cmd_evolve(int argc, char **argv) {
   static const struct option own[] = {
       {"generations", 1, 0, E_GENS}, {"offspring", 1, 0, E_OFF}, {"alpha", 1, 0, E_ALPHA},
-      {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"synthesis", 1, 0, E_RULE}, {"prune", 1, 0, E_PRUNE}, {"train-gen1", 0, 0, E_TRAIN1}, {"like", 1, 0, E_LIKE}, {"temperature", 1, 0, E_TEMP}, {"layer-floor", 1, 0, E_FLOOR}, {"gen-epochs", 1, 0, E_GENEP}, {"protect", 1, 0, E_PROTECT}, {"inherit", 0, 0, E_INHERIT}, {"ancestor", 1, 0, E_ANC},
+      {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"synthesis", 1, 0, E_RULE}, {"prune", 1, 0, E_PRUNE}, {"train-gen1", 0, 0, E_TRAIN1}, {"like", 1, 0, E_LIKE}, {"temperature", 1, 0, E_TEMP}, {"layer-floor", 1, 0, E_FLOOR}, {"gen-epochs", 1, 0, E_GENEP}, {"protect", 1, 0, E_PROTECT}, {"inherit", 0, 0, E_INHERIT}, {"distill", 1, 0, E_DISTILL}, {"teacher", 1, 0, E_TEACHER}, {"ancestor", 1, 0, E_ANC},
       {"epochs-gen1", 1, 0, E_EP1}, {"width", 1, 0, E_WIDTH}, {"bn", 0, 0, E_BN}, {"no-bn", 0, 0, E_NOBN}, {"data", 1, 0, E_DATA},
       {"layout", 1, 0, E_LAYOUT}, {"out", 1, 0, E_OUT}, {"figure-rows", 1, 0, E_ROWS}, {"device", 1, 0, E_DEVICE},
       {"help", 0, 0, E_HELP}, {0, 0, 0, 0}};
@@ -110,6 +113,12 @@ int cmd_evolve(int argc, char **argv) {
     case E_TRAIN1: train_gen1 = 1; break;
     case E_PROTECT: o.synth.protect = optarg; break;
     case E_INHERIT: o.inherit = true; break;
+    case E_DISTILL: if (cli_parse_float("evolve", "--distill", optarg, 0, 1, &o.distill)) return 2; break;
+    case E_TEACHER:
+      if (!strcmp(optarg, "first")) o.teacher = EV_TEACHER_FIRST;
+      else if (!strcmp(optarg, "parent")) o.teacher = EV_TEACHER_PARENT;
+      else return cli_usage_error("evolve", "--teacher must be first or parent, got '%s'", optarg);
+      break;
     case E_ANC: o.ancestor = optarg; break;
     case E_EP1:
       ep1_given = 1;

@@ -18,6 +18,8 @@ static void usage(void) {
          "  --weights FILE      start from a saved network (its architecture and weights)\n"
          "  --init FILE         initialise c1-c5 from torchvision VGG16 weights (safetensors, width 1)\n"
          "  --save-init FILE    also write the initial weights (to train a peer from the same start)\n"
+         "  --teacher FILE      knowledge distillation: learn from (1-L) ground truth + L this network's\n"
+         "  --distill L         saliency map on the same augmented batch (L default 0.5 with --teacher)\n"
          "data:\n"
          "  --data DIR          dataset folder (default: the built-in dataset)\n"
          "  --layout NAME       auto, generic, msra-b, hku-is or duts (default auto)\n"
@@ -29,12 +31,12 @@ static void usage(void) {
          cli_recipe_help);
 }
 
-enum { O_WIDTH = 256, O_BN, O_NOBN, O_WEIGHTS, O_INIT, O_SAVE_INIT, O_DATA, O_LAYOUT, O_OUT, O_RESUME, O_DEVICE, O_HELP };
+enum { O_WIDTH = 256, O_BN, O_NOBN, O_WEIGHTS, O_INIT, O_SAVE_INIT, O_TEACHER, O_DISTILL, O_DATA, O_LAYOUT, O_OUT, O_RESUME, O_DEVICE, O_HELP };
 
 int cmd_train(int argc, char **argv) {
   static const struct option own[] = {
       {"width", 1, 0, O_WIDTH}, {"bn", 0, 0, O_BN}, {"no-bn", 0, 0, O_NOBN}, {"weights", 1, 0, O_WEIGHTS}, {"init", 1, 0, O_INIT},
-      {"save-init", 1, 0, O_SAVE_INIT}, {"data", 1, 0, O_DATA}, {"layout", 1, 0, O_LAYOUT}, {"out", 1, 0, O_OUT},
+      {"save-init", 1, 0, O_SAVE_INIT}, {"teacher", 1, 0, O_TEACHER}, {"distill", 1, 0, O_DISTILL}, {"data", 1, 0, O_DATA}, {"layout", 1, 0, O_LAYOUT}, {"out", 1, 0, O_OUT},
       {"resume", 0, 0, O_RESUME}, {"device", 1, 0, O_DEVICE}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
   struct option opts[64];
   cli_merge_options(own, opts, 64);
@@ -43,6 +45,8 @@ int cmd_train(int argc, char **argv) {
   o.out_dir = "runs/train";
   double width = 0.125;
   int bn = 1, bn_set = 0, c, r;
+  double distill = -1;
+  const char *teacher = NULL;
   const char *weights = NULL, *init = NULL, *save_init = NULL, *data = NULL, *layout = "auto", *device = NULL;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -52,6 +56,8 @@ int cmd_train(int argc, char **argv) {
     case O_WEIGHTS: weights = optarg; break;
     case O_INIT: init = optarg; break;
     case O_SAVE_INIT: save_init = optarg; break;
+    case O_TEACHER: teacher = optarg; break;
+    case O_DISTILL: if (cli_parse_float("train", "--distill", optarg, 0, 1, &distill)) return 2; break;
     case O_DATA: data = optarg; break;
     case O_LAYOUT: layout = optarg; break;
     case O_OUT: o.out_dir = optarg; break;
@@ -66,6 +72,7 @@ int cmd_train(int argc, char **argv) {
   if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
   if (weights && (init || bn_set || width != 0.125))
     return cli_usage_error("train", "--weights fixes the network: drop --width/--bn/--no-bn/--init");
+  if (distill >= 0 && !teacher) return cli_usage_error("train", "--distill needs --teacher FILE");
   if (!data) data = cli_default_data();
 
   ev_dataset train, val, test;
@@ -79,6 +86,12 @@ int cmd_train(int argc, char **argv) {
     if (s == EV_OK && init) s = ev_weights_init_vgg16(&w, init);
   }
   if (s == EV_OK) s = ev_net_infer(&w.spec, o.size, o.size);
+  ev_net_weights tw = {0};
+  if (s == EV_OK && teacher) {
+    s = ev_weights_load(teacher, NULL, &tw, NULL);
+    o.teacher = &tw;
+    o.distill = distill >= 0 ? (float)distill : 0.5f;
+  }
   if (s == EV_OK && save_init) s = ev_weights_save(save_init, &w, NULL, 0);
   if (s == EV_OK) s = cli_open_gpu(device, &g);
   ev_train_result res;
@@ -99,6 +112,7 @@ int cmd_train(int argc, char **argv) {
   if (s == EV_OK) printf("network: %s/net.safetensors (%d epochs, %.0f s)\n", o.out_dir, res.epochs_done, res.seconds);
   int rc = s == EV_OK ? 0 : cli_error();
   ev_weights_free(&w);
+  ev_weights_free(&tw);
   cli_free_splits(&train, &val, &test);
   ev_gpu_close(g);
   return rc;

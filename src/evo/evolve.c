@@ -112,9 +112,9 @@ static int load_record(const char *dir, ev_gen_record *r) {
 }
 
 /* Trains (or resumes) the network in dir from `start`, then evaluates it into r. */
-static ev_status train_and_eval(ev_gpu *g, ev_net_weights *start, const char *dir, int epochs, const char *label,
-                                const ev_dataset *train, const ev_dataset *val, const ev_dataset *test,
-                                const ev_evolve_options *o, ev_gen_record *r) {
+static ev_status train_and_eval(ev_gpu *g, ev_net_weights *start, const ev_net_weights *teacher, const char *dir,
+                                int epochs, const char *label, const ev_dataset *train, const ev_dataset *val,
+                                const ev_dataset *test, const ev_evolve_options *o, ev_gen_record *r) {
   char path[4096];
   ev_path_join(path, sizeof path, dir, "net.safetensors");
   snprintf(r->weights, sizeof r->weights, "%.*s", (int)sizeof r->weights - 1, path);
@@ -130,6 +130,8 @@ static ev_status train_and_eval(ev_gpu *g, ev_net_weights *start, const char *di
   t.resume = true;
   t.epochs = epochs;
   t.label = label;
+  t.teacher = teacher;
+  t.distill = teacher ? (float)o->distill : 0.0f;
   ev_train_result tr;
   EV_TRY(ev_train(g, start, train, val, &t, &tr));
   ev_eval_result ev, et;
@@ -222,13 +224,16 @@ ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, c
     char p[4096];
     s = ev_mkdirs(dir);
     if (s == EV_OK) s = ev_weights_save(ev_path_join(p, sizeof p, dir, "net.safetensors"), &anc, NULL, 0);
-    if (s == EV_OK) s = train_and_eval(g, &anc, dir, 0, "gen 1", train, val, test, o, r);
+    if (s == EV_OK) s = train_and_eval(g, &anc, NULL, dir, 0, "gen 1", train, val, test, o, r);
   } else if (s == EV_OK)
-    s = train_and_eval(g, &anc, dir, o->epochs_gen1 > 0 ? o->epochs_gen1 : o->train.epochs, "gen 1", train, val, test,
-                       o, r);
+    s = train_and_eval(g, &anc, NULL, dir, o->epochs_gen1 > 0 ? o->epochs_gen1 : o->train.epochs, "gen 1", train, val,
+                       test, o, r);
   if (s == EV_OK && (s = ev_evolve_log_record(o, r)) == EV_OK) {}
   uint64_t syn1 = r->synapses;
   r->efficiency = 1.0;
+  ev_net_weights first = {0}; /* the distillation teacher EV_TEACHER_FIRST */
+  bool distill = o->distill > 0;
+  if (s == EV_OK && distill && o->teacher == EV_TEACHER_FIRST) s = ev_weights_copy(&anc, &first);
   for (int gen = 2; gen <= o->generations && s == EV_OK; gen++) {
     int best = -1;
     ev_net_weights best_w = {0};
@@ -241,7 +246,8 @@ ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, c
       if (s != EV_OK) break;
       r = &rec[n++];
       r->generation = gen, r->offspring = k;
-      s = train_and_eval(g, &child, dir, ev_evolve_epochs_of(o, gen), label, train, val, test, o, r);
+      const ev_net_weights *teacher = !distill ? NULL : o->teacher == EV_TEACHER_FIRST ? &first : &anc;
+      s = train_and_eval(g, &child, teacher, dir, ev_evolve_epochs_of(o, gen), label, train, val, test, o, r);
       r->efficiency = r->synapses ? (double)syn1 / r->synapses : 0;
       if (s == EV_OK) s = ev_evolve_log_record(o, r);
       /* natural selection: validation max-F, ties to fewer synapses */
@@ -268,6 +274,7 @@ ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, c
   for (int i = 0; i < n; i++) trained += rec[i].train_seconds > 0 ? rec[i].train_seconds : 0;
   if (s == EV_OK) s = ev_evolve_report(g, o, rec, n, test, wall > trained ? wall : trained);
   ev_weights_free(&anc);
+  ev_weights_free(&first);
   free(rec);
   return s;
 }

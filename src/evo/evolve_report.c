@@ -101,8 +101,12 @@ ev_status ev_evolve_report(ev_gpu *g, const ev_evolve_options *o, const ev_gen_r
   for (int gen = 2, k = 0; gen <= o->generations && o->n_gen_epochs > 0; gen++)
     k += snprintf(info.epochs + k, sizeof info.epochs - (size_t)k, "%s%d", gen > 2 ? ", " : "", ev_evolve_epochs_of(o, gen)),
     k = k < (int)sizeof info.epochs ? k : (int)sizeof info.epochs - 1;
-  snprintf(info.training, sizeof info.training, "%s, %s lr %g", o->inherit ? "inherited weights" : "newborn (fresh init)",
-           ev_optimizer_name(o->train.optimizer), (double)o->train.lr);
+  int k = snprintf(info.training, sizeof info.training, "%s, %s lr %g",
+                   o->inherit ? "inherited weights" : "newborn (fresh init)", ev_optimizer_name(o->train.optimizer),
+                   (double)o->train.lr);
+  if (o->distill > 0 && k > 0 && k < (int)sizeof info.training)
+    snprintf(info.training + k, sizeof info.training - (size_t)k, ", distilled from %s (%g)",
+             o->teacher == EV_TEACHER_PARENT ? "the parent" : "generation 1", o->distill);
   snprintf(info.dataset, sizeof info.dataset, "%s", o->data_label ? o->data_label : "");
   EV_TRY(figures(g, o, rec, n, test));
   EV_TRY(ev_report_write(o->out_dir, &info, rec, n));

@@ -194,7 +194,7 @@ ev_status ev_model_backward(ev_model *m, ev_stream *s) {
   return EV_OK;
 }
 
-ev_status ev_model_loss(ev_model *m, ev_stream *s, float fg_weight) {
+static ev_status model_loss(ev_model *m, ev_stream *s, float fg_weight, ev_target_kind kind) {
   ev_buf *cw = NULL;
   if (fg_weight != 1.0f) {
     if (m->spec.classes != 2) return ev_fail(EV_ERR_ARG, "a salient-class weight needs a 2-class network");
@@ -206,8 +206,31 @@ ev_status ev_model_loss(ev_model *m, ev_stream *s, float fg_weight) {
     cw = &m->class_w;
   }
   ev_node *out = &m->nodes[m->spec.output];
-  return ev_softmax_ce(s, &out->y, &m->target, EV_TARGET_MASK, cw, &m->loss_scratch, &m->loss,
+  return ev_softmax_ce(s, &out->y, &m->target, kind, cw, &m->loss_scratch, &m->loss,
                        m->training ? &out->dy : NULL, &m->prob);
+}
+
+ev_status ev_model_loss(ev_model *m, ev_stream *s, float fg_weight) {
+  return model_loss(m, s, fg_weight, EV_TARGET_MASK);
+}
+
+ev_status ev_model_loss_soft(ev_model *m, ev_stream *s, float fg_weight) {
+  if (m->spec.classes != 2) return ev_fail(EV_ERR_ARG, "a soft (distillation) target needs a 2-class network");
+  return model_loss(m, s, fg_weight, EV_TARGET_SOFT);
+}
+
+ev_status ev_model_distill_target(ev_model *m, ev_model *teacher, ev_stream *s, float lambda) {
+  ev_tensor *x = &m->input, *tx = &teacher->input;
+  if (tx->n != x->n || tx->h != x->h || tx->w != x->w || tx->c != x->c)
+    return ev_fail(EV_ERR_ARG, "the teacher's input (%d, %d, %d, %d) differs from the student's (%d, %d, %d, %d)",
+                   tx->n, tx->c, tx->h, tx->w, x->n, x->c, x->h, x->w);
+  if (m->spec.classes != 2 || teacher->spec.classes != 2)
+    return ev_fail(EV_ERR_ARG, "distillation needs 2-class networks");
+  EV_TRY(ev_copy(s, &x->buf, &tx->buf, ev_tensor_floats(x->n, x->h, x->w, x->c), 0));
+  EV_TRY(ev_model_forward(teacher, s, false));
+  EV_TRY(ev_model_predict(teacher, s));
+  uint32_t n = (uint32_t)((uint64_t)x->n * x->h * x->w);
+  return ev_distill_target(s, &m->target, &teacher->prob, lambda, &m->target, n);
 }
 
 ev_status ev_model_predict(ev_model *m, ev_stream *s) {

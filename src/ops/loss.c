@@ -45,8 +45,10 @@ ev_status ev_softmax_ce(ev_stream *s, ev_tensor *z, ev_buf *target, ev_target_ki
                         ev_buf *class_weights, ev_buf *scratch, ev_buf *loss, ev_tensor *dz, ev_buf *prob) {
   EV_TRY(check_logits("the logits", z));
   if (z->c < 2) return ev_fail(EV_ERR_ARG, "softmax_ce: %d class; at least 2 are needed", z->c);
-  if (kind != EV_TARGET_MASK && kind != EV_TARGET_INDEX)
+  if (kind != EV_TARGET_MASK && kind != EV_TARGET_INDEX && kind != EV_TARGET_SOFT)
     return ev_fail(EV_ERR_ARG, "softmax_ce: unknown target kind %d", (int)kind);
+  if (kind == EV_TARGET_SOFT && z->c != 2)
+    return ev_fail(EV_ERR_ARG, "softmax_ce: a soft target needs 2 classes, not %d", z->c);
   uint64_t P = (uint64_t)z->n * z->h * z->w;
   EV_TRY(check_buf("the target", target, P * 4));
   if (class_weights) EV_TRY(check_buf("the class weights", class_weights, (uint64_t)z->c * 4));
@@ -66,7 +68,7 @@ ev_status ev_softmax_ce(ev_stream *s, ev_tensor *z, ev_buf *target, ev_target_ki
                      cwg > caps->max_workgroup_size[0]))
     cwg /= 2;
   ce_plan(P, &L, &chunks);
-  uint32_t has_w = class_weights != NULL, idx = kind == EV_TARGET_INDEX;
+  uint32_t has_w = class_weights != NULL, idx = (uint32_t)kind;
   ev_buf *wbuf = has_w ? class_weights : target; /* unused binding: any readable buffer */
   ev_pipeline *pf, *pc, *pb;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_fwd", .bindings = "trrww", .push_size = 20,
@@ -84,6 +86,24 @@ ev_status ev_softmax_ce(ev_stream *s, ev_tensor *z, ev_buf *target, ev_target_ki
                                                 .n_spec = 2, .spec = {idx, has_w}, .local_size_x = wg}, &pb));
   return ev_dispatch(s, pb, (uint32_t[3]){ev_gpu_grid_groups(g, P, wg), 1, 1},
                      (ev_buf *[]){&z->buf, target, wbuf, scratch, &dz->buf}, pcf);
+}
+
+ev_status ev_distill_target(ev_stream *s, ev_buf *mask, ev_buf *teacher, float lambda, ev_buf *y, uint32_t n) {
+  if (!(lambda >= 0 && lambda <= 1)) return ev_fail(EV_ERR_ARG, "distill_target: lambda %g is not in [0, 1]", lambda);
+  EV_TRY(check_buf("the mask", mask, (uint64_t)n * 4));
+  EV_TRY(check_buf("the teacher's probabilities", teacher, (uint64_t)n * 4));
+  EV_TRY(check_buf("the distillation target", y, (uint64_t)n * 4));
+  ev_gpu *g = ev_stream_gpu(s);
+  uint32_t wg = ev_gpu_elementwise_wg(g);
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "distill_target", .bindings = "rrw", .push_size = 8,
+                                                .local_size_x = wg}, &p));
+  struct { uint32_t n; float lambda; } pc = {n, lambda};
+  return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, n, wg), 1, 1}, (ev_buf *[]){mask, teacher, y}, &pc);
+}
+
+void ev_distill_target_ref(const float *mask, const float *teacher, float lambda, float *y, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) y[i] = (1.0f - lambda) * (mask[i] > 0.5f ? 1.0f : 0.0f) + lambda * teacher[i];
 }
 
 /* ---------------- reference ---------------- */
@@ -120,6 +140,30 @@ double ev_softmax_ce_ref(const double *logits, int n, int h, int w, int c, const
       for (int k = 0; k < c; k++) s += exp(z[k] - m);
       double lse = m + log(s);
       for (int k = 0; k < c4; k++) dlogits[p * c4 + k] = k < c ? scale * (exp(z[k] - lse) - (k == t)) : 0.0;
+    }
+  return swl / sw;
+}
+
+double ev_softmax_ce_soft_ref(const double *logits, int n, int h, int w, const double *t, const double *class_weights,
+                              double *dlogits, double *prob) {
+  size_t P = (size_t)n * h * w;
+  double swl = 0, sw = 0;
+  for (size_t p = 0; p < P; p++) {
+    const double *z = logits + p * 4;
+    double m = z[0] > z[1] ? z[0] : z[1], lse = m + log(exp(z[0] - m) + exp(z[1] - m));
+    double a0 = (1 - t[p]) * (class_weights ? class_weights[0] : 1), a1 = t[p] * (class_weights ? class_weights[1] : 1);
+    swl += a0 * (lse - z[0]) + a1 * (lse - z[1]);
+    sw += a0 + a1;
+    if (prob) prob[p] = exp(z[1] - lse);
+  }
+  if (dlogits)
+    for (size_t p = 0; p < P; p++) {
+      const double *z = logits + p * 4;
+      double m = z[0] > z[1] ? z[0] : z[1], lse = m + log(exp(z[0] - m) + exp(z[1] - m));
+      double a0 = (1 - t[p]) * (class_weights ? class_weights[0] : 1), a1 = t[p] * (class_weights ? class_weights[1] : 1);
+      dlogits[p * 4 + 0] = ((a0 + a1) * exp(z[0] - lse) - a0) / sw;
+      dlogits[p * 4 + 1] = ((a0 + a1) * exp(z[1] - lse) - a1) / sw;
+      dlogits[p * 4 + 2] = dlogits[p * 4 + 3] = 0.0;
     }
   return swl / sw;
 }

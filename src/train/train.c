@@ -87,13 +87,16 @@ static ev_status load_checkpoint(ev_model *m, ev_net_weights *w, train_state *st
   return s;
 }
 
-static ev_status train_step(ev_model *m, const ev_train_options *o, float lr, long step, float *loss) {
+static ev_status train_step(ev_model *m, ev_model *teacher, const ev_train_options *o, float lr, long step,
+                            float *loss) {
   ev_stream *s;
   EV_TRY(ev_stream_begin(ev_model_gpu(m), &s));
   ev_step_params sp = {.optimizer = o->optimizer, .lr = lr, .momentum = o->momentum, .weight_decay = o->weight_decay,
                        .beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps, .step = (int)step};
-  ev_status st = ev_model_forward(m, s, true);
-  if (st == EV_OK) st = ev_model_loss(m, s, o->fg_weight > 0 ? o->fg_weight : 1.0f);
+  float fg = o->fg_weight > 0 ? o->fg_weight : 1.0f;
+  ev_status st = teacher ? ev_model_distill_target(m, teacher, s, o->distill) : EV_OK;
+  if (st == EV_OK) st = ev_model_forward(m, s, true);
+  if (st == EV_OK) st = teacher ? ev_model_loss_soft(m, s, fg) : ev_model_loss(m, s, fg);
   if (st == EV_OK) st = ev_model_backward(m, s);
   if (st == EV_OK) st = ev_model_step(m, s, &sp);
   if (st != EV_OK) {
@@ -104,7 +107,7 @@ static ev_status train_step(ev_model *m, const ev_train_options *o, float lr, lo
   return ev_buf_download(ev_model_gpu(m), ev_model_loss_buf(m), 0, loss, 4);
 }
 
-static ev_status run_epochs(ev_gpu *g, ev_model *m, ev_net_weights *w, const ev_dataset *train, const ev_dataset *val,
+static ev_status run_epochs(ev_gpu *g, ev_model *m, ev_model *teacher, ev_net_weights *w, const ev_dataset *train, const ev_dataset *val,
                             const ev_train_options *o, train_state *st, ev_train_result *res) {
   ev_loader_options lo = {.batch = o->batch, .size = o->size, .augment = o->augment, .shuffle = 1, .drop_last = 1,
                           .seed = o->seed, .first_epoch = st->epochs_done};
@@ -130,7 +133,7 @@ static ev_status run_epochs(ev_gpu *g, ev_model *m, ev_net_weights *w, const ev_
       double t0 = ev_now();
       float loss = 0;
       s = ev_model_feed(m, bt->images, bt->masks, bt->n);
-      if (s == EV_OK) s = train_step(m, o, ev_lr_at(o, e + (double)b / per_epoch), st->step + 1, &loss);
+      if (s == EV_OK) s = train_step(m, teacher, o, ev_lr_at(o, e + (double)b / per_epoch), st->step + 1, &loss);
       if (s != EV_OK) break;
       if (!isfinite(loss)) {
         s = ev_fail(EV_ERR_ARG, "the loss became %s at epoch %d, batch %zu: stopping (try a lower --lr); the last "
@@ -186,15 +189,27 @@ ev_status ev_train(ev_gpu *g, ev_net_weights *w, const ev_dataset *train, const 
   double t0 = ev_now();
   ev_net_spec spec;
   EV_TRY(ev_net_copy(&w->spec, &spec));
-  ev_model *m = NULL;
+  ev_net_spec tspec = {0};
+  ev_model *m = NULL, *teacher = NULL;
   train_state st = {.history = cJSON_CreateArray()};
   bool found = false;
-  ev_status s = ev_net_infer(&spec, o->size, o->size);
+  bool distill = o->distill > 0;
+  ev_status s = EV_OK;
+  if (distill && (!o->teacher || !(o->distill <= 1)))
+    s = ev_fail(EV_ERR_ARG, o->teacher ? "the distillation weight %g is not in [0, 1]" : "distillation needs a teacher",
+                o->distill);
+  if (s == EV_OK) s = ev_net_infer(&spec, o->size, o->size);
+  if (s == EV_OK && distill && (spec.classes != 2 || o->teacher->spec.classes != 2))
+    s = ev_fail(EV_ERR_ARG, "distillation needs 2-class networks (the teacher's and the student's probabilities)");
+  if (s == EV_OK && distill) s = ev_net_copy(&o->teacher->spec, &tspec);
+  if (s == EV_OK && distill) s = ev_net_infer(&tspec, o->size, o->size);
+  if (s == EV_OK && distill) s = ev_model_create(g, &tspec, o->batch, o->size, o->size, false, &teacher);
+  if (s == EV_OK && distill) s = ev_model_upload(teacher, o->teacher);
   if (s == EV_OK) s = ev_model_create(g, &spec, o->batch, o->size, o->size, true, &m);
   if (s == EV_OK) s = ev_model_upload(m, w);
   if (s == EV_OK) s = ev_model_opt_zero(m);
   if (s == EV_OK && o->resume && o->out_dir) s = load_checkpoint(m, w, &st, o, &found);
-  if (s == EV_OK && st.epochs_done < o->epochs) s = run_epochs(g, m, w, train, val, o, &st, res);
+  if (s == EV_OK && st.epochs_done < o->epochs) s = run_epochs(g, m, teacher, w, train, val, o, &st, res);
   if (s == EV_OK) s = ev_model_download(m, w);
   if (s == EV_OK && o->out_dir) {
     char path[4096], *js = state_json(&st, o);
@@ -206,6 +221,8 @@ ev_status ev_train(ev_gpu *g, ev_net_weights *w, const ev_dataset *train, const 
   res->seconds = ev_now() - t0;
   cJSON_Delete(st.history);
   ev_model_destroy(m);
+  ev_model_destroy(teacher);
   ev_net_free(&spec);
+  if (distill) ev_net_free(&tspec);
   return s;
 }
