@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what evonet needs from Debian 12's archive; skips packages already present.
 # Works as root or through sudo. `--tests` adds what the test suite needs (validation
-# layers, cmocka, PyTorch for the cross-checks).
+# layers, cmocka, PyTorch for the cross-checks, ONNX and OpenCV for the export check).
 #   tools/install_deps.sh [--tests]
 set -euo pipefail
 
 pkgs=(cmake make gcc pkg-config libvulkan-dev libvulkan-volk-dev glslc libstb-dev
-      libcjson-dev libjpeg62-turbo-dev mesa-vulkan-drivers python3 python3-numpy python3-pil)
+      libcjson-dev libjpeg62-turbo-dev mesa-vulkan-drivers python3 python3-numpy python3-pil
+      protobuf-c-compiler libprotobuf-c-dev)
 tests=0
 for a in "$@"; do
   case "$a" in
@@ -16,7 +17,7 @@ for a in "$@"; do
   esac
 done
 if [ "$tests" = 1 ]; then
-  pkgs+=(libcmocka-dev vulkan-validationlayers python3-torch)
+  pkgs+=(libcmocka-dev vulkan-validationlayers python3-torch python3-onnx python3-opencv)
 fi
 
 missing=()

@@ -47,6 +47,10 @@ ev_status ev_weights_load(const char *path, const ev_net_spec *expect, ev_net_we
 
 uint64_t ev_layer_live_synapses(const ev_net_weights *w, int layer); /* mask != 0 */
 uint64_t ev_weights_live_synapses(const ev_net_weights *w);
+/* Batch norm folded into a conv/deconv layer with bn (inference: the BN pass disappears and
+ * the ReLU fuses into the convolution): wf (the weight's size, PyTorch layout) and bf (out)
+ * receive the folded weights and bias. */
+void ev_layer_fold_bn(const ev_layer *l, const ev_layer_weights *p, float *wf, float *bf);
 /* Sizes of a layer's arrays (0 if the layer has no parameters). */
 uint64_t ev_layer_weight_count(const ev_layer *l);
 #endif

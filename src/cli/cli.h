@@ -12,6 +12,7 @@ typedef struct {
 int cmd_devices(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 
 int cmd_train(int argc, char **argv);

@@ -15,6 +15,7 @@ static const cli_command k_commands[] = {
     {"train", cmd_train, "train the saliency network on a dataset"},
     {"eval", cmd_eval, "evaluate a network: F-beta, MAE, size and speed"},
     {"predict", cmd_predict, "write saliency maps for images"},
+    {"export", cmd_export, "write a network as ONNX for other runtimes (OpenCV, ONNX Runtime, ...)"},
     {"summary", cmd_summary, "print a network's layers, shapes, synapses and FLOPs"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])

@@ -163,23 +163,6 @@ static ev_status upload_vec(ev_gpu *g, ev_buf *b, const float *v, int c) {
   return s;
 }
 
-/* Inference: y = gamma*(conv(x) + b - mean)/sqrt(var + eps) + beta is a convolution with
- * each output channel's weights scaled by gamma/sqrt(var + eps) and a new bias, so the BN
- * pass disappears and the ReLU fuses into the convolution. wf (PyTorch layout) and bf are
- * the folded copies. Output channel o is dim 0 of a conv weight, dim 1 of a transposed one. */
-static void fold_bn(const ev_layer *l, const ev_layer_weights *p, float *wf, float *bf) {
-  int kk = l->k * l->k;
-  for (int o = 0; o < l->out; o++) {
-    double sc = p->gamma[o] / sqrt((double)p->rvar[o] + 1e-5);
-    bf[o] = (float)((p->b[o] - (double)p->rmean[o]) * sc + p->beta[o]);
-    for (int c = 0; c < l->cin; c++)
-      for (int t = 0; t < kk; t++) {
-        size_t at = l->op == EV_OP_CONV ? ((size_t)o * l->cin + c) * kk + t : ((size_t)c * l->out + o) * kk + t;
-        wf[at] = (float)(p->w[at] * sc);
-      }
-  }
-}
-
 /* An inference conv runs sparse (conv_sparse: only the live taps) instead of the dense
  * implicit GEMM when its live synapses are at most 1/SPARSE_RATIO of the weights the dense
  * kernel really multiplies: k*k*c4(cin)*c4(cout), channels padded to quads. Why not
@@ -234,7 +217,7 @@ ev_status ev_model_upload(ev_model *m, const ev_net_weights *w) {
     float *tmp = malloc(nd->wn * 4), *wf = NULL, *bf = NULL;
     if (tmp && nd->bn_folded) {
       wf = malloc(ev_layer_weight_count(l) * 4), bf = malloc((size_t)l->out * 4);
-      if (wf && bf) fold_bn(l, &w->l[i], wf, bf), wsrc = wf, bsrc = bf;
+      if (wf && bf) ev_layer_fold_bn(l, &w->l[i], wf, bf), wsrc = wf, bsrc = bf;
     }
     ev_status s = tmp && (!nd->bn_folded || (wf && bf)) ? EV_OK : ev_fail(EV_ERR_OOM, "out of memory");
     if (s == EV_OK) {

@@ -180,3 +180,19 @@ ev_status ev_weights_init_vgg16(ev_net_weights *w, const char *path) {
   ev_st_close(f);
   return s;
 }
+
+/* y = gamma*(conv(x) + b - mean)/sqrt(var + eps) + beta is a convolution with each output
+ * channel's weights scaled by gamma/sqrt(var + eps) and a new bias (eps 1e-5, the training
+ * pass's). Output channel o is dim 0 of a conv weight, dim 1 of a transposed one. */
+void ev_layer_fold_bn(const ev_layer *l, const ev_layer_weights *p, float *wf, float *bf) {
+  int kk = l->k * l->k;
+  for (int o = 0; o < l->out; o++) {
+    double sc = p->gamma[o] / sqrt((double)p->rvar[o] + 1e-5);
+    bf[o] = (float)((p->b[o] - (double)p->rmean[o]) * sc + p->beta[o]);
+    for (int c = 0; c < l->cin; c++)
+      for (int t = 0; t < kk; t++) {
+        size_t at = l->op == EV_OP_CONV ? ((size_t)o * l->cin + c) * kk + t : ((size_t)c * l->out + o) * kk + t;
+        wf[at] = (float)(p->w[at] * sc);
+      }
+  }
+}
