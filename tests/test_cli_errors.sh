@@ -58,6 +58,24 @@ expect 1 "$f"                      -- "$evonet" train --data "$tmp/corrupt" --si
 mk "$tmp/badmask"; m=$(ls "$tmp/badmask/train/masks" | head -1)
 /usr/bin/python3 -c "from PIL import Image; Image.new('L',(50,40)).save('$tmp/badmask/train/masks/$m')"
 expect 1 "50"                      -- "$evonet" train --data "$tmp/badmask" --size 32 --batch 4 --epochs 1 --quiet --out "$tmp/o2"
+# every dataset file is checked before training starts, a bad one named in one line:
+# a dataset path that is a file
+echo "not a dataset" > "$tmp/data.txt"
+expect 1 "is a regular file, not a folder" -- "$evonet" train --data "$tmp/data.txt" --quiet
+# a training image that is a broken link
+mk "$tmp/dangling"; f=$(ls "$tmp/dangling/train/images" | tail -1)
+rm "$tmp/dangling/train/images/$f" && ln -s "$tmp/gone.jpg" "$tmp/dangling/train/images/$f"
+expect 1 "$f: a broken symbolic link" -- "$evonet" train --data "$tmp/dangling" --size 32 --batch 4 --epochs 1 --quiet --out "$tmp/o3"
+# a val mask that is a broken link: an error, not a val split silently left out
+mk "$tmp/valbroken"; m=$(ls "$tmp/valbroken/val/masks" | head -1)
+rm "$tmp/valbroken/val/masks/$m" && ln -s "$tmp/gone.png" "$tmp/valbroken/val/masks/$m"
+expect 1 "$m of image .* is a broken symbolic link" -- "$evonet" train --data "$tmp/valbroken" --size 32 --batch 4 --epochs 1 --quiet --out "$tmp/o4"
+# a test image cut short (header intact): refused before training, so nothing is written
+mk "$tmp/cuttest"; f=$(ls "$tmp/cuttest/test/images" | head -1); p="$tmp/cuttest/test/images/$f"
+head -c $(( $(stat -c %s "$p") - 2 - RANDOM % 50 )) "$p" > "$tmp/cut.jpg" && mv "$tmp/cut.jpg" "$p"
+expect 1 "$f: the file ends before the image does" -- "$evonet" train --data "$tmp/cuttest" --size 32 --batch 4 --epochs 1 --quiet --out "$tmp/o5"
+[ ! -e "$tmp/o5/net.safetensors" ] && [ ! -e "$tmp/o5/checkpoint.safetensors" ] && pass=$((pass + 1)) ||
+  { echo "FAIL: a run with a truncated test image trained before failing"; fail=$((fail + 1)); }
 # an output folder that cannot be made
 touch "$tmp/file"
 expect 1 "cannot create folder"    -- "$evonet" train $small --epochs 1 --out "$tmp/file/out"
@@ -87,6 +105,37 @@ if "$evonet" predict --weights "$tmp/run/net.safetensors" --size 32 --out "$tmp/
   pass=$((pass + 1))
 else
   echo "FAIL: predict"; fail=$((fail + 1))
+fi
+# predict: two inputs with one map name (a.jpg, a.png) are refused before anything is written
+mkdir -p "$tmp/same"
+cp "$tmp/data/test/images/test_0001.jpg" "$tmp/same/a.jpg"
+/usr/bin/python3 -c "from PIL import Image; Image.open('$tmp/same/a.jpg').save('$tmp/same/a.png')"
+expect 1 "a.jpg and .*a.png would both be written to $tmp/maps_same/a.png" -- "$evonet" predict --weights "$tmp/run/net.safetensors" --size 32 --out "$tmp/maps_same" "$tmp/same"
+[ ! -e "$tmp/maps_same" ] && pass=$((pass + 1)) || { echo "FAIL: predict wrote before refusing"; fail=$((fail + 1)); }
+expect 1 "a.jpg is given twice" -- "$evonet" predict --weights "$tmp/run/net.safetensors" --size 32 --out "$tmp/maps_same" "$tmp/same/a.jpg" "$tmp/same/a.jpg"
+# a network file with a NaN weight: refused on load, naming the tensor
+name=$(/usr/bin/python3 - "$tmp/run/net.safetensors" "$tmp/nan.safetensors" <<'PY'
+import json, random, struct, sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+hl = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + hl])
+name = random.choice(sorted(k for k in h if k != '__metadata__'))
+lo, hi = h[name]['data_offsets']
+at = 8 + hl + lo + 4 * random.randrange((hi - lo) // 4)
+b[at:at + 4] = struct.pack('<f', random.choice([float('nan'), float('inf'), -float('inf')]))
+open(sys.argv[2], 'wb').write(b)
+print(name)
+PY
+)
+expect 1 "tensor $name holds a non-finite value" -- "$evonet" summary --weights "$tmp/nan.safetensors"
+# summary's flags: usage errors (exit 2) like every other command's
+expect 2 "--width must be"         -- "$evonet" summary --width 1e6
+expect 2 "--size must be"          -- "$evonet" summary --size 2097152
+# error paths free what they allocated (valgrind, where installed)
+if command -v valgrind > /dev/null; then
+  vg="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99"
+  expect 1 "no such file" -- $vg "$evonet" predict --weights "$tmp/run/net.safetensors" --size 32 --out "$tmp/maps_vg" "$tmp/data/test/images" "$tmp/none.jpg"
+  expect 2 "--size must be"        -- $vg "$evonet" summary --size 2097152
 fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

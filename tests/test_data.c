@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <stb/stb_image_write.h>
@@ -573,8 +574,8 @@ static void test_hostile_images(void **state) {
   TU_OK(ev_write_file_atomic(path, d, n / 2));
   free(d);
   int w, h;
-  TU_OK(ev_image_info(path, &w, &h)); /* the header is whole */
-  assert_true(w == 40 && h == 30);
+  /* the header is whole, but no end-of-image marker follows: the header check sees it */
+  expect_fail(ev_image_info(path, &w, &h), EV_ERR_FORMAT, "cut.jpg", "truncated");
   expect_fail(ev_image_load(path, 1, &im), EV_ERR_FORMAT, "cut.jpg", "truncated");
   /* PNG and BMP cut short: refused (stb would zero-fill a BMP's missing rows) */
   const char *cut_names[] = {"cut.png", "cut.bmp"};
@@ -587,6 +588,7 @@ static void test_hostile_images(void **state) {
     TU_OK(ev_write_file_atomic(path, d, n - 7));
     free(d);
     expect_fail(ev_image_load(path, 3, &im), EV_ERR_FORMAT, cut_names[k], "truncated");
+    expect_fail(ev_image_info(path, &w, &h), EV_ERR_FORMAT, cut_names[k], "truncated");
   }
   /* a BMP 0 rows high (stb_image decodes it to an empty image) */
   write_image(dir, "flat.bmp", 3, 2, 3);
@@ -700,6 +702,84 @@ static void test_bad_files(void **state) {
   ev_dataset_free(&ds);
 }
 
+/* Cuts `path` to its first `keep` bytes. */
+static void cut_file(const char *path, size_t keep) {
+  void *data;
+  size_t n;
+  TU_OK(ev_read_file(path, &data, &n));
+  assert_true(keep < n);
+  TU_OK(ev_write_file_atomic(path, data, keep));
+  free(data);
+}
+
+static size_t file_size(const char *path) {
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  return (size_t)st.st_size;
+}
+
+/* The check opens every file before training: files cut short (their headers intact, so
+ * only the end is missing), broken links and a dataset path that is a file are each named
+ * in one sentence. A 1-epoch run could miss them (a dropped last batch); a long one would
+ * stop in a later epoch. */
+static void test_check_finds_every_bad_file(void **state) {
+  char root[4096], a[4096], b[4096], path[4096], path2[4096];
+  ev_dataset ds;
+  fresh_dir(root, "check");
+  sub(a, root, "images"), sub(b, root, "masks");
+  int n = 4 + (int)(tu_next(&g_rng) % 5);
+  int w = 24 + (int)(tu_next(&g_rng) % 16);
+  write_pairs(a, b, "c", n, "jpg", w, 20);
+  TU_OK(ev_dataset_open(root, NULL, EV_LAYOUT_AUTO, &ds));
+  TU_OK(ev_dataset_check(&ds));
+  /* a JPEG missing its last 2..17 bytes: the header still reads, the end-of-image is gone */
+  int k = (int)(tu_next(&g_rng) % (uint64_t)n);
+  snprintf(path, sizeof path, "%s", ds.pairs[k].image);
+  cut_file(path, file_size(path) - 2 - tu_next(&g_rng) % 16);
+  expect_fail(ev_dataset_check(&ds), EV_ERR_FORMAT, path, "truncated");
+  write_image(a, strrchr(path, '/') + 1, w, 20, 3);
+  /* a mask PNG cut inside its data */
+  k = (int)(tu_next(&g_rng) % (uint64_t)n);
+  snprintf(path, sizeof path, "%s", ds.pairs[k].mask);
+  size_t sz = file_size(path);
+  cut_file(path, sz / 2 + tu_next(&g_rng) % (sz / 4));
+  expect_fail(ev_dataset_check(&ds), EV_ERR_FORMAT, path, "truncated");
+  unlink(path);
+  /* ... replaced by a link to nothing: refused when the dataset is listed */
+  assert_int_equal(symlink("/nonexistent/evonet-mask.png", path), 0);
+  ev_dataset_free(&ds);
+  expect_fail(ev_dataset_open(root, NULL, EV_LAYOUT_AUTO, &ds), EV_ERR_FORMAT, path, "broken symbolic link");
+  unlink(path);
+  /* an image that is a link to nothing: listed (its name is an image's), refused by the check */
+  char name[32];
+  snprintf(name, sizeof name, "c%d.jpg", k);
+  sub(path2, a, name);
+  unlink(path2);
+  assert_int_equal(symlink("gone.jpg", path2), 0);
+  write_image(b, strrchr(path, '/') + 1, w, 20, 1);
+  TU_OK(ev_dataset_open(root, NULL, EV_LAYOUT_AUTO, &ds));
+  expect_fail(ev_dataset_check(&ds), EV_ERR_IO, path2, "broken symbolic link (to gone.jpg)");
+  ev_dataset_free(&ds);
+  /* a dataset path that is a regular file, not a folder */
+  sub(path, root, "data.txt");
+  write_text(root, "data.txt", "not a dataset");
+  expect_fail(ev_dataset_open(path, "train", EV_LAYOUT_AUTO, &ds), EV_ERR_IO, path, "is a regular file, not a folder");
+}
+
+/* The built-in dataset passes the check, and quickly (the time is printed). */
+static void test_check_builtin_dataset(void **state) {
+  char root[4096];
+  snprintf(root, sizeof root, "%s/assets/data/default", getenv("EVONET_SOURCE_DIR"));
+  ev_dataset ds;
+  TU_OK(ev_dataset_open(root, NULL, EV_LAYOUT_AUTO, &ds));
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  TU_OK(ev_dataset_check(&ds));
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  print_message("  checked %zu pairs in %.3f s\n", ds.n, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+  ev_dataset_free(&ds);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_layout_names),
@@ -720,6 +800,8 @@ int main(void) {
       cmocka_unit_test(test_bad_folders),
       cmocka_unit_test(test_bad_files),
       cmocka_unit_test(test_hostile_images),
+      cmocka_unit_test(test_check_finds_every_bad_file),
+      cmocka_unit_test(test_check_builtin_dataset),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

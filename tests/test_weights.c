@@ -133,8 +133,43 @@ static void test_vgg16_init(void **state) {
   ev_st_close(f);
 }
 
+/* A network file with one NaN or Inf weight is refused on load, naming the tensor. */
+static void test_non_finite_refused(void **state) {
+  ev_net_weights a, b;
+  net(0.125, true, &a);
+  uint64_t seed = tu_seed();
+  ev_weights_init_he(&a, seed);
+  char path[128], want[128];
+  snprintf(path, sizeof path, "%s/nan.safetensors", g_dir);
+  const float bad[3] = {NAN, INFINITY, -INFINITY};
+  for (int k = 0; k < 3; k++) {
+    int i; /* a random layer with parameters, and a random one of its tensors */
+    do i = (int)(tu_next(&seed) % (uint64_t)a.spec.n);
+    while (!ev_layer_weight_count(&a.spec.layers[i]));
+    const ev_layer *l = &a.spec.layers[i];
+    int which = (int)(tu_next(&seed) % 3);
+    if (which == 2 && !l->bn) which = 0; /* score layers have no batch norm */
+    float *t = which == 0 ? a.l[i].w : which == 1 ? a.l[i].b : a.l[i].rvar;
+    size_t n = which == 0 ? ev_layer_weight_count(l) : (size_t)l->out, at = tu_next(&seed) % n;
+    float keep = t[at];
+    t[at] = bad[k];
+    TU_OK(ev_weights_save(path, &a, NULL, 0));
+    t[at] = keep;
+    snprintf(want, sizeof want, "tensor %s.%s holds a non-finite value", l->name,
+             which == 0 ? "weight" : which == 1 ? "bias" : "bn.running_var");
+    ev_clear_error();
+    assert_int_equal(ev_weights_load(path, NULL, &b, NULL), EV_ERR_FORMAT);
+    if (!strstr(ev_last_error(), want)) fail_msg("'%s' lacks '%s'", ev_last_error(), want);
+    ev_clear_error();
+  }
+  TU_OK(ev_weights_save(path, &a, NULL, 0)); /* restored: loads */
+  TU_OK(ev_weights_load(path, &a.spec, &b, NULL));
+  ev_weights_free(&b);
+  ev_weights_free(&a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_he_init_statistics), cmocka_unit_test(test_save_load_round_trip),
-                                     cmocka_unit_test(test_vgg16_init)};
+                                     cmocka_unit_test(test_vgg16_init), cmocka_unit_test(test_non_finite_refused)};
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -58,14 +58,18 @@ typedef struct {
  *   DUTS:    train = DUTS-TR, test = DUTS-TE, all = both; val is refused (DUTS has none).
  * A list holds one stem or file name per line. Where a layout has no list for the split,
  * the whole folder is the split (so a folder without lists can still be evaluated).
- * Errors (one sentence naming the path): missing folder (EV_ERR_IO), unknown layout or
- * split (EV_ERR_ARG), no pairs, an image without its mask, a listed stem without an
- * image (EV_ERR_FORMAT). Images are not decoded here: see ev_dataset_check. */
+ * Errors (one sentence naming the path): a missing folder, or a root that is a file or a
+ * broken link (EV_ERR_IO, saying which); an unknown layout or split (EV_ERR_ARG); no
+ * pairs, an image without its mask (or whose mask is a broken link or a folder), a listed
+ * stem without an image (EV_ERR_FORMAT). Images are not read here: see ev_dataset_check. */
 ev_status ev_dataset_open(const char *root, const char *split, ev_layout layout,
                           ev_dataset *out);
-/* Reads every pair's headers: EV_ERR_FORMAT on the first corrupt file or on a mask whose
- * size differs from its image (naming both sizes). Cheap (headers only); run it before a
- * long training run so a bad file fails in seconds, not hours. */
+/* Opens every image and mask and reads its header (ev_image_info: no decoding), in pair
+ * order, stopping at the first bad file with one sentence naming it: EV_ERR_IO for a file
+ * that is missing, unreadable, not a regular file or a broken link; EV_ERR_FORMAT for a
+ * corrupt header, a truncated file, or a mask whose size differs from its image (naming
+ * both sizes). Cheap: run it before training so a bad file fails in seconds, not in a
+ * later epoch (or never, when it falls in a dropped last batch). */
 ev_status ev_dataset_check(const ev_dataset *ds);
 void ev_dataset_free(ev_dataset *ds);
 

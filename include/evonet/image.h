@@ -19,7 +19,9 @@ typedef struct {
  * EV_ERR_FORMAT (naming the file and the decoder's reason) if it doesn't decode, is
  * truncated or has more than EV_IMAGE_MAX_PIXELS pixels. */
 ev_status ev_image_load(const char *path, int channels, ev_image *out);
-/* Width and height from the file's header; the same errors, short of decoding. */
+/* Width and height from the file's header, without decoding: the same errors as
+ * ev_image_load short of a corrupt pixel stream, including a truncated file (a PNG chunk or
+ * BMP rows past the end, a JPEG without its end-of-image marker) and a broken link. */
 ev_status ev_image_info(const char *path, int *w, int *h);
 void ev_image_free(ev_image *im);
 

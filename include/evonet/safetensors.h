@@ -23,7 +23,9 @@ ev_status ev_st_write(const char *path, const ev_st_tensor *t, int n, const char
 
 typedef struct ev_st_file ev_st_file;
 /* Reads and validates the whole file; EV_ERR_FORMAT names what is wrong (truncated,
- * header not JSON, offsets outside the data, unsupported dtype, size/shape mismatch). */
+ * header not JSON, offsets outside the data, unsupported dtype, size/shape mismatch, a
+ * NaN or Inf value, naming the tensor and the element: evonet's files hold parameters and
+ * optimiser state, where a non-finite value is never meant). */
 ev_status ev_st_read(const char *path, ev_st_file **out);
 int ev_st_count(const ev_st_file *f);
 const ev_st_tensor *ev_st_at(const ev_st_file *f, int i);

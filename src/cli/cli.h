@@ -34,7 +34,9 @@ int cli_merge_options(const struct option *own, struct option *out, int cap);
 int cmd_evolve(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cli_bench_train(int argc, char **argv);
-/* Opens DATA's train split (required) and its val and test splits (optional: n = 0 if absent). */
+/* Opens DATA's train split (required) and its val and test splits (optional: n = 0 if
+ * absent; an error if present but broken), then checks every file's header
+ * (ev_dataset_check). On error nothing is left open. */
 #include "evonet/data.h"
 ev_status cli_open_splits(const char *data, const char *layout, ev_dataset *train, ev_dataset *val, ev_dataset *test);
 void cli_free_splits(ev_dataset *train, ev_dataset *val, ev_dataset *test);

@@ -75,9 +75,21 @@ ev_status cli_open_splits(const char *data, const char *layout_name, ev_dataset 
   ev_layout layout;
   EV_TRY(ev_layout_from_name(layout_name, &layout));
   EV_TRY(ev_dataset_open(data, "train", layout, train));
-  if (ev_dataset_open(data, "val", layout, val) != EV_OK) ev_clear_error(), memset(val, 0, sizeof *val);
-  if (ev_dataset_open(data, "test", layout, test) != EV_OK) ev_clear_error(), memset(test, 0, sizeof *test);
-  return EV_OK;
+  ev_dataset *opt[2] = {val, test};
+  const char *names[2] = {"val", "test"};
+  ev_status s = EV_OK;
+  for (int i = 0; i < 2 && s == EV_OK; i++) {
+    s = ev_dataset_open(data, names[i], layout, opt[i]);
+    /* a split that is not there (its folder missing; DUTS has no val) is optional; one that
+     * is there but broken (an image without its mask) is an error, not a silent n = 0 */
+    if (s == EV_ERR_IO || s == EV_ERR_ARG) ev_clear_error(), memset(opt[i], 0, sizeof *opt[i]), s = EV_OK;
+  }
+  /* every file's header before training: a bad file fails now, not in a later epoch */
+  if (s == EV_OK) s = ev_dataset_check(train);
+  if (s == EV_OK && val->n) s = ev_dataset_check(val);
+  if (s == EV_OK && test->n) s = ev_dataset_check(test);
+  if (s != EV_OK) cli_free_splits(train, val, test);
+  return s;
 }
 
 void cli_free_splits(ev_dataset *train, ev_dataset *val, ev_dataset *test) {

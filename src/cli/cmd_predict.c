@@ -23,36 +23,103 @@ static int has_image_ext(const char *name) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Expands arguments (files, folders) into a sorted list of image paths. */
+static void free_list(char **list, int n) {
+  for (int i = 0; i < n; i++) free(list[i]);
+  free(list);
+}
+
+/* Appends a copy of `path` to list[*k], growing it. */
+static ev_status push(char ***list, int *k, int *cap, const char *path) {
+  if (*k == *cap) {
+    char **nl = realloc(*list, (size_t)*cap * 2 * sizeof *nl);
+    if (!nl) return ev_fail(EV_ERR_OOM, "out of memory listing images");
+    *list = nl, *cap *= 2;
+  }
+  if (!((*list)[*k] = strdup(path))) return ev_fail(EV_ERR_OOM, "out of memory listing images");
+  (*k)++;
+  return EV_OK;
+}
+
+/* Expands arguments (files, folders) into a list of image paths (each folder's sorted). */
 static ev_status collect(char **args, int n, char ***out, int *count) {
   int cap = 64, k = 0;
-  char **list = malloc(cap * sizeof *list);
+  char **list = malloc((size_t)cap * sizeof *list);
   if (!list) return ev_fail(EV_ERR_OOM, "out of memory");
-  for (int i = 0; i < n; i++) {
+  ev_status s = EV_OK;
+  for (int i = 0; i < n && s == EV_OK; i++) {
     struct stat st;
-    if (stat(args[i], &st) != 0) return ev_fail(EV_ERR_IO, "cannot open %s: no such file or folder", args[i]);
+    if (stat(args[i], &st) != 0) {
+      s = ev_fail(EV_ERR_IO, "cannot open %s: no such file or folder", args[i]);
+      break;
+    }
     int start = k;
     if (S_ISDIR(st.st_mode)) {
       DIR *d = opendir(args[i]);
-      if (!d) return ev_fail(EV_ERR_IO, "cannot read folder %s", args[i]);
-      struct dirent *e;
-      while ((e = readdir(d))) {
-        if (!has_image_ext(e->d_name)) continue;
-        if (k == cap && !(list = realloc(list, (cap *= 2) * sizeof *list))) return ev_fail(EV_ERR_OOM, "out of memory");
-        char p[4096];
-        list[k++] = strdup(ev_path_join(p, sizeof p, args[i], e->d_name));
+      if (!d) {
+        s = ev_fail(EV_ERR_IO, "cannot read folder %s", args[i]);
+        break;
       }
+      struct dirent *e;
+      char p[4096];
+      while (s == EV_OK && (e = readdir(d)))
+        if (has_image_ext(e->d_name)) s = push(&list, &k, &cap, ev_path_join(p, sizeof p, args[i], e->d_name));
       closedir(d);
       qsort(list + start, (size_t)(k - start), sizeof *list, cmp_str);
     } else {
-      if (k == cap && !(list = realloc(list, (cap *= 2) * sizeof *list))) return ev_fail(EV_ERR_OOM, "out of memory");
-      list[k++] = strdup(args[i]);
+      s = push(&list, &k, &cap, args[i]);
     }
   }
-  if (k == 0) return ev_fail(EV_ERR_ARG, "no images found in the given files or folders");
+  if (s == EV_OK && k == 0) s = ev_fail(EV_ERR_ARG, "no images found in the given files or folders");
+  if (s != EV_OK) {
+    free_list(list, k);
+    return s;
+  }
   *out = list;
   *count = k;
   return EV_OK;
+}
+
+/* The map's file name for image `src`: its stem + ".png", into out[cap]. */
+static const char *map_name(const char *src, char *out, size_t cap) {
+  const char *base = strrchr(src, '/');
+  base = base ? base + 1 : src;
+  const char *dot = strrchr(base, '.');
+  int len = dot ? (int)(dot - base) : (int)strlen(base);
+  snprintf(out, cap, "%.*s.png", len, base);
+  return out;
+}
+
+typedef struct {
+  char name[1024];
+  const char *src;
+} named;
+
+static int cmp_named(const void *a, const void *b) {
+  const named *x = a, *y = b;
+  int c = strcmp(x->name, y->name);
+  return c ? c : strcmp(x->src, y->src);
+}
+
+/* Two inputs whose maps would have one file name (a.jpg and a.png, or a.jpg in two folders,
+ * or one image given twice) are refused before anything is written: the second map would
+ * replace the first while the count still said both were written. */
+static ev_status check_names(char **list, int n, const char *out_dir) {
+  named *v = malloc((size_t)n * sizeof *v);
+  if (!v) return ev_fail(EV_ERR_OOM, "out of memory");
+  for (int i = 0; i < n; i++) map_name(list[i], v[i].name, sizeof v[i].name), v[i].src = list[i];
+  qsort(v, (size_t)n, sizeof *v, cmp_named);
+  ev_status s = EV_OK;
+  for (int i = 1; i < n && s == EV_OK; i++) {
+    if (strcmp(v[i - 1].name, v[i].name)) continue;
+    char path[4096];
+    ev_path_join(path, sizeof path, out_dir, v[i].name);
+    s = strcmp(v[i - 1].src, v[i].src)
+            ? ev_fail(EV_ERR_ARG, "%s and %s would both be written to %s: predict them into separate --out folders",
+                      v[i - 1].src, v[i].src, path)
+            : ev_fail(EV_ERR_ARG, "%s is given twice (its map %s would be written twice)", v[i].src, path);
+  }
+  free(v);
+  return s;
 }
 
 static ev_status write_map(const char *out_dir, const char *src, const float *prob, int S, int w, int h) {
@@ -67,14 +134,8 @@ static ev_status write_map(const char *out_dir, const char *src, const float *pr
     float v = full[i] * 255.0f + 0.5f;
     pix[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
   }
-  const char *base = strrchr(src, '/');
-  base = base ? base + 1 : src;
-  char stem[1024], path[4096];
-  snprintf(stem, sizeof stem, "%s", base);
-  char *dot = strrchr(stem, '.');
-  if (dot) *dot = 0;
-  strcat(stem, ".png");
-  ev_status s = ev_png_write(ev_path_join(path, sizeof path, out_dir, stem), pix, w, h, 1);
+  char name[1024], path[4096];
+  ev_status s = ev_png_write(ev_path_join(path, sizeof path, out_dir, map_name(src, name, sizeof name)), pix, w, h, 1);
   free(full), free(pix);
   return s;
 }
@@ -96,7 +157,9 @@ int cmd_predict(int argc, char **argv) {
     case 'h':
       printf("usage: evonet predict --weights FILE --out DIR [--size 128] [--device N|NAME] IMAGE|FOLDER...\n\n"
              "Writes one saliency map per image as OUT/<stem>.png (8-bit gray, the salient-class\n"
-             "probability x 255, at the image's own size).\n");
+             "probability x 255, at the image's own size). Inputs that would write the same\n"
+             "map (a.jpg and a.png, one name in two folders, an image given twice) are refused\n"
+             "before anything is written: predict them into separate --out folders.\n");
       return 0;
     default: return cli_usage_error("predict", "unknown option '%s'", cli_bad_option(argc, argv));
     }
@@ -113,6 +176,7 @@ int cmd_predict(int argc, char **argv) {
   int sizes[2 * 4];
   ev_status s = x && prob ? EV_OK : ev_fail(EV_ERR_OOM, "out of memory");
   if (s == EV_OK) s = collect(argv + optind, argc - optind, &list, &n);
+  if (s == EV_OK) s = check_names(list, n, out);
   if (s == EV_OK) s = ev_mkdirs(out);
   if (s == EV_OK) s = ev_weights_load(weights, NULL, &w, NULL);
   if (s == EV_OK) s = ev_net_infer(&w.spec, size, size);
@@ -144,8 +208,8 @@ int cmd_predict(int argc, char **argv) {
   int rc = 0;
   if (s == EV_OK) printf("wrote %d saliency map%s to %s\n", n, n == 1 ? "" : "s", out);
   else rc = cli_error();
-  for (int i = 0; i < n; i++) free(list[i]);
-  free(list), free(x), free(prob);
+  free_list(list, n);
+  free(x), free(prob);
   ev_model_destroy(m);
   ev_weights_free(&w);
   ev_gpu_close(g);

@@ -47,16 +47,15 @@ int cmd_summary(int argc, char **argv) {
   double width = 0.125;
   int size = 128, bn = 0, c;
   const char *weights = NULL;
-  char *end;
   while ((c = getopt_long(argc, argv, "w:s:bW:h", opts, NULL)) != -1) {
     switch (c) {
     case 'w':
-      width = strtod(optarg, &end);
-      if (*end || !(width > 0)) return cli_usage_error("summary", "bad --width '%s'", optarg);
+      /* the range ev_net_saliency_vgg takes, as train and evolve parse it */
+      if (cli_parse_float("summary", "--width", optarg, 1e-3, 4, &width)) return 2;
       break;
     case 's':
-      size = (int)strtol(optarg, &end, 10);
-      if (*end || size < 16 || size % 16) return cli_usage_error("summary", "--size must be a multiple of 16, got '%s'", optarg);
+      if (cli_parse_int("summary", "--size", optarg, 16, EV_NET_MAX_SIDE, &size)) return 2;
+      if (size % 16) return cli_usage_error("summary", "--size must be a multiple of 16, got '%s'", optarg);
       break;
     case 'b': bn = 1; break;
     case 'W': weights = optarg; break;
@@ -84,7 +83,11 @@ int cmd_summary(int argc, char **argv) {
     return 0;
   }
   ev_net_spec s;
-  if (ev_net_saliency_vgg(width, bn, &s) != EV_OK || ev_net_infer(&s, size, size) != EV_OK) return cli_error();
+  if (ev_net_saliency_vgg(width, bn, &s) != EV_OK) return cli_error();
+  if (ev_net_infer(&s, size, size) != EV_OK) {
+    ev_net_free(&s);
+    return cli_error();
+  }
   printf("saliency network (the paper's ancestor), width %g%s, input %dx%d\n\n", width, bn ? ", batch norm" : "", size, size);
   print_summary(&s, NULL);
   ev_net_free(&s);

@@ -63,6 +63,17 @@ bool ds_is_file(const char *path) {
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+const char *ds_what_is(const char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return "a folder";
+    if (S_ISREG(st.st_mode)) return "a regular file";
+    return "a special file (not a regular file or folder)";
+  }
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) return "a broken symbolic link";
+  return NULL;
+}
+
 /* Extensions in order of preference when two files share a stem. */
 static const char *const image_exts[] = {".jpg", ".jpeg", ".png", ".bmp"};
 
@@ -251,7 +262,9 @@ ev_status ds_add_folder(ds_pairs *pv, const char *img_dir, const char *mask_dir,
     snprintf(name, sizeof name, "%s.png", e->stem);
     ev_path_join(mask, sizeof mask, mask_dir, name);
     if (!ds_is_file(mask)) {
-      s = ev_fail(EV_ERR_FORMAT, "image %s has no mask (expected %s)", image, mask);
+      const char *what = ds_what_is(mask);
+      s = what ? ev_fail(EV_ERR_FORMAT, "mask %s of image %s is %s", mask, image, what)
+               : ev_fail(EV_ERR_FORMAT, "image %s has no mask (expected %s)", image, mask);
       break;
     }
     s = push_pair(pv, e->stem, image, mask);
@@ -276,7 +289,11 @@ ev_status ev_dataset_open(const char *root, const char *split_name, ev_layout la
   EV_TRY(split_from_name(split_name, &split));
   if ((unsigned)layout > EV_LAYOUT_DUTS)
     return ev_fail(EV_ERR_ARG, "unknown dataset layout number %d", (int)layout);
-  if (!ds_is_dir(root)) return ev_fail(EV_ERR_IO, "dataset folder %s does not exist", root);
+  if (!ds_is_dir(root)) {
+    const char *what = ds_what_is(root);
+    return what ? ev_fail(EV_ERR_IO, "dataset %s is %s, not a folder", root, what)
+                : ev_fail(EV_ERR_IO, "dataset folder %s does not exist", root);
+  }
   if (layout == EV_LAYOUT_AUTO) EV_TRY(ds_detect(root, &layout));
   ds_pairs pv = {0};
   ev_status s = EV_OK;

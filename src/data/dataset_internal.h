@@ -21,6 +21,9 @@ typedef struct {
 
 bool ds_is_dir(const char *path);
 bool ds_is_file(const char *path);
+/* What `path` is, for an error that names it: "a folder", "a regular file", "a broken
+ * symbolic link", "a special file (...)", or NULL when nothing is there. */
+const char *ds_what_is(const char *path);
 /* 1 if `name` ends in .jpg/.jpeg/.bmp (and .png when allow_png), case-insensitive. */
 bool ds_is_image_name(const char *name, bool allow_png);
 

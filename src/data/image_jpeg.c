@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jpeglib.h>
 #include <jerror.h>
@@ -39,6 +40,18 @@ static void open_mem(struct jpeg_decompress_struct *ci, err_mgr *em, const uint8
   jpeg_mem_src(ci, d, (unsigned long)n);
 }
 
+/* Does d[0, n) hold the marker FF D9 (end of image)? */
+static int has_eoi(const uint8_t *d, size_t n) {
+  const uint8_t *end = d + n;
+  while (end - d >= 2) {
+    const uint8_t *ff = memchr(d, 0xFF, (size_t)(end - d - 1));
+    if (!ff) return 0;
+    if (ff[1] == 0xD9) return 1;
+    d = ff + 1;
+  }
+  return 0;
+}
+
 ev_status ev_jpeg_info(const char *path, const uint8_t *d, size_t n, int *w, int *h) {
   struct jpeg_decompress_struct ci;
   err_mgr em;
@@ -49,7 +62,13 @@ ev_status ev_jpeg_info(const char *path, const uint8_t *d, size_t n, int *w, int
   open_mem(&ci, &em, d, n);
   jpeg_read_header(&ci, TRUE);
   *w = (int)ci.image_width, *h = (int)ci.image_height;
+  /* the header ends at the first scan: the rest is the image data, which must be followed
+   * by an end-of-image marker. Entropy-coded bytes never hold FF D9 (an FF there is
+   * followed by 00 or a restart marker), so its absence means the file was cut short. */
+  int complete = !em.truncated && has_eoi(ci.src->next_input_byte, ci.src->bytes_in_buffer);
   jpeg_destroy_decompress(&ci);
+  if (!complete)
+    return ev_fail(EV_ERR_FORMAT, "cannot decode image %s: the file ends before the image does (truncated: no end-of-image marker)", path);
   return EV_OK;
 }
 

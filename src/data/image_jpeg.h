@@ -11,7 +11,9 @@
 
 static inline bool ev_is_jpeg(const uint8_t *d, size_t n) { return n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF; }
 
-/* Size from the header only. EV_ERR_FORMAT naming `path` if it is not a readable JPEG. */
+/* Size from the header, without decoding. EV_ERR_FORMAT naming `path` if it is not a
+ * readable JPEG, or if no end-of-image marker follows the header (a file cut short: the
+ * decoder would refuse it as truncated). */
 ev_status ev_jpeg_info(const char *path, const uint8_t *d, size_t n, int *w, int *h);
 /* Decodes to `channels` (1: luminance Y, 3: RGB); refuses images over EV_IMAGE_MAX_PIXELS
  * and truncated files. out->pix is malloc'd. */

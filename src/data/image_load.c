@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <stb_image.h>
 
@@ -16,8 +17,16 @@
  * before reading it). */
 static ev_status read_image_file(const char *path, uint8_t **data, size_t *size) {
   struct stat st;
-  if (stat(path, &st) != 0)
-    return ev_fail(EV_ERR_IO, "cannot open image %s: %s", path, strerror(errno));
+  if (stat(path, &st) != 0) {
+    int err = errno;
+    char to[1024];
+    ssize_t k = err == ENOENT ? readlink(path, to, sizeof to - 1) : -1;
+    if (k >= 0) { /* a link to nothing: say so, "no such file" would point at the link */
+      to[k] = '\0';
+      return ev_fail(EV_ERR_IO, "cannot open image %s: a broken symbolic link (to %s)", path, to);
+    }
+    return ev_fail(EV_ERR_IO, "cannot open image %s: %s", path, strerror(err));
+  }
   if (!S_ISREG(st.st_mode))
     return ev_fail(EV_ERR_IO, "cannot read image %s: not a regular file", path);
   EV_TRY(ev_read_file(path, (void **)data, size));
@@ -41,8 +50,10 @@ ev_status ev_image_info(const char *path, int *w, int *h) {
   size_t size;
   EV_TRY(read_image_file(path, &data, &size));
   ev_status s = ev_is_jpeg(data, size) ? ev_jpeg_info(path, data, size, w, h) : stb_info(path, data, size, w, h);
+  if (s == EV_OK) s = ev_image_check_size(path, *w, *h);
+  if (s == EV_OK) s = ev_image_check_complete(path, data, size); /* PNG, BMP; JPEG above */
   free(data);
-  return s == EV_OK ? ev_image_check_size(path, *w, *h) : s;
+  return s;
 }
 
 ev_status ev_image_load(const char *path, int channels, ev_image *out) {

@@ -126,6 +126,12 @@ static ev_status parse_tensor(const char *path, const cJSON *o, const unsigned c
         memcpy(&t->data[i], &u, 4);
       } else t->data[i] = half_to_float(h);
     }
+    /* every reader of these files (networks, optimiser state, VGG16) computes with the
+     * values: a NaN or Inf would spread through training silently. An F64 beyond float's
+     * range becomes Inf here and is refused the same way. */
+    if (!isfinite(t->data[i]))
+      return ev_fail(EV_ERR_FORMAT, "%s: tensor %s holds a non-finite value (%s at element %zu)", path, t->name,
+                     isnan(t->data[i]) ? "NaN" : t->data[i] > 0 ? "+Inf" : "-Inf", i);
   }
   return EV_OK;
 }
