@@ -26,9 +26,13 @@ int cli_parse_float(const char *cmd, const char *flag, const char *arg, double l
  * handler returning 1 (handled), 0 (not a recipe flag) or -1 (bad value, message printed). */
 #include <getopt.h>
 #include "evonet/train.h"
+#include "evonet/run_folder.h"
 extern const struct option cli_recipe_options[];
-extern const char *cli_recipe_help;
+/* The recipe part of --help, with the command's own default of --epochs. */
+const char *cli_recipe_help(int default_epochs);
 int cli_recipe_flag(const char *cmd, int code, const char *arg, ev_train_options *o);
+/* The recipe's settings that define a run's results, for its manifest (evonet/run_folder.h). */
+void cli_recipe_settings(const ev_train_options *o, ev_run_settings *s);
 /* own options followed by the recipe options, NULL-terminated, into out[cap]. */
 int cli_merge_options(const struct option *own, struct option *out, int cap);
 int cmd_evolve(int argc, char **argv);
@@ -53,6 +57,11 @@ int cli_error(void);
 const char *cli_bad_option(int argc, char **argv);
 /* Prints "evonet: <message>" and returns 2 (usage errors). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Locks the run folder `out` and makes it the run of `s` (ev_run_lock_take, ev_run_folder_open);
+ * a note on stderr (unless quiet) when temporary files of a killed process were removed. On
+ * success the caller releases `lock` when the command ends. */
+ev_status cli_take_run_folder(const char *cmd, const char *out, const ev_run_settings *s, const char *const *outputs,
+                              bool start_over, bool quiet, ev_run_lock *lock);
 /* Opens the device named by --device (or EVONET_DEVICE / the default rule). */
 ev_status cli_open_gpu(const char *device, ev_gpu **g);
 #endif

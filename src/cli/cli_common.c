@@ -1,4 +1,4 @@
-/* Helpers shared by subcommands: number parsing, the default dataset's location. */
+/* Helpers shared by subcommands: number parsing, the default dataset's location, the run folder. */
 #include <errno.h>
 #include <stdio.h>
 #include <limits.h>
@@ -96,4 +96,19 @@ void cli_free_splits(ev_dataset *train, ev_dataset *val, ev_dataset *test) {
   if (train->pairs) ev_dataset_free(train);
   if (val->pairs) ev_dataset_free(val);
   if (test->pairs) ev_dataset_free(test);
+}
+
+ev_status cli_take_run_folder(const char *cmd, const char *out, const ev_run_settings *s, const char *const *outputs,
+                              bool start_over, bool quiet, ev_run_lock *lock) {
+  EV_TRY(ev_run_lock_take(out, lock));
+  int swept = 0;
+  ev_status st = ev_run_folder_open(out, s, outputs, start_over, &swept);
+  if (st != EV_OK) {
+    ev_run_lock_release(lock);
+    return st;
+  }
+  if (swept && !quiet)
+    fprintf(stderr, "evonet %s: removed %d temporary file%s of an interrupted run in %s\n", cmd, swept,
+            swept > 1 ? "s" : "", out);
+  return EV_OK;
 }

@@ -14,7 +14,8 @@ static void usage(void) {
          "previous generation's synaptic probability model (keep a synapse iff alpha*exp(|w|/Z-1) >= r),\n"
          "dead neurons are removed, the offspring is compacted and trained. Writes OUT/report.md\n"
          "(.json, .csv), OUT/saliency.png, OUT/generations.png and every network. Re-running the same\n"
-         "command after an interruption continues where it stopped.\n\n"
+         "command after an interruption continues where it stopped; OUT/run.json records the settings\n"
+         "that define the results, and a re-run with others stops (--overwrite starts over).\n\n"
          "evolution:\n"
          "  --generations G     total generations, the ancestor included (default 4)\n"
          "  --offspring K       offspring per generation; the fittest by val max-F is selected (default 1)\n"
@@ -45,20 +46,57 @@ static void usage(void) {
          "data and run:\n"
          "  --data DIR          dataset folder (default: the built-in dataset); --layout NAME\n"
          "  --out DIR           output folder (default runs/evolve)\n"
+         "  --overwrite         start over in OUT, even where it holds a run with other settings\n"
          "  --figure-rows N     test images in saliency.png (default 6)\n"
          "  --device N|NAME     Vulkan device (see `evonet devices`)\n"
-         "%s(evolve trains each offspring for --epochs, default 2 here)\n", cli_recipe_help);
+         "%s(evolve trains each offspring for --epochs)\n", cli_recipe_help(2));
+}
+
+/* What a run folder holds (removed by --overwrite); OUT/run.json and OUT/run.lock besides. */
+static const char *const k_outputs[] = {"gen[0-9]*", "report.*", "saliency.png*", "generations.png*", NULL};
+
+/* The settings that define an evolution's results (OUT/run.json). Not among them, so free to
+ * change on a re-run: --generations (more continue the run), --figure-rows, --quiet, --device,
+ * --out. Generation 1 is named by its file's content when given or shipped. */
+static void run_settings(const ev_evolve_options *o, const char *data, const char *layout, ev_run_settings *s) {
+  static const char *const makers[] = {"no", "magnitude", "random"};
+  ev_settings_init(s, "evolve");
+  ev_settings_folder(s, "data", data);
+  ev_settings_text(s, "layout", layout);
+  ev_settings_file(s, "ancestor", o->ancestor);
+  ev_settings_double(s, "width", o->width);
+  ev_settings_yes_no(s, "bn", o->bn);
+  if (o->ancestor) ev_settings_text(s, "epochs-gen1", "none (--ancestor)"); /* not trained here */
+  else ev_settings_double(s, "epochs-gen1", o->epochs_gen1 > 0 ? o->epochs_gen1 : o->train.epochs);
+  char list[256] = "";
+  for (int i = 0, k = 0; i < o->n_gen_epochs && k < (int)sizeof list; i++)
+    k += snprintf(list + k, sizeof list - (size_t)k, "%s%d", i ? "," : "", o->gen_epochs[i]);
+  ev_settings_text(s, "gen-epochs", o->n_gen_epochs ? list : "none");
+  ev_settings_double(s, "offspring", o->offspring);
+  ev_settings_double(s, "alpha", o->synth.alpha);
+  ev_settings_text(s, "granularity", o->synth.granularity == EV_SYNTH_FILTER ? "filter" : "synapse");
+  ev_settings_text(s, "z", o->synth.z_network ? "network" : "layer");
+  ev_settings_text(s, "synthesis", o->synth.rule == EV_RULE_BUDGET ? "budget" : "paper");
+  ev_settings_double(s, "temperature", o->synth.temperature);
+  ev_settings_double(s, "layer-floor", o->synth.layer_floor);
+  ev_settings_text(s, "protect", o->synth.protect && *o->synth.protect ? o->synth.protect : "none");
+  ev_settings_text(s, "prune", makers[o->maker]);
+  ev_settings_folder(s, "like", o->like_run);
+  ev_settings_yes_no(s, "inherit", o->inherit);
+  ev_settings_double(s, "distill", o->distill);
+  ev_settings_text(s, "teacher", o->teacher == EV_TEACHER_PARENT ? "parent" : "first");
+  cli_recipe_settings(&o->train, s);
 }
 
 enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_RULE, E_TEMP, E_FLOOR, E_GENEP, E_PRUNE, E_LIKE, E_TRAIN1, E_PROTECT, E_INHERIT, E_DISTILL, E_TEACHER, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
-       E_ROWS, E_DEVICE, E_HELP };
+       E_OVERWRITE, E_ROWS, E_DEVICE, E_HELP };
 
 int cmd_evolve(int argc, char **argv) {
   static const struct option own[] = {
       {"generations", 1, 0, E_GENS}, {"offspring", 1, 0, E_OFF}, {"alpha", 1, 0, E_ALPHA},
       {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"synthesis", 1, 0, E_RULE}, {"prune", 1, 0, E_PRUNE}, {"train-gen1", 0, 0, E_TRAIN1}, {"like", 1, 0, E_LIKE}, {"temperature", 1, 0, E_TEMP}, {"layer-floor", 1, 0, E_FLOOR}, {"gen-epochs", 1, 0, E_GENEP}, {"protect", 1, 0, E_PROTECT}, {"inherit", 0, 0, E_INHERIT}, {"distill", 1, 0, E_DISTILL}, {"teacher", 1, 0, E_TEACHER}, {"ancestor", 1, 0, E_ANC},
       {"epochs-gen1", 1, 0, E_EP1}, {"width", 1, 0, E_WIDTH}, {"bn", 0, 0, E_BN}, {"no-bn", 0, 0, E_NOBN}, {"data", 1, 0, E_DATA},
-      {"layout", 1, 0, E_LAYOUT}, {"out", 1, 0, E_OUT}, {"figure-rows", 1, 0, E_ROWS}, {"device", 1, 0, E_DEVICE},
+      {"layout", 1, 0, E_LAYOUT}, {"out", 1, 0, E_OUT}, {"overwrite", 0, 0, E_OVERWRITE}, {"figure-rows", 1, 0, E_ROWS}, {"device", 1, 0, E_DEVICE},
       {"help", 0, 0, E_HELP}, {0, 0, 0, 0}};
   struct option opts[64];
   cli_merge_options(own, opts, 64);
@@ -68,6 +106,7 @@ int cmd_evolve(int argc, char **argv) {
   o.out_dir = "runs/evolve";
   const char *data = NULL, *layout = "auto", *device = NULL;
   int c, r, z_given = 0, train_gen1 = 0, ep1_given = 0;
+  bool overwrite = false;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
     case E_GENS: if (cli_parse_int("evolve", "--generations", optarg, 1, 1000, &o.generations)) return 2; break;
@@ -130,6 +169,7 @@ int cmd_evolve(int argc, char **argv) {
     case E_DATA: data = optarg; break;
     case E_LAYOUT: layout = optarg; break;
     case E_OUT: o.out_dir = optarg; break;
+    case E_OVERWRITE: overwrite = true; break;
     case E_ROWS: if (cli_parse_int("evolve", "--figure-rows", optarg, 0, 64, &o.figure_rows)) return 2; break;
     case E_DEVICE: device = optarg; break;
     case E_HELP: usage(); return 0;
@@ -162,6 +202,11 @@ int cmd_evolve(int argc, char **argv) {
   if (cli_open_splits(data, layout, &train, &val, &test) != EV_OK) return cli_error();
   ev_status s = EV_OK;
   if (!val.n || !test.n) s = ev_fail(EV_ERR_ARG, "%s needs val and test splits for selection and the report", data);
+  ev_run_settings set;
+  run_settings(&o, data, layout, &set);
+  ev_run_lock lock = {.fd = -1};
+  if (s == EV_OK) s = cli_take_run_folder("evolve", o.out_dir, &set, k_outputs, overwrite, o.train.quiet, &lock);
+  ev_settings_free(&set);
   ev_gpu *g = NULL;
   if (s == EV_OK) s = cli_open_gpu(device, &g);
   if (s == EV_OK) {
@@ -174,5 +219,6 @@ int cmd_evolve(int argc, char **argv) {
   int rc = s == EV_OK ? 0 : cli_error();
   cli_free_splits(&train, &val, &test);
   ev_gpu_close(g);
+  ev_run_lock_release(&lock);
   return rc;
 }

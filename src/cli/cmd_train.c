@@ -3,14 +3,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+#include "evonet/io.h"
 #include "evonet/train.h"
 
 static void usage(void) {
   printf("usage: evonet train [options]\n\n"
          "Trains the paper's saliency network (or --weights FILE) and writes OUT/net.safetensors,\n"
-         "a checkpoint after every epoch (OUT/checkpoint.safetensors) and the test metrics.\n\n"
+         "a checkpoint after every epoch (OUT/checkpoint.safetensors) and the test metrics. OUT/run.json\n"
+         "records the settings that define the result: --resume continues only with the same ones.\n\n"
          "network:\n"
          "  --width W           width multiplier (default 0.125; 1 = the paper's network)\n"
          "  --no-bn             no batch normalisation (default: BN after every convolution;\n"
@@ -26,18 +29,25 @@ static void usage(void) {
          "%s"
          "run:\n"
          "  --out DIR           output folder (default runs/train)\n"
-         "  --resume            continue from OUT/checkpoint.safetensors\n"
+         "  --resume            continue from OUT/checkpoint.safetensors (default: start over in OUT)\n"
+         "  --overwrite         start over even with --resume\n"
          "  --device N|NAME     Vulkan device (see `evonet devices`)\n",
-         cli_recipe_help);
+         cli_recipe_help(60));
 }
 
-enum { O_WIDTH = 256, O_BN, O_NOBN, O_WEIGHTS, O_INIT, O_SAVE_INIT, O_TEACHER, O_DISTILL, O_DATA, O_LAYOUT, O_OUT, O_RESUME, O_DEVICE, O_HELP };
+/* What a run folder holds (removed when train starts over); OUT/run.json and OUT/run.lock besides.
+ * The settings of OUT/run.json are the network's (--width, --bn, --weights, --init), the data
+ * (--data, --layout), --teacher, --distill and the recipe; --device, --quiet and --save-init may
+ * change on --resume. */
+static const char *const k_outputs[] = {"checkpoint.safetensors*", "net.safetensors*", NULL};
+
+enum { O_WIDTH = 256, O_BN, O_NOBN, O_WEIGHTS, O_INIT, O_SAVE_INIT, O_TEACHER, O_DISTILL, O_DATA, O_LAYOUT, O_OUT, O_RESUME, O_OVERWRITE, O_DEVICE, O_HELP };
 
 int cmd_train(int argc, char **argv) {
   static const struct option own[] = {
       {"width", 1, 0, O_WIDTH}, {"bn", 0, 0, O_BN}, {"no-bn", 0, 0, O_NOBN}, {"weights", 1, 0, O_WEIGHTS}, {"init", 1, 0, O_INIT},
       {"save-init", 1, 0, O_SAVE_INIT}, {"teacher", 1, 0, O_TEACHER}, {"distill", 1, 0, O_DISTILL}, {"data", 1, 0, O_DATA}, {"layout", 1, 0, O_LAYOUT}, {"out", 1, 0, O_OUT},
-      {"resume", 0, 0, O_RESUME}, {"device", 1, 0, O_DEVICE}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+      {"resume", 0, 0, O_RESUME}, {"overwrite", 0, 0, O_OVERWRITE}, {"device", 1, 0, O_DEVICE}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
   struct option opts[64];
   cli_merge_options(own, opts, 64);
   ev_train_options o;
@@ -45,6 +55,7 @@ int cmd_train(int argc, char **argv) {
   o.out_dir = "runs/train";
   double width = 0.125;
   int bn = 1, bn_set = 0, c, r;
+  bool overwrite = false;
   double distill = -1;
   const char *teacher = NULL;
   const char *weights = NULL, *init = NULL, *save_init = NULL, *data = NULL, *layout = "auto", *device = NULL;
@@ -62,6 +73,7 @@ int cmd_train(int argc, char **argv) {
     case O_LAYOUT: layout = optarg; break;
     case O_OUT: o.out_dir = optarg; break;
     case O_RESUME: o.resume = true; break;
+    case O_OVERWRITE: overwrite = true; break;
     case O_DEVICE: device = optarg; break;
     case O_HELP: usage(); return 0;
     default:
@@ -92,6 +104,28 @@ int cmd_train(int argc, char **argv) {
     o.teacher = &tw;
     o.distill = distill >= 0 ? (float)distill : 0.5f;
   }
+  ev_run_settings set;
+  ev_settings_init(&set, "train");
+  ev_settings_folder(&set, "data", data);
+  ev_settings_text(&set, "layout", layout);
+  ev_settings_file(&set, "weights", weights);
+  ev_settings_double(&set, "width", width);
+  ev_settings_yes_no(&set, "bn", bn);
+  ev_settings_file(&set, "init", init);
+  ev_settings_file(&set, "teacher", teacher);
+  ev_settings_float(&set, "distill", o.distill);
+  cli_recipe_settings(&o, &set);
+  ev_run_lock lock = {.fd = -1};
+  /* without --resume train starts over: an old checkpoint beside the new manifest would be
+   * continued by a later --resume */
+  if (s == EV_OK) s = cli_take_run_folder("train", o.out_dir, &set, k_outputs, !o.resume || overwrite, o.quiet, &lock);
+  ev_settings_free(&set);
+  if (s == EV_OK && o.resume && !overwrite) {
+    char ck[4096];
+    struct stat sb;
+    if (stat(ev_path_join(ck, sizeof ck, o.out_dir, "checkpoint.safetensors"), &sb) != 0)
+      fprintf(stderr, "evonet train: no checkpoint in %s: --resume starts from epoch 1\n", o.out_dir);
+  }
   if (s == EV_OK && save_init) s = ev_weights_save(save_init, &w, NULL, 0);
   if (s == EV_OK) s = cli_open_gpu(device, &g);
   ev_train_result res;
@@ -115,5 +149,6 @@ int cmd_train(int argc, char **argv) {
   ev_weights_free(&tw);
   cli_free_splits(&train, &val, &test);
   ev_gpu_close(g);
+  ev_run_lock_release(&lock);
   return rc;
 }

@@ -1,5 +1,6 @@
 /* The training-recipe flags shared by `train` and `evolve`. */
 #include <getopt.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
@@ -13,16 +14,39 @@ const struct option cli_recipe_options[] = {
     {"schedule", 1, 0, R_SCHED}, {"warmup", 1, 0, R_WARM},     {"seed", 1, 0, R_SEED},
     {"quiet", 0, 0, R_QUIET},   {0, 0, 0, 0}};
 
-const char *cli_recipe_help =
-    "recipe:\n"
-    "  --size S            input size, a multiple of 16 (default 128)\n"
-    "  --epochs E          (default 60)          --batch B     (default 8)\n"
-    "  --optimizer NAME    sgd or adam (default adam)\n"
-    "  --lr LR             (default 1e-3)        --momentum M  (SGD, default 0.9)\n"
-    "  --weight-decay WD   (default 0)           --fg-weight W (salient-class weight, default 1)\n"
-    "  --schedule NAME     const, step or cosine (default cosine); --warmup E epochs\n"
-    "  --no-augment        no random flips and crops\n"
-    "  --seed N            (default 1)           --quiet       no progress output\n";
+/* The default of --epochs differs: train's 60, evolve's 2 (per offspring). */
+const char *cli_recipe_help(int default_epochs) {
+  static char text[1024];
+  char ep[32];
+  snprintf(ep, sizeof ep, "(default %d)", default_epochs);
+  snprintf(text, sizeof text,
+           "recipe:\n"
+           "  --size S            input size, a multiple of 16 (default 128)\n"
+           "  --epochs E          %-22s--batch B     (default 8)\n"
+           "  --optimizer NAME    sgd or adam (default adam)\n"
+           "  --lr LR             (default 1e-3)        --momentum M  (SGD, default 0.9)\n"
+           "  --weight-decay WD   (default 0)           --fg-weight W (salient-class weight, default 1)\n"
+           "  --schedule NAME     const, step or cosine (default cosine); --warmup E epochs\n"
+           "  --no-augment        no random flips and crops\n"
+           "  --seed N            (default 1)           --quiet       no progress output\n",
+           ep);
+  return text;
+}
+
+void cli_recipe_settings(const ev_train_options *o, ev_run_settings *s) {
+  ev_settings_double(s, "size", o->size);
+  ev_settings_double(s, "epochs", o->epochs);
+  ev_settings_double(s, "batch", o->batch);
+  ev_settings_text(s, "optimizer", ev_optimizer_name(o->optimizer));
+  ev_settings_float(s, "lr", o->lr);
+  ev_settings_float(s, "momentum", o->momentum);
+  ev_settings_float(s, "weight-decay", o->weight_decay);
+  ev_settings_float(s, "fg-weight", o->fg_weight > 0 ? o->fg_weight : 1.0f);
+  ev_settings_text(s, "schedule", ev_schedule_name(o->schedule));
+  ev_settings_double(s, "warmup", o->warmup_epochs);
+  ev_settings_double(s, "seed", (double)o->seed);
+  ev_settings_yes_no(s, "augment", o->augment);
+}
 
 int cli_recipe_flag(const char *cmd, int code, const char *arg, ev_train_options *o) {
   double d;

@@ -50,7 +50,8 @@ static void add_exact(cJSON *o, const char *key, double v) {
   cJSON_AddRawToObject(o, key, buf);
 }
 
-/* eval.json of a trained network: its record (metrics on val and test, sizes, speed). */
+/* eval.json of a trained network: its record (metrics on val and test, sizes, speed): all the
+ * report needs, so a resumed run writes the report an uninterrupted one does. */
 static ev_status save_record(const char *dir, const ev_gen_record *r) {
   cJSON *o = cJSON_CreateObject();
   add_exact(o, "generation", r->generation);
@@ -69,6 +70,7 @@ static ev_status save_record(const char *dir, const ev_gen_record *r) {
     add_exact(m, "mean_f", ms[k]->mean_f);
     add_exact(m, "adaptive_f", ms[k]->adaptive_f);
     add_exact(m, "mae", ms[k]->mae);
+    add_exact(m, "max_f_threshold", ms[k]->max_f_threshold);
   }
   char *txt = cJSON_Print(o), path[4096];
   cJSON_Delete(o);
@@ -104,7 +106,8 @@ static int load_record(const char *dir, ev_gen_record *r) {
     ms[k]->mean_f = NUM(m, "mean_f");
     ms[k]->adaptive_f = NUM(m, "adaptive_f");
     ms[k]->mae = NUM(m, "mae");
-    ok &= ms[k]->max_f >= 0;
+    ms[k]->max_f_threshold = (int)NUM(m, "max_f_threshold");
+    ok &= ms[k]->max_f >= 0 && ms[k]->max_f_threshold >= 0; /* an older eval.json: evaluated again */
   }
 #undef NUM
   cJSON_Delete(o);
