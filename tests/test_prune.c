@@ -151,5 +151,5 @@ static void test_network_counts(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_layers_gpu_equals_c), cmocka_unit_test(test_random_seeds),
                                      cmocka_unit_test(test_network_counts)};
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -18,6 +18,13 @@ CJSON=$(sed -n 's/^CJSON_LIBRARY:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null
 [ -n "$CJSON" ] || CJSON=-lcjson
 JPEG=$(sed -n 's/^JPEG_LIBRARY_RELEASE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
 [ -n "$JPEG" ] || JPEG=-ljpeg
+# the helper is built like the library: same compiler, and a sanitizer build's -fsanitize list
+# (-DEVONET_SANITIZE), whose runtime the library's instrumented code calls
+CC=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+[ -n "$CC" ] && command -v "$CC" > /dev/null || CC=cc
+SAN=$(sed -n 's/^EVONET_SANITIZE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+SANFLAGS=
+[ -z "$SAN" ] || SANFLAGS="-fsanitize=$SAN -fno-omit-frame-pointer"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -107,7 +114,7 @@ int main(int argc, char **argv) {
   return 2;
 }
 EOF
-cc -O2 -std=c11 -I"$SRC/include" "$T/check.c" "$BUILD/libevonet.a" $CJSON $JPEG -lm -ldl -lpthread -o "$T/check" ||
+"$CC" -O2 -std=c11 $SANFLAGS -I"$SRC/include" "$T/check.c" "$BUILD/libevonet.a" $CJSON $JPEG -lm -ldl -lpthread -o "$T/check" ||
   fail "cannot build the C helper against $BUILD/libevonet.a"
 
 # ---------------------------------------------------------------- formats and numbers
