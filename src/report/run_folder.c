@@ -140,21 +140,29 @@ void ev_run_lock_release(ev_run_lock *l) {
 }
 
 /* ---------------- the folder's entries ---------------- */
+/* fn(name, path, ctx) for every entry of dir but . and .., until one fails. */
+typedef ev_status (*entry_fn)(const char *name, const char *path, void *ctx);
+static ev_status walk(const char *dir, const char *what, entry_fn fn, void *ctx) {
+  DIR *d = opendir(dir);
+  if (!d) return ev_fail(EV_ERR_IO, "cannot %s %s: %s", what, dir, strerror(errno));
+  ev_status s = EV_OK;
+  struct dirent *e;
+  char path[4096];
+  while (s == EV_OK && (e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+      s = fn(e->d_name, ev_path_join(path, sizeof path, dir, e->d_name), ctx);
+  closedir(d);
+  return s;
+}
+
+static ev_status remove_entry(const char *name, const char *path, void *ctx);
+
 /* Removes path, and a folder with everything in it (symbolic links are removed, not followed). */
 static ev_status remove_tree(const char *path) {
   struct stat st;
   if (lstat(path, &st) != 0) return errno == ENOENT ? EV_OK : ev_fail(EV_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
   if (S_ISDIR(st.st_mode)) {
-    DIR *d = opendir(path);
-    if (!d) return ev_fail(EV_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
-    ev_status s = EV_OK;
-    struct dirent *e;
-    char child[4096];
-    while (s == EV_OK && (e = readdir(d)))
-      if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-        s = remove_tree(ev_path_join(child, sizeof child, path, e->d_name));
-    closedir(d);
-    EV_TRY(s);
+    EV_TRY(walk(path, "remove", remove_entry, NULL));
     if (rmdir(path) != 0) return ev_fail(EV_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
     return EV_OK;
   }
@@ -162,26 +170,25 @@ static ev_status remove_tree(const char *path) {
   return EV_OK;
 }
 
+static ev_status remove_entry(const char *name, const char *path, void *ctx) { return remove_tree(path); }
+
 static bool matches(const char *name, const char *const *patterns) {
   for (const char *const *p = patterns; p && *p; p++)
     if (fnmatch(*p, name, 0) == 0) return true;
   return false;
 }
 
+typedef struct { const char *const *outputs; bool remove, *found; } outputs_ctx;
+static ev_status output_entry(const char *name, const char *path, void *ctx) {
+  outputs_ctx *c = ctx;
+  if (!matches(name, c->outputs)) return EV_OK;
+  if (c->found) *c->found = true;
+  return c->remove ? remove_tree(path) : EV_OK;
+}
+
 /* remove: every entry of dir matching outputs is removed; otherwise *found says whether any is there. */
 static ev_status each_output(const char *dir, const char *const *outputs, bool remove, bool *found) {
-  DIR *d = opendir(dir);
-  if (!d) return ev_fail(EV_ERR_IO, "cannot read folder %s: %s", dir, strerror(errno));
-  ev_status s = EV_OK;
-  struct dirent *e;
-  char path[4096];
-  while (s == EV_OK && (e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !matches(e->d_name, outputs)) continue;
-    if (found) *found = true;
-    if (remove) s = remove_tree(ev_path_join(path, sizeof path, dir, e->d_name));
-  }
-  closedir(d);
-  return s;
+  return walk(dir, "read folder", output_entry, &(outputs_ctx){outputs, remove, found});
 }
 
 /* NAME.tmp.<pid>: the pid, or 0 when the name is not a temporary file's. */
@@ -198,26 +205,22 @@ static bool pid_running(long pid) {
   return pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH; /* EPERM: it runs */
 }
 
+typedef struct { int depth, *n; } sweep_ctx;
+static ev_status sweep_entry(const char *name, const char *path, void *ctx) {
+  sweep_ctx *c = ctx;
+  struct stat st;
+  if (lstat(path, &st) != 0) return EV_OK; /* gone meanwhile */
+  long pid = tmp_pid(name);
+  if (S_ISDIR(st.st_mode) && c->depth < 2) return walk(path, "read folder", sweep_entry, &(sweep_ctx){c->depth + 1, c->n});
+  if (!S_ISREG(st.st_mode) || !pid || pid_running(pid)) return EV_OK;
+  if (unlink(path) != 0 && errno != ENOENT) return ev_fail(EV_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+  ++*c->n;
+  return EV_OK;
+}
+
+/* Temporary files of dead processes in dir and two levels of subfolders; *n counts them. */
 static ev_status sweep(const char *dir, int depth, int *n) {
-  DIR *d = opendir(dir);
-  if (!d) return ev_fail(EV_ERR_IO, "cannot read folder %s: %s", dir, strerror(errno));
-  ev_status s = EV_OK;
-  struct dirent *e;
-  char path[4096];
-  while (s == EV_OK && (e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    ev_path_join(path, sizeof path, dir, e->d_name);
-    struct stat st;
-    if (lstat(path, &st) != 0) continue; /* gone meanwhile */
-    long pid = tmp_pid(e->d_name);
-    if (S_ISDIR(st.st_mode) && depth < 2) s = sweep(path, depth + 1, n);
-    else if (S_ISREG(st.st_mode) && pid && !pid_running(pid)) {
-      if (unlink(path) != 0 && errno != ENOENT) s = ev_fail(EV_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
-      else ++*n;
-    }
-  }
-  closedir(d);
-  return s;
+  return walk(dir, "read folder", sweep_entry, &(sweep_ctx){depth, n});
 }
 
 /* ---------------- the manifest ---------------- */
