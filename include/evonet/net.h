@@ -67,6 +67,8 @@ ev_status ev_net_infer_channels(ev_net_spec *s);
 /* Shapes for an h×w input; errors name the layer (e.g. a spatial size that reaches 0). */
 ev_status ev_net_infer(ev_net_spec *s, int h, int w);
 
+/* A layer with weights (synapses): convolution or transposed convolution. */
+static inline bool ev_layer_has_weights(const ev_layer *l) { return l->op == EV_OP_CONV || l->op == EV_OP_DECONV; }
 /* Per conv/deconv layer: synapses (weights, biases excluded) and parameters. */
 static inline uint64_t ev_layer_synapses(const ev_layer *l) {
   return (l->op == EV_OP_CONV || l->op == EV_OP_DECONV) ? (uint64_t)l->cin * l->out * l->k * l->k : 0;

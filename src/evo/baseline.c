@@ -11,7 +11,7 @@
 static ev_status target(const ev_net_weights *anc, const ev_net_weights *like, int i, uint64_t *count) {
   const char *name = anc->spec.layers[i].name;
   int j = ev_net_find(&like->spec, name);
-  if (j < 0 || !ev_evo_has_params(&like->spec.layers[j]))
+  if (j < 0 || !ev_layer_has_weights(&like->spec.layers[j]))
     return ev_fail(EV_ERR_ARG, "pruning baseline: layer '%s' is not in the network whose counts it copies", name);
   *count = ev_layer_live_synapses(like, j);
   uint64_t live = ev_layer_live_synapses(anc, i);
@@ -27,7 +27,7 @@ static ev_status prune(ev_gpu *g, const ev_net_weights *anc, const ev_net_weight
   float *w4 = NULL, *m4 = NULL, *c4 = NULL;
   for (int i = 0; i < anc->spec.n && s == EV_OK; i++) {
     const ev_layer *l = &anc->spec.layers[i];
-    if (!ev_evo_has_params(l)) continue;
+    if (!ev_layer_has_weights(l)) continue;
     ev_prune_params P = {.method = method, .seed = seed, .generation = generation};
     if ((s = target(anc, like, i, &P.count)) != EV_OK) break;
     ev_synth_layer L = ev_evo_synth_layer(l, i);

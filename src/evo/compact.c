@@ -15,7 +15,6 @@
 #include "evo_internal.h"
 #include "evonet/evolve.h"
 
-
 /* mask entry of (output channel o, input channel i) has any kept tap */
 static int reads(const ev_layer *l, const float *mask, int o, int i) {
   int kk = l->k * l->k;
@@ -39,7 +38,7 @@ static void forward_alive(graph *G, unsigned char *all) {
     const ev_layer *l = &s->layers[i];
     unsigned char *out = G->alive[i], *x0 = in_vec(G, G->alive, l->in[0], all);
     memset(out, 0, (size_t)l->c);
-    if (ev_evo_has_params(l)) {
+    if (ev_layer_has_weights(l)) {
       int any = 0;
       for (int o = 0; o < l->out; o++) {
         for (int c = 0; c < l->cin && !out[o]; c++) out[o] = x0[c] && reads(l, G->w->l[i].mask, o, c);
@@ -72,7 +71,7 @@ static int backward_keep(graph *G) {
     const ev_layer *l = &s->layers[i];
     unsigned char *k = G->keep[i];
     for (int c = 0; c < l->c; c++) k[c] = G->hard[i][c] || (G->alive[i][c] && G->soft[i][c]);
-    if (ev_evo_has_params(l)) {
+    if (ev_layer_has_weights(l)) {
       int any = 0;
       for (int c = 0; c < l->c; c++) any |= k[c];
       if (!any) k[0] = 1; /* see forward_alive */
@@ -82,7 +81,7 @@ static int backward_keep(graph *G) {
       int src = l->in[j];
       if (src < 0) continue;
       int cs = s->layers[src].c;
-      if (ev_evo_has_params(l)) {
+      if (ev_layer_has_weights(l)) {
         for (int c = 0; c < cs; c++)
           for (int o = 0; o < l->out && !G->soft[src][c]; o++) G->soft[src][c] = k[o] && reads(l, G->w->l[i].mask, o, c);
       } else if (l->op == EV_OP_CONCAT) {
@@ -105,7 +104,7 @@ static int forward_fix(graph *G) {
   int changed = 0;
   for (int i = 0; i < s->n; i++) {
     const ev_layer *l = &s->layers[i];
-    if (ev_evo_has_params(l)) continue;
+    if (ev_layer_has_weights(l)) continue;
     unsigned char *k = G->keep[i];
     int off = 0;
     for (int j = 0; j < l->n_in; j++) {
@@ -152,7 +151,7 @@ static ev_status build(graph *G, ev_net_weights *out, ev_compact_stats *st) {
     int k = 0;
     for (int c = 0; c < l->c; c++)
       if (G->keep[i][c]) maps[i][k++] = c;
-    if (ev_evo_has_params(l)) {
+    if (ev_layer_has_weights(l)) {
       ns.layers[i].out = k;
       st->channels_before += l->out, st->channels_after += k;
     }
@@ -162,7 +161,7 @@ static ev_status build(graph *G, ev_net_weights *out, ev_compact_stats *st) {
   if (r == EV_OK) r = ev_weights_alloc(&ns, out);
   for (int i = 0; i < s->n && r == EV_OK; i++) {
     const ev_layer *ol = &s->layers[i], *nl = &out->spec.layers[i];
-    if (!ev_evo_has_params(ol)) continue;
+    if (!ev_layer_has_weights(ol)) continue;
     const int *imap = ol->in[0] < 0 ? in_map : maps[ol->in[0]];
     const ev_layer_weights *a = &G->w->l[i];
     ev_layer_weights *b = &out->l[i];

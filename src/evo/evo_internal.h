@@ -4,8 +4,6 @@
 #include "evonet/evolve.h"
 #include "evonet/report.h"
 
-/* A layer with synapses (convolution or transposed convolution). */
-static inline int ev_evo_has_params(const ev_layer *l) { return l->op == EV_OP_CONV || l->op == EV_OP_DECONV; }
 /* The synthesis view of layer i (ops/synth.h): the weight in PyTorch order (conv (out, cin),
  * deconv (cin, out)), its number as the random stream. */
 static inline ev_synth_layer ev_evo_synth_layer(const ev_layer *l, int i) {

@@ -9,8 +9,6 @@
 #include "evonet/evolve.h"
 #include "evonet/tensor.h"
 
-
-
 static ev_synth_params synth_params(const ev_synthesis_options *o) {
   return (ev_synth_params){.seed = o->seed, .generation = o->generation, .offspring = o->offspring,
                            .alpha = (float)o->alpha, .granularity = o->granularity, .z_alive_only = 0,
@@ -41,7 +39,7 @@ ev_status ev_synth_check_protect(const ev_net_spec *spec, const char *protect) {
   size_t len;
   while (next_item(&protect, &item, &len)) {
     bool found = false;
-    for (int i = 0; i < spec->n && !found; i++) found = ev_evo_has_params(&spec->layers[i]) && is_item(item, len, spec->layers[i].name);
+    for (int i = 0; i < spec->n && !found; i++) found = ev_layer_has_weights(&spec->layers[i]) && is_item(item, len, spec->layers[i].name);
     if (!found) return ev_fail(EV_ERR_ARG, "--protect: '%.*s' is not a convolution layer of the network", (int)len, item);
   }
   return EV_OK;
@@ -56,7 +54,7 @@ static ev_status check(const ev_net_weights *a, const ev_synthesis_options *o) {
 
 /* A protected layer is not sampled: the child keeps the ancestor's mask (ev_weights_copy). */
 static bool sampled(const ev_net_weights *a, const ev_synthesis_options *o, int i) {
-  return ev_evo_has_params(&a->spec.layers[i]) && !in_list(o->protect, a->spec.layers[i].name);
+  return ev_layer_has_weights(&a->spec.layers[i]) && !in_list(o->protect, a->spec.layers[i].name);
 }
 
 /* ---- the budget rule's per-layer 1/T and shift (host, double; see evolve.h) ---- */
@@ -195,7 +193,7 @@ ev_status ev_synthesize_ref(const ev_net_weights *a, const ev_synthesis_options 
   float zmax = 0;
   for (int i = 0; i < n && s == EV_OK; i++) {
     const ev_layer *l = &a->spec.layers[i];
-    if (!ev_evo_has_params(l)) continue;
+    if (!ev_layer_has_weights(l)) continue;
     ev_synth_layer L = ev_evo_synth_layer(l, i);
     uint64_t n4 = (uint64_t)L.o * L.kh * L.kw * ev_c4(L.i);
     w4[i] = malloc(n4 * 4), m4[i] = malloc(n4 * 4), sums[i] = malloc((size_t)ev_synth_filters(&L) * 4);
@@ -259,7 +257,7 @@ ev_status ev_synthesize(ev_gpu *g, const ev_net_weights *a, const ev_synthesis_o
   if (s == EV_OK) s = ev_stream_begin(g, &st);
   for (int i = 0; i < n && s == EV_OK; i++) {
     const ev_layer *l = &a->spec.layers[i];
-    if (!ev_evo_has_params(l)) continue;
+    if (!ev_layer_has_weights(l)) continue;
     gpu_layer *q = &gl[i];
     q->L = ev_evo_synth_layer(l, i);
     q->n4 = (uint64_t)q->L.o * q->L.kh * q->L.kw * ev_c4(q->L.i);

@@ -112,21 +112,20 @@ static Onnx__NodeProto *node(arena *a, const char *op, const char *name, const c
   return nd;
 }
 
-/* A float initializer (raw little-endian data, which is what every ONNX reader expects). */
-static void init_f32(arena *a, const char *name, const int64_t *dims, size_t nd, const float *v) {
+/* A float initializer over v, which the arena owns (raw little-endian data, what every ONNX
+ * reader expects; the hosts evonet builds for are little-endian). */
+static void init_f32(arena *a, const char *name, const int64_t *dims, size_t nd, float *v) {
   Onnx__TensorProto *t = take(a, sizeof *t);
   int64_t *d = take(a, nd * sizeof *d);
   size_t count = 1;
   for (size_t i = 0; i < nd; i++) count *= (size_t)dims[i];
-  uint8_t *raw = take(a, count * 4);
-  if (!t || !d || !raw) return;
+  if (!t || !d || !v) return;
   onnx__tensor_proto__init(t);
   memcpy(d, dims, nd * sizeof *d);
-  memcpy(raw, v, count * 4); /* the hosts evonet builds for are little-endian */
   t->name = str(a, name);
   t->n_dims = nd, t->dims = d;
   t->has_data_type = 1, t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-  t->has_raw_data = 1, t->raw_data.data = raw, t->raw_data.len = count * 4;
+  t->has_raw_data = 1, t->raw_data.data = (uint8_t *)v, t->raw_data.len = count * 4;
   push(a, (void ***)&a->inits, &a->n_inits, &a->cap_inits, t);
 }
 
@@ -196,7 +195,9 @@ static ev_status resize_node(arena *a, const ev_layer *l, const ev_layer *src, i
                    ih, iw, l->h, l->w);
   char sn[EV_NAME_LEN + 16];
   snprintf(sn, sizeof sn, "%s.scales", l->name);
-  init_f32(a, sn, (int64_t[]){4}, 1, (float[]){1, 1, sh, sw});
+  float *scales = take(a, 4 * sizeof *scales);
+  if (scales) scales[0] = scales[1] = 1, scales[2] = sh, scales[3] = sw;
+  init_f32(a, sn, (int64_t[]){4}, 1, scales);
   Onnx__NodeProto *nd = node(a, "Resize", l->name, (const char *[]){in, "", sn}, 3, out);
   if (!nd) return ev_fail(EV_ERR_OOM, "out of memory");
   attr_str(a, nd, "mode", "linear");
@@ -206,12 +207,10 @@ static ev_status resize_node(arena *a, const ev_layer *l, const ev_layer *src, i
 
 static ev_status build(arena *a, const ev_net_weights *w, int h, int wd, Onnx__ModelProto *m) {
   const ev_net_spec *s = &w->spec;
-  char **names = take(a, (size_t)s->n * sizeof *names); /* each layer's output tensor */
-  if (!names) return ev_fail(EV_ERR_OOM, "out of memory");
-  for (int i = 0; i < s->n; i++) {
+  for (int i = 0; i < s->n; i++) { /* a layer's output tensor is named for the layer */
     const ev_layer *l = &s->layers[i];
     const char *in[EV_NET_MAX_IN];
-    for (int j = 0; j < l->n_in; j++) in[j] = l->in[j] < 0 ? "image" : names[l->in[j]];
+    for (int j = 0; j < l->n_in; j++) in[j] = l->in[j] < 0 ? "image" : s->layers[l->in[j]].name;
     char pre[EV_NAME_LEN + 16], rn[EV_NAME_LEN + 16];
     snprintf(pre, sizeof pre, "%s.pre_relu", l->name);
     snprintf(rn, sizeof rn, "%s.relu", l->name);
@@ -252,10 +251,9 @@ static ev_status build(arena *a, const ev_net_weights *w, int h, int wd, Onnx__M
     }
     if (l->relu && !node(a, "Relu", rn, (const char *[]){pre}, 1, l->name))
       return ev_fail(EV_ERR_OOM, "out of memory");
-    names[i] = str(a, l->name);
   }
   const ev_layer *o = &s->layers[s->output];
-  if (!node(a, "Softmax", "probabilities", (const char *[]){names[s->output]}, 1, "probabilities"))
+  if (!node(a, "Softmax", "probabilities", (const char *[]){o->name}, 1, "probabilities"))
     return ev_fail(EV_ERR_OOM, "out of memory");
   attr_int(a, a->nodes[a->n_nodes - 1], "axis", 1);
 

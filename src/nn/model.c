@@ -17,7 +17,6 @@ ev_buf *ev_model_prob(ev_model *m) { return &m->prob; }
 ev_buf *ev_model_loss_buf(ev_model *m) { return &m->loss; }
 int ev_model_batch(const ev_model *m) { return m->batch; }
 
-static int has_params(const ev_layer *l) { return l->op == EV_OP_CONV || l->op == EV_OP_DECONV; }
 
 static ev_status alloc_floats(ev_gpu *g, uint64_t n, ev_buf *b) {
   return ev_buf_alloc(g, (n ? (n + 3) / 4 * 4 : 4) * 4, b); /* whole texels */
@@ -47,7 +46,7 @@ static ev_status create_node(ev_model *m, int i, uint64_t *conv_ws, uint64_t *wg
   if (m->training && nd->consumers > 1) EV_TRY(ev_tensor_alloc(g, m->batch, l->h, l->w, l->c, &nd->tmp));
   if (l->op == EV_OP_MAXPOOL && !ev_layer_pool_from_x(l)) /* else the backward needs no argmax */
     EV_TRY(ev_buf_alloc(g, ev_tensor_floats(m->batch, l->h, l->w, l->c) * 4, &nd->idx));
-  if (!has_params(l)) return EV_OK;
+  if (!ev_layer_has_weights(l)) return EV_OK;
   const ev_tensor *x = ev_model_in_tensor(m, l->in[0]);
   nd->cd = (ev_conv_desc){.cin = l->cin, .cout = l->out, .kh = l->k, .kw = l->k, .stride_h = l->stride,
                           .stride_w = l->stride, .pad_h = l->pad, .pad_w = l->pad, .dil_h = l->dil,
@@ -208,7 +207,7 @@ ev_status ev_model_upload(ev_model *m, const ev_net_weights *w) {
   EV_TRY(check_same(m, w));
   for (int i = 0; i < m->spec.n; i++) {
     const ev_layer *l = &m->spec.layers[i];
-    if (!has_params(l)) continue;
+    if (!ev_layer_has_weights(l)) continue;
     ev_node *nd = &m->nodes[i];
     int o, in;
     conv_dims(l, &o, &in);
@@ -249,7 +248,7 @@ static ev_status download_set(ev_model *m, ev_net_weights *w, bool grads) {
   if (!m->training) return ev_fail(EV_ERR_ARG, "an inference model holds folded parameters: nothing to download");
   for (int i = 0; i < m->spec.n; i++) {
     const ev_layer *l = &m->spec.layers[i];
-    if (!has_params(l)) continue;
+    if (!ev_layer_has_weights(l)) continue;
     ev_node *nd = &m->nodes[i];
     int o, in;
     conv_dims(l, &o, &in);

@@ -215,8 +215,7 @@ ev_status ev_model_loss(ev_model *m, ev_stream *s, float fg_weight) {
 }
 
 ev_status ev_model_loss_soft(ev_model *m, ev_stream *s, float fg_weight) {
-  if (m->spec.classes != 2) return ev_fail(EV_ERR_ARG, "a soft (distillation) target needs a 2-class network");
-  return model_loss(m, s, fg_weight, EV_TARGET_SOFT);
+  return model_loss(m, s, fg_weight, EV_TARGET_SOFT); /* ev_softmax_ce refuses other than 2 classes */
 }
 
 ev_status ev_model_distill_target(ev_model *m, ev_model *teacher, ev_stream *s, float lambda) {

@@ -7,9 +7,8 @@
 #include "evonet/safetensors.h"
 #include "evonet/weights.h"
 
-static int has_params(const ev_layer *l) { return l->op == EV_OP_CONV || l->op == EV_OP_DECONV; }
 
-uint64_t ev_layer_weight_count(const ev_layer *l) { return has_params(l) ? ev_layer_synapses(l) : 0; }
+uint64_t ev_layer_weight_count(const ev_layer *l) { return ev_layer_has_weights(l) ? ev_layer_synapses(l) : 0; }
 
 void ev_weights_free(ev_net_weights *w) {
   if (w->l)
@@ -29,7 +28,7 @@ ev_status ev_weights_alloc(const ev_net_spec *spec, ev_net_weights *out) {
   if (!out->l) goto oom;
   for (int i = 0; i < spec->n; i++) {
     const ev_layer *l = &spec->layers[i];
-    if (!has_params(l)) continue;
+    if (!ev_layer_has_weights(l)) continue;
     ev_layer_weights *p = &out->l[i];
     uint64_t n = ev_layer_weight_count(l);
     if (n == 0) return ev_fail(EV_ERR_ARG, "layer %s has no synapses (infer shapes first)", l->name);
@@ -60,7 +59,7 @@ ev_status ev_weights_copy(const ev_net_weights *src, ev_net_weights *dst) {
   EV_TRY(ev_weights_alloc(&src->spec, dst));
   for (int i = 0; i < src->spec.n; i++) {
     const ev_layer *l = &src->spec.layers[i];
-    if (!has_params(l)) continue;
+    if (!ev_layer_has_weights(l)) continue;
     uint64_t n = ev_layer_weight_count(l);
     memcpy(dst->l[i].w, src->l[i].w, n * 4);
     memcpy(dst->l[i].mask, src->l[i].mask, n * 4);
@@ -102,7 +101,7 @@ ev_status ev_weights_saliency_he(double width, bool bn, int size, uint64_t seed,
 void ev_weights_init_he(ev_net_weights *w, uint64_t seed) {
   for (int i = 0; i < w->spec.n; i++) {
     const ev_layer *l = &w->spec.layers[i];
-    if (!has_params(l)) continue;
+    if (!ev_layer_has_weights(l)) continue;
     uint64_t s = seed ^ (0x5851f42d4c957f2dull * (uint64_t)(i + 1)); /* one stream per layer */
     double fan_in = (double)(l->op == EV_OP_CONV ? l->cin : l->out) * l->k * l->k;
     double std = sqrt((l->relu ? 2.0 : 1.0) / fan_in);

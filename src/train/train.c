@@ -193,14 +193,11 @@ ev_status ev_train(ev_gpu *g, ev_net_weights *w, const ev_dataset *train, const 
   ev_model *m = NULL, *teacher = NULL;
   train_state st = {.history = cJSON_CreateArray()};
   bool found = false;
+  /* the weight's range and the 2-class networks are checked where they are used
+   * (ev_distill_target, ev_model_distill_target), before the first step changes anything */
   bool distill = o->distill > 0;
-  ev_status s = EV_OK;
-  if (distill && (!o->teacher || !(o->distill <= 1)))
-    s = ev_fail(EV_ERR_ARG, o->teacher ? "the distillation weight %g is not in [0, 1]" : "distillation needs a teacher",
-                o->distill);
+  ev_status s = distill && !o->teacher ? ev_fail(EV_ERR_ARG, "distillation needs a teacher") : EV_OK;
   if (s == EV_OK) s = ev_net_infer(&spec, o->size, o->size);
-  if (s == EV_OK && distill && (spec.classes != 2 || o->teacher->spec.classes != 2))
-    s = ev_fail(EV_ERR_ARG, "distillation needs 2-class networks (the teacher's and the student's probabilities)");
   if (s == EV_OK && distill) s = ev_net_copy(&o->teacher->spec, &tspec);
   if (s == EV_OK && distill) s = ev_net_infer(&tspec, o->size, o->size);
   if (s == EV_OK && distill) s = ev_model_create(g, &tspec, o->batch, o->size, o->size, false, &teacher);
@@ -223,6 +220,6 @@ ev_status ev_train(ev_gpu *g, ev_net_weights *w, const ev_dataset *train, const 
   ev_model_destroy(m);
   ev_model_destroy(teacher);
   ev_net_free(&spec);
-  if (distill) ev_net_free(&tspec);
+  ev_net_free(&tspec);
   return s;
 }
