@@ -30,10 +30,14 @@ typedef enum {
   EV_LAYOUT_MSRAB,   /* ROOT/<stem>.jpg + ROOT/<stem>.png, lists train_cvpr2013.txt ... */
   EV_LAYOUT_HKUIS,   /* ROOT/imgs/ + ROOT/gt/, lists trainImgSet.txt ... */
   EV_LAYOUT_DUTS,    /* ROOT/[DUTS-TR/]DUTS-TR-Image/ + DUTS-TR-Mask/ (TE for test) */
+  /* classification sets (labelled images; see "classification sets" below) */
+  EV_LAYOUT_IDX,         /* MNIST / Fashion-MNIST IDX files: ROOT/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] */
+  EV_LAYOUT_CIFAR10,     /* CIFAR-10 binary batches: ROOT/[cifar-10-batches-bin/]data_batch_{1..5}.bin, test_batch.bin */
+  EV_LAYOUT_IMAGEFOLDER, /* torchvision's ImageFolder: ROOT/<split>/<class>/<image> */
 } ev_layout;
 
-/* "auto", "generic", "msra-b", "hku-is", "duts" (case and '-'/'_' insensitive);
- * EV_ERR_ARG naming the unknown name otherwise. */
+/* "auto", "generic", "msra-b", "hku-is", "duts", "idx", "cifar10", "imagefolder" (case and
+ * '-'/'_' insensitive); EV_ERR_ARG naming the unknown name otherwise. */
 ev_status ev_layout_from_name(const char *name, ev_layout *out);
 const char *ev_layout_name(ev_layout l);
 
@@ -43,11 +47,47 @@ typedef struct {
   char *mask;  /* path of the mask (.png) */
 } ev_pair;
 
+/* ---------------- classification sets ----------------
+ * Labelled images for per-image classification. IDX and CIFAR-10 files are read whole into
+ * memory (uint8, 47 MB for Fashion-MNIST's 60,000 training images); an ImageFolder keeps
+ * paths and decodes per sample (in the loader's threads, like the saliency pairs).
+ *
+ * Splits: IDX and CIFAR-10 ship a training file and a test file; "val" is the last
+ * 1/12 of the training file (5,000 of Fashion-MNIST's 60,000, 4,166 of CIFAR's 50,000 ->
+ * exactly floor(n/12)), "train" the rest, "test" the test file, "all" train + val + test in
+ * that order. ImageFolder: ROOT/train, ROOT/val (or ROOT/valid), ROOT/test folders; the
+ * classes are the sorted subfolder names of ROOT/train (of the split itself when ROOT has no
+ * train folder); a split's subfolder that is not a class, or an empty class folder, is an
+ * error naming it.
+ * Normalisation: x = (v/255 - mean[c]) / std[c] with mean/std per channel over ALL images of
+ * the training file (IDX, CIFAR: every split normalised alike, whatever split is opened);
+ * ImageFolder uses the ImageNet statistics.
+ * Errors (one line naming the file): a wrong magic number, a truncated file or one with
+ * bytes past its end, image and label files of different counts, a label outside the
+ * classes (naming the sample), a CIFAR file whose size is not a whole number of records. */
+typedef struct {
+  int classes;           /* C >= 2 */
+  char **class_names;    /* (C) "0".."9" for IDX, CIFAR-10's names, ImageFolder's folders */
+  int h, w;              /* stored image size (IDX 28x28, CIFAR 32x32); 0 for ImageFolder */
+  int channels;          /* 1 (IDX: grey) or 3 (RGB) */
+  uint8_t *pixels;       /* (n, h, w, channels) HWC, or NULL (ImageFolder) */
+  char **paths;          /* ImageFolder: (n) image paths sorted by class then name; else NULL */
+  int32_t *labels;       /* (n) in [0, C) */
+  float mean[3], std[3]; /* normalisation per channel (first `channels` used) */
+  int crop_pad;          /* augmentation: random crop of the image padded by this (IDX 2, CIFAR 4, ImageFolder S/8) */
+  int flip;              /* augmentation: horizontal flips allowed (all three layouts: 1) */
+  char source[64];       /* what was read, for reports: "fashion-mnist", "mnist", "idx", "cifar10", "imagefolder" */
+} ev_class_set;
+
 typedef struct {
   ev_layout layout; /* the layout found (never AUTO) */
   size_t n;
-  ev_pair *pairs; /* (n), sorted by stem */
+  ev_pair *pairs; /* (n), sorted by stem; NULL for a classification set */
+  ev_class_set *cls; /* classification sets: the labelled images (n); NULL for saliency pairs */
 } ev_dataset;
+
+/* Whether a dataset holds labelled images (classification) rather than image/mask pairs. */
+static inline int ev_dataset_is_classes(const ev_dataset *ds) { return ds->cls != NULL; }
 
 /* Lists the pairs of one split. split: "train", "val" (or "valid"), "test", or NULL/""/
  * "all" for every pair. Splits come from, per layout:
@@ -64,6 +104,12 @@ typedef struct {
  * stem without an image (EV_ERR_FORMAT). Images are not read here: see ev_dataset_check. */
 ev_status ev_dataset_open(const char *root, const char *split, ev_layout layout,
                           ev_dataset *out);
+/* Where a short dataset name points: "fashion-mnist" -> the Debian package's folder
+ * (/usr/share/datasets/fashion-mnist, package dataset-fashion-mnist), "mnist" -> the same
+ * for a local MNIST copy (/usr/share/datasets/mnist); any other root is returned unchanged.
+ * ev_dataset_open calls it, so `--data fashion-mnist` is enough. A known name whose folder is
+ * missing fails with the package to install (EV_ERR_IO). */
+ev_status ev_dataset_resolve(const char *root, char *buf, size_t cap, const char **out);
 /* Opens every image and mask and reads its header (ev_image_info: no decoding), in pair
  * order, stopping at the first bad file with one sentence naming it: EV_ERR_IO for a file
  * that is missing, unreadable, not a regular file or a broken link; EV_ERR_FORMAT for a
@@ -109,6 +155,26 @@ ev_status ev_sample_load(const ev_pair *p, int S, const ev_aug *aug, float *x, f
  * mask m (S, S) in [0,1] (m may be NULL). No augmentation. */
 ev_status ev_sample_load_rgb8(const ev_pair *p, int S, uint8_t *rgb, float *m);
 
+/* Classification augmentation: the S×S input shifted by (dx, dy) pixels (a random crop of
+ * the image padded by crop_pad on each side with zero-valued pixels, i.e. value 0 before
+ * normalisation) and mirrored if flip. Drawn as ev_aug_draw's hash h = mix(mix(mix(seed) ^
+ * epoch) ^ index): dx = mix(h ^ 11) % (2 pad + 1) - pad, dy = mix(h ^ 12) % (2 pad + 1) - pad,
+ * flip = flip_allowed ? mix(h ^ 13) >> 63 : 0 (mix = splitmix64's finaliser, ds_mix). */
+typedef struct {
+  int dx, dy, flip;
+} ev_class_aug;
+#define EV_CLASS_AUG_NONE ((ev_class_aug){0, 0, 0})
+ev_class_aug ev_class_aug_draw(const ev_class_set *cs, uint64_t seed, int64_t epoch, size_t index);
+/* Sample i as network input x (S, S, 4), channels past cs->channels zero: the image resized
+ * to S×S (bilinear, ev_resample_u8, when its size differs; ImageFolder images are decoded and
+ * resized here), then out(y, x) = in(y + dy, x + dx) (0 outside), then mirrored if flip, then
+ * normalised. Writes the label to *label. EV_ERR_FORMAT naming the file if an image does not
+ * decode. */
+ev_status ev_class_sample(const ev_class_set *cs, size_t i, int S, const ev_class_aug *aug, float *x,
+                          int32_t *label);
+/* The same image for figures: un-normalised (S, S, 3) uint8, grey repeated, no augmentation. */
+ev_status ev_class_sample_rgb8(const ev_class_set *cs, size_t i, int S, uint8_t *rgb);
+
 /* ---------------- batches ---------------- */
 typedef struct {
   int n;          /* real samples in this batch (< cap only for a kept last batch) */
@@ -117,7 +183,8 @@ typedef struct {
   int64_t epoch;  /* which epoch and which batch of it */
   size_t step;
   float *images;  /* (N, S, S, 4) */
-  float *masks;   /* (N, S, S) */
+  float *masks;   /* (N, S, S); saliency pairs */
+  int32_t *labels; /* (N) class indices; classification sets (past n: 0) */
   size_t *index;  /* (N) dataset indices; past n: 0 */
 } ev_batch;
 

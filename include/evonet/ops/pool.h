@@ -35,6 +35,20 @@ int ev_maxpool_backward_x_ok(const ev_pool_desc *d);
 ev_status ev_maxpool_backward_x(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *dy,
                                 ev_tensor *dx, int relu);
 
+/* Average pooling, PyTorch's AvgPool2d(k, stride, pad, ceil_mode=False, count_include_pad=True):
+ * y = sum of the window's inputs (zero padding included) / (kh*kw). Global average pooling is
+ * the window of the whole input (k = H = W, stride 1, pad 0). Padding channels of y are 0.
+ * x: (N, H, W, C); y: (N, OH, OW, C). The backward is a gather over the windows containing
+ * each input position (deterministic, no atomics): dx[n,iy,ix,c] = sum dy[n,oy,ox,c]/(kh*kw).
+ * relu != 0 fuses the ReLU backward of the layer that produced x: dx := x > 0 ? dx : 0
+ * (x must then be given; NULL otherwise). dx is overwritten. */
+ev_status ev_avgpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y);
+ev_status ev_avgpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy, ev_tensor *x, int relu,
+                              ev_tensor *dx);
+void ev_avgpool_forward_ref(const ev_pool_desc *d, const double *x, int n, int h, int w, int c, double *y);
+void ev_avgpool_backward_ref(const ev_pool_desc *d, const double *dy, const double *x, int relu, int n, int h,
+                             int w, int c, double *dx);
+
 /* References on NHWC-C4 double arrays; x: (n, h, w, c); y, idx: (n, oh, ow, c). */
 void ev_maxpool_forward_ref(const ev_pool_desc *d, const double *x, int n, int h, int w, int c,
                             double *y, int32_t *idx);
