@@ -4,7 +4,15 @@
  * backward; clear errors for bad geometry. The argmax-free pair (ev_maxpool_forward_values,
  * ev_maxpool_backward_x, with and without the fused ReLU backward) against the same
  * references, on shapes whose windows tile the input exactly and on ones that leave rows
- * and columns uncovered or cut the last window. */
+ * and columns uncovered or cut the last window.
+ * Average pooling: GPU vs the double reference (1e-5 relative) on odd shapes (every kernel,
+ * stride and padding combination of a grid; non-square windows), global pooling (7x7 up to
+ * 32x32 windows, 512 channels), the backward with and without the fused ReLU mask; outputs
+ * poisoned before the kernels run, padding channels 0; finite differences of the reference
+ * (plain and through a ReLU); ceil mode and bad arguments refused; the time of global
+ * pooling forward + backward printed (nothing asserted about it). */
+#include <time.h>
+
 #include "evonet/ops/pool.h"
 #include "trainops_util.h"
 
@@ -212,12 +220,216 @@ static void test_bad_input(void **state) {
   tu_gpu_assert_clean();
 }
 
+/* ---------------- average pooling ---------------- */
+
+/* ev_avgpool_forward + ev_avgpool_backward (relu: x is a ReLU's output, the backward masks
+ * by x > 0; else x is not given) vs the references, on fresh data; ty and tdx start poisoned. */
+static void run_avg(const ev_pool_desc *d, int n, int h, int w, int c, int relu) {
+  ev_gpu *g = tu_gpu();
+  uint64_t seed = tu_seed() ^ (uint64_t)(d->kh * 131 + d->kw * 37 + d->stride_h * 17 + d->stride_w * 3 +
+                                         d->pad_h * 7 + d->pad_w * 5 + h * 1009 + w * 9001 + c * 77 + relu * 7777);
+  int oh = ev_pool_out_size(h, d->kh, d->stride_h, d->pad_h, 0);
+  int ow = ev_pool_out_size(w, d->kw, d->stride_w, d->pad_w, 0);
+  uint64_t nfi = ev_tensor_floats(n, h, w, c), nfo = ev_tensor_floats(n, oh, ow, c);
+  float *x = to_rand_act(&seed, n, h, w, c, -1, 1);
+  if (relu) /* a ReLU's output: no negatives, about half exact zeros */
+    for (uint64_t i = 0; i < nfi; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
+  float *dy = to_rand_act(&seed, n, oh, ow, c, -1, 1);
+  ev_tensor tx = to_tensor(x, n, h, w, c), ty = to_tensor(NULL, n, oh, ow, c);
+  ev_tensor tdy = to_tensor(dy, n, oh, ow, c), tdx = to_tensor(NULL, n, h, w, c);
+  ev_stream *s;
+  TU_OK(ev_stream_begin(g, &s));
+  TU_OK(ev_avgpool_forward(s, d, &tx, &ty));
+  TU_OK(ev_avgpool_backward(s, d, &tdy, relu ? &tx : NULL, relu, &tdx));
+  TU_OK(ev_stream_submit(s));
+  double *xd = to_double(x, nfi), *dyd = to_double(dy, nfo);
+  double *yr = to_xmalloc(nfo * 8), *dxr = to_xmalloc(nfi * 8);
+  ev_avgpool_forward_ref(d, xd, n, h, w, c, yr);
+  ev_avgpool_backward_ref(d, dyd, relu ? xd : NULL, relu, n, h, w, c, dxr);
+  float *y = to_download(&ty), *dx = to_download(&tdx);
+  char what[96];
+  snprintf(what, sizeof what, "avgpool k%dx%d s%dx%d p%dx%d %dx%dx%d -> %dx%d%s", d->kh, d->kw, d->stride_h,
+           d->stride_w, d->pad_h, d->pad_w, h, w, c, oh, ow, relu ? " +relu" : "");
+  to_check(what, y, yr, nfo, 1e-5);
+  to_check_padding(what, y, (uint64_t)n * oh * ow, c);
+  to_check(what, dx, dxr, nfi, 1e-5);
+  to_check_padding(what, dx, (uint64_t)n * h * w, c);
+  for (uint64_t i = 0; i < nfi; i++) /* uncovered positions and the ReLU's zeros: exactly 0 */
+    if (dxr[i] == 0.0 && dx[i] != 0.0f) fail_msg("%s: dx %llu = %g, expected 0", what, (unsigned long long)i, dx[i]);
+  free(x), free(dy), free(xd), free(dyd), free(yr), free(dxr), free(y), free(dx);
+  ev_tensor_free(g, &tx), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdx);
+  tu_gpu_assert_clean();
+}
+
+/* every kernel 2/3, stride 1/2/3, padding 0/1 over an odd 11x9 input, C = 5, 7, 13 in turn
+ * (padding lanes 3, 1, 3); ReLU fused on every other one; then non-square windows */
+static void test_avg_odd(void **state) {
+  int t = 0;
+  for (int k = 2; k <= 3; k++)
+    for (int st = 1; st <= 3; st++)
+      for (int p = 0; p <= 1; p++, t++) {
+        const int cs[] = {5, 7, 13};
+        run_avg(&(ev_pool_desc){k, k, st, st, p, p, 0}, 3, 11, 9, cs[t % 3], t & 1);
+        run_avg(&(ev_pool_desc){k, k, st, st, p, p, 0}, 3, 11, 9, cs[(t + 1) % 3], !(t & 1));
+      }
+  for (int relu = 0; relu < 2; relu++) {
+    run_avg(&(ev_pool_desc){3, 2, 2, 1, 1, 0, 0}, 3, 11, 9, 7, relu);
+    run_avg(&(ev_pool_desc){2, 5, 1, 3, 0, 2, 0}, 2, 11, 9, 13, relu);
+    run_avg(&(ev_pool_desc){4, 4, 4, 4, 0, 0, 0}, 2, 11, 9, 5, relu); /* 16 taps unrolled, cut rows */
+    run_avg(&(ev_pool_desc){1, 1, 1, 1, 0, 0, 0}, 2, 5, 3, 6, relu);  /* identity */
+    /* on CPU devices the backward takes bands of 16 rows here: 3 bands, the last cut */
+    run_avg(&(ev_pool_desc){3, 3, 2, 2, 1, 1, 0}, 2, 37, 64, 3, relu);
+  }
+}
+
+/* global average pooling: the window is the whole input, one output per image */
+static void test_avg_global(void **state) {
+  for (int relu = 0; relu < 2; relu++) {
+    run_avg(&(ev_pool_desc){7, 7, 1, 1, 0, 0, 0}, 3, 7, 7, 13, relu);
+    run_avg(&(ev_pool_desc){28, 28, 1, 1, 0, 0, 0}, 2, 28, 28, 3, relu);
+    run_avg(&(ev_pool_desc){32, 32, 1, 1, 0, 0, 0}, 2, 32, 32, 5, relu);
+    run_avg(&(ev_pool_desc){7, 7, 1, 1, 0, 0, 0}, 2, 7, 7, 512, relu);
+    run_avg(&(ev_pool_desc){9, 11, 1, 1, 0, 0, 0}, 3, 9, 11, 6, relu); /* not square */
+    run_avg(&(ev_pool_desc){9, 11, 2, 3, 0, 0, 0}, 2, 9, 11, 6, relu); /* any stride: one window */
+    run_avg(&(ev_pool_desc){7, 7, 1, 1, 1, 3, 0}, 2, 7, 7, 5, relu);   /* k = H, W padded: 3x7, not global */
+    run_avg(&(ev_pool_desc){7, 7, 2, 2, 3, 1, 0}, 2, 7, 7, 5, relu);
+    run_avg(&(ev_pool_desc){40, 40, 1, 1, 0, 0, 0}, 2, 40, 40, 4, relu); /* CPU: bands of 26 and 14 rows */
+  }
+}
+
+typedef struct { const ev_pool_desc *d; int n, h, w, c, relu; const double *r; uint64_t nfo; } avg_fd_ctx;
+/* sum(r * avgpool(x)) or, relu, sum(r * avgpool(max(z, 0))) */
+static double avg_fd_loss(const double *z, void *v) {
+  avg_fd_ctx *f = v;
+  uint64_t nfi = ev_tensor_floats(f->n, f->h, f->w, f->c);
+  double *x = to_xmalloc(nfi * 8), *y = to_xmalloc(f->nfo * 8), L = 0;
+  for (uint64_t i = 0; i < nfi; i++) x[i] = f->relu && z[i] < 0 ? 0.0 : z[i];
+  ev_avgpool_forward_ref(f->d, x, f->n, f->h, f->w, f->c, y);
+  for (uint64_t i = 0; i < f->nfo; i++) L += f->r[i] * y[i];
+  free(x), free(y);
+  return L;
+}
+
+static void test_avg_gradients_fd(void **state) {
+  uint64_t seed = tu_seed() ^ 11;
+  const ev_pool_desc ds[] = {{3, 3, 2, 2, 1, 1, 0}, {2, 2, 2, 2, 0, 0, 0}, {3, 2, 1, 2, 1, 0, 0}, {5, 4, 1, 1, 0, 0, 0}};
+  for (int t = 0; t < 8; t++) {
+    const ev_pool_desc *d = &ds[t / 2];
+    int relu = t & 1, n = 2, h = 5, w = 4, c = 3;
+    int oh = ev_pool_out_size(h, d->kh, d->stride_h, d->pad_h, 0);
+    int ow = ev_pool_out_size(w, d->kw, d->stride_w, d->pad_w, 0);
+    uint64_t nfi = ev_tensor_floats(n, h, w, c), nfo = ev_tensor_floats(n, oh, ow, c);
+    double *z = to_xmalloc(nfi * 8), *x = to_xmalloc(nfi * 8), *r = to_xmalloc(nfo * 8), *gz = to_xmalloc(nfi * 8);
+    unsigned char *use = to_xmalloc(nfi);
+    for (uint64_t i = 0; i < nfi; i++) {
+      use[i] = (int)(i % 4) < c;
+      double u = tu_uniform(&seed, 0.05f, 1); /* away from the ReLU's kink at 0 */
+      z[i] = use[i] ? (tu_next(&seed) & 1 ? u : -u) : 0;
+      x[i] = relu && z[i] < 0 ? 0.0 : z[i];
+    }
+    for (uint64_t i = 0; i < nfo; i++) r[i] = tu_uniform(&seed, -1, 1);
+    ev_avgpool_backward_ref(d, r, x, relu, n, h, w, c, gz);
+    avg_fd_ctx f = {d, n, h, w, c, relu, r, nfo};
+    to_fd_check(relu ? "avgpool backward +relu" : "avgpool backward", avg_fd_loss, &f, z, gz, nfi, use, 1e-6, 1e-7);
+    free(z), free(x), free(r), free(gz), free(use);
+  }
+}
+
+static void test_avg_bad_input(void **state) {
+  ev_gpu *g = tu_gpu();
+  ev_tensor x = to_tensor(NULL, 2, 7, 5, 6), y = to_tensor(NULL, 2, 3, 2, 6), y2 = to_tensor(NULL, 2, 4, 3, 6);
+  ev_tensor dx = to_tensor(NULL, 2, 7, 5, 6), x3 = to_tensor(NULL, 2, 7, 5, 3);
+  ev_stream *s;
+  TU_OK(ev_stream_begin(g, &s));
+  ev_pool_desc d = {2, 2, 2, 2, 0, 0, 0};
+  TU_OK(ev_avgpool_forward(s, &d, &x, &y));
+  TU_OK(ev_avgpool_backward(s, &d, &y, NULL, 0, &dx));
+  TU_OK(ev_avgpool_backward(s, &d, &y, &x, 1, &dx));
+  TU_EXPECT_ARG(ev_avgpool_forward(s, &(ev_pool_desc){2, 2, 2, 2, 0, 0, 1}, &x, &y2)); /* ceil mode */
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &(ev_pool_desc){2, 2, 2, 2, 0, 0, 1}, &y2, NULL, 0, &dx));
+  TU_EXPECT_ARG(ev_avgpool_forward(s, &d, &x, &y2));                                   /* floor gives 3x2 */
+  TU_EXPECT_ARG(ev_avgpool_forward(s, NULL, &x, &y));
+  TU_EXPECT_ARG(ev_avgpool_forward(s, &d, &x, NULL));
+  TU_EXPECT_ARG(ev_avgpool_forward(s, &(ev_pool_desc){2, 2, 2, 2, 2, 0, 0}, &x, &y)); /* pad > k/2 */
+  TU_EXPECT_ARG(ev_avgpool_forward(s, &(ev_pool_desc){2, 2, 0, 2, 0, 0, 0}, &x, &y)); /* stride 0 */
+  TU_EXPECT_ARG(ev_avgpool_forward(s, &(ev_pool_desc){9, 2, 2, 2, 0, 0, 0}, &x, &y)); /* window > input */
+  TU_EXPECT_ARG(ev_avgpool_forward(s, &(ev_pool_desc){0, 2, 2, 2, 0, 0, 0}, &x, &y)); /* empty window */
+  TU_EXPECT_ARG(ev_avgpool_forward(s, &d, &x, &x));                                    /* wrong shape, overlap */
+  ev_tensor z = x;
+  z.n = 0;
+  TU_EXPECT_ARG(ev_avgpool_forward(s, &d, &z, &y));
+  ev_tensor short_y = y;
+  short_y.buf.size = 16; /* buffer smaller than the shape */
+  TU_EXPECT_ARG(ev_avgpool_forward(s, &d, &x, &short_y));
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, NULL, 1, &dx));  /* fused ReLU without x */
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, &x3, 1, &dx));   /* x's channels differ */
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, &dx, 1, &dx));   /* x is dx */
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y2, NULL, 0, &dx)); /* dy's shape */
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, NULL, 0, &y2));  /* dx's shape */
+  TU_OK(ev_stream_submit(s));
+  ev_tensor_free(g, &x), ev_tensor_free(g, &y), ev_tensor_free(g, &y2), ev_tensor_free(g, &dx), ev_tensor_free(g, &x3);
+  tu_gpu_assert_clean();
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+static int cmp_double(const void *a, const void *b) {
+  double u = *(const double *)a, v = *(const double *)b;
+  return (u > v) - (u < v);
+}
+
+/* Global average pooling at a classifier head's sizes: forward + backward (with the fused
+ * ReLU) in one stream, wall time of the submit, median of 7 after a warm-up (pipelines
+ * built); printed only, the device and the machine's load decide it. Results checked once. */
+static void time_gap(int n, int hw, int c) {
+  ev_gpu *g = tu_gpu();
+  uint64_t seed = tu_seed() ^ (uint64_t)(hw * 31 + c);
+  ev_pool_desc d = {hw, hw, 1, 1, 0, 0, 0};
+  uint64_t nfi = ev_tensor_floats(n, hw, hw, c), nfo = ev_tensor_floats(n, 1, 1, c);
+  float *x = to_rand_act(&seed, n, hw, hw, c, 0, 1), *dy = to_rand_act(&seed, n, 1, 1, c, -1, 1);
+  ev_tensor tx = to_tensor(x, n, hw, hw, c), ty = to_tensor(NULL, n, 1, 1, c);
+  ev_tensor tdy = to_tensor(dy, n, 1, 1, c), tdx = to_tensor(NULL, n, hw, hw, c);
+  enum { REPS = 7 };
+  double t[REPS + 1];
+  for (int r = 0; r <= REPS; r++) {
+    ev_stream *s;
+    double t0 = now_s();
+    TU_OK(ev_stream_begin(g, &s));
+    TU_OK(ev_avgpool_forward(s, &d, &tx, &ty));
+    TU_OK(ev_avgpool_backward(s, &d, &tdy, &tx, 1, &tdx));
+    TU_OK(ev_stream_submit(s));
+    t[r] = now_s() - t0;
+  }
+  qsort(t + 1, REPS, sizeof *t, cmp_double);
+  fprintf(stderr, "  avgpool global N=%d %dx%dx%d fwd+bwd(+relu): median %.3f ms (min %.3f, max %.3f, first %.1f) of %d\n",
+          n, hw, hw, c, t[1 + REPS / 2] * 1e3, t[1] * 1e3, t[REPS] * 1e3, t[0] * 1e3, REPS);
+  double *xd = to_double(x, nfi), *dyd = to_double(dy, nfo), *yr = to_xmalloc(nfo * 8), *dxr = to_xmalloc(nfi * 8);
+  ev_avgpool_forward_ref(&d, xd, n, hw, hw, c, yr);
+  ev_avgpool_backward_ref(&d, dyd, xd, 1, n, hw, hw, c, dxr);
+  float *y = to_download(&ty), *dx = to_download(&tdx);
+  to_check("avgpool global (timed)", y, yr, nfo, 1e-5);
+  to_check("avgpool global (timed) backward", dx, dxr, nfi, 1e-5);
+  free(x), free(dy), free(xd), free(dyd), free(yr), free(dxr), free(y), free(dx);
+  ev_tensor_free(g, &tx), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdx);
+  tu_gpu_assert_clean();
+}
+
+static void test_avg_global_timing(void **state) {
+  time_gap(128, 7, 64);
+  time_gap(128, 28, 32);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_nonoverlapping), cmocka_unit_test(test_overlapping),
       cmocka_unit_test(test_ties_and_nan),   cmocka_unit_test(test_out_size),
       cmocka_unit_test(test_gradients_fd),   cmocka_unit_test(test_bad_input),
-      cmocka_unit_test(test_from_x),
+      cmocka_unit_test(test_from_x),         cmocka_unit_test(test_avg_odd),
+      cmocka_unit_test(test_avg_global),     cmocka_unit_test(test_avg_gradients_fd),
+      cmocka_unit_test(test_avg_bad_input),  cmocka_unit_test(test_avg_global_timing),
   };
   return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

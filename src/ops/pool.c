@@ -1,7 +1,8 @@
-/* Host side of max-pooling (shaders maxpool_fwd, maxpool_bwd) and its C reference. */
+/* Host side of max-pooling (shaders maxpool_fwd, maxpool_bwd, maxpool_bwd_x) and its C reference;
+ * the output size and argument check shared with average pooling (avgpool.c). */
 #include <math.h>
 
-#include "evonet/ops/pool.h"
+#include "pool_internal.h"
 
 static int div_floor(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -12,17 +13,8 @@ int ev_pool_out_size(int in, int k, int stride, int pad, int ceil_mode) {
   return out;
 }
 
-/* idx argument of check_pool when the pass has no argmax buffer */
-#define EV_POOL_NO_IDX ((ev_buf *)1)
-
-/* Checks the window, x (input-sized) and y (output-sized) and idx; fills the push block. */
-typedef struct {
-  int32_t N, H, W, Q, OH, OW, C, unused;
-  int32_t kh, kw, sh, sw, ph, pw;
-} pool_push;
-
-static ev_status check_pool(const char *op, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y,
-                            ev_buf *idx, pool_push *pc) {
+ev_status ev_pool_check(const char *op, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y, ev_buf *idx,
+                        ev_pool_push *pc) {
   if (!d) return ev_fail(EV_ERR_ARG, "%s: no pooling descriptor", op);
   if (d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 || d->pad_h < 0 || d->pad_w < 0)
     return ev_fail(EV_ERR_ARG, "%s: kernel %dx%d, stride %dx%d, padding %dx%d: need k >= 1, stride >= 1, pad >= 0",
@@ -51,14 +43,14 @@ static ev_status check_pool(const char *op, const ev_pool_desc *d, ev_tensor *x,
   /* the shaders split a row's texel index with a float division: exact below 2^21 */
   if ((uint64_t)(x->w + 1) * (ev_c4(x->c) / 4) >= (1u << 21))
     return ev_fail(EV_ERR_LIMIT, "%s: rows of %d x %d channels are too wide", op, x->w, x->c);
-  *pc = (pool_push){x->n, x->h, x->w, ev_c4(x->c) / 4, oh, ow, x->c, 0,
-                    d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w};
+  *pc = (ev_pool_push){x->n, x->h, x->w, ev_c4(x->c) / 4, oh, ow, x->c, 0,
+                       d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w};
   return EV_OK;
 }
 
 static ev_status maxpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y, ev_buf *idx) {
-  pool_push pc;
-  EV_TRY(check_pool("maxpool", d, x, y, idx ? idx : EV_POOL_NO_IDX, &pc));
+  ev_pool_push pc;
+  EV_TRY(ev_pool_check("maxpool", d, x, y, idx ? idx : EV_POOL_NO_IDX, &pc));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
   ev_pipeline *p;
@@ -85,8 +77,8 @@ ev_status ev_maxpool_forward_values(ev_stream *s, const ev_pool_desc *d, ev_tens
 }
 
 ev_status ev_maxpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy, ev_buf *idx, ev_tensor *dx) {
-  pool_push pc;
-  EV_TRY(check_pool("maxpool backward", d, dx, dy, idx, &pc));
+  ev_pool_push pc;
+  EV_TRY(ev_pool_check("maxpool backward", d, dx, dy, idx, &pc));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
   ev_pipeline *p;
@@ -105,8 +97,8 @@ ev_status ev_maxpool_backward_x(ev_stream *s, const ev_pool_desc *d, ev_tensor *
                                 ev_tensor *dx, int relu) {
   if (!ev_maxpool_backward_x_ok(d))
     return ev_fail(EV_ERR_ARG, "maxpool backward from x: needs kernel = stride and no padding");
-  pool_push pc;
-  EV_TRY(check_pool("maxpool backward", d, x, dy, EV_POOL_NO_IDX, &pc));
+  ev_pool_push pc;
+  EV_TRY(ev_pool_check("maxpool backward", d, x, dy, EV_POOL_NO_IDX, &pc));
   EV_TRY(ev_tensor_check("maxpool backward", "dx", dx));
   if (dx->n != x->n || dx->h != x->h || dx->w != x->w || dx->c != x->c)
     return ev_fail(EV_ERR_ARG, "maxpool backward: dx is (%d, %d, %d, %d), expected x's (%d, %d, %d, %d)",

@@ -41,7 +41,9 @@ ev_status ev_maxpool_backward_x(ev_stream *s, const ev_pool_desc *d, ev_tensor *
  * x: (N, H, W, C); y: (N, OH, OW, C). The backward is a gather over the windows containing
  * each input position (deterministic, no atomics): dx[n,iy,ix,c] = sum dy[n,oy,ox,c]/(kh*kw).
  * relu != 0 fuses the ReLU backward of the layer that produced x: dx := x > 0 ? dx : 0
- * (x must then be given; NULL otherwise). dx is overwritten. */
+ * (x must then be given; otherwise it may be NULL and is not read). dx is overwritten.
+ * Floor mode only: ceil_mode != 0 is EV_ERR_ARG (PyTorch's ceil-mode divisor for cut windows
+ * differs); the references read floor mode whatever ceil_mode says. */
 ev_status ev_avgpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y);
 ev_status ev_avgpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy, ev_tensor *x, int relu,
                               ev_tensor *dx);
