@@ -99,6 +99,8 @@ typedef struct {
                                  repeats); n_gen_epochs == 0: train.epochs for all */
   int n_gen_epochs;
   const char *ancestor;       /* a trained generation-1 network file instead of training one */
+  const ev_net_spec *arch;    /* generation 1's architecture (--arch; channels inferred), He-initialised
+                                 from the seed; NULL: the saliency network at width/bn */
   double width;               /* generation 1's width multiplier (default 0.125) */
   bool bn;                    /* batch normalisation in generation 1 (and so in all) */
   const char *out_dir;

@@ -47,7 +47,16 @@ typedef struct {
   int max_f_threshold;           /* the t (0..255) where max-F is reached */
   double f[EV_METRICS_BINS];     /* mean F_t over images, for each t */
   double precision[EV_METRICS_BINS], recall[EV_METRICS_BINS]; /* mean P_t, R_t (PR curve) */
+  /* classification networks (evonet/class_metrics.h): classify = 1, n_images and these hold,
+   * the saliency fields above are 0 */
+  int classify;
+  double top1, top5, loss, mean_class_acc;
 } ev_metrics_summary;
+
+/* The figure of merit that selection and reports rank networks by: max-F (saliency) or top-1
+ * accuracy (classification); higher is better for both. */
+static inline double ev_metrics_score(const ev_metrics_summary *m) { return m->classify ? m->top1 : m->max_f; }
+static inline const char *ev_metrics_score_name(const ev_metrics_summary *m) { return m->classify ? "top-1" : "max-F"; }
 
 /* Per-image scores (for picking best and worst examples in figures). */
 typedef struct {

@@ -51,6 +51,7 @@ typedef struct {
 #define EV_REPORT_MD "report.md"
 #define EV_REPORT_PLOT "generations.png"
 #define EV_REPORT_GRID "saliency.png"
+#define EV_REPORT_CONFUSION "confusion.png" /* classification runs */
 
 /* Table 1 of the paper as aligned text: Generation | Number of synapses | Architectural
  * efficiency | F-beta (max-F) | MAE | adaptive F | params | MFLOPs | ms/image | val max-F.

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "evonet/class_metrics.h"
 #include "evonet/data.h"
 #include "evonet/gpu.h"
 #include "evonet/metrics.h"
@@ -60,11 +61,17 @@ typedef struct {
   ev_metrics_summary m;
   double infer_ms_per_image;  /* median forward time per image on the device */
   uint64_t synapses, params, flops;
+  ev_class_metrics cls;       /* classification: the counts behind m (confusion matrix); else empty */
 } ev_eval_result;
 
-/* Metrics of `w` on a dataset at size×size, batch `batch`. */
+/* Metrics of `w` on a dataset at size×size, batch `batch`. The dataset must fit the network's
+ * task (labelled images for a classification network, pairs for a saliency one). */
 ev_status ev_evaluate(ev_gpu *g, const ev_net_weights *w, const ev_dataset *ds, int size, int batch,
                       ev_eval_result *out);
+void ev_eval_result_free(ev_eval_result *r);
+/* Whether a dataset fits a network: labels for classification (with the network's classes
+ * and input channels), masks for saliency; EV_ERR_ARG saying which otherwise. */
+ev_status ev_check_task(const ev_net_spec *spec, const ev_dataset *ds);
 
 /* ---- progress (stderr): a bar on a terminal, plain lines otherwise ---- */
 typedef struct {

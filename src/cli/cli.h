@@ -51,6 +51,27 @@ const char *cli_default_data(void);
 #define CLI_SHIPPED_ANCESTOR "ancestors/saliency_w0.125_bn_128/net.safetensors"
 const char *cli_shipped_ancestor(void);
 
+/* --arch: a network description (JSON, evonet/net.h) from a file, or a shipped one by name
+ * (lenet5, fmnist_vgg, cifar_vgg11, saliency: assets/archs/<name>.json), channels inferred.
+ * A bad spec fails with one line naming the file and the layer. path_out (optional) gets the
+ * file read. */
+#include "evonet/net.h"
+ev_status cli_load_arch(const char *arch, ev_net_spec *out, char *path_out, size_t cap);
+/* The input size a command runs at: *size 0 (no --size) becomes the network's own ("input"
+ * size) or 128; a saliency network needs a multiple of 16. Returns 0, or 2 after printing a
+ * usage error. */
+int cli_settle_size(const char *cmd, const ev_net_spec *spec, int *size);
+
+/* The network a command starts from: --weights FILE (loaded), --arch SPEC (He-initialised
+ * from seed), else the saliency network at width/bn; *size settled (cli_settle_size).
+ * Returns 0, 1 (error recorded: print with cli_error) or 2 (usage error printed). */
+#include "evonet/weights.h"
+int cli_make_network(const char *cmd, const char *arch, const char *weights, double width, bool bn, int *size,
+                     uint64_t seed, ev_net_weights *w, char *arch_path, size_t cap);
+/* Classification: OUT/confusion.png of a split's evaluation (class names from the dataset). */
+#include "evonet/class_metrics.h"
+ev_status cli_write_confusion(const char *out_dir, const char *split, const ev_class_metrics *cm, const ev_dataset *ds);
+
 /* Prints "evonet: <last error>" (one line) and returns 1. */
 int cli_error(void);
 /* The command-line word getopt just rejected (for "unknown option 'X'"). */

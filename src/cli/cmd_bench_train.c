@@ -33,38 +33,40 @@ static ev_status timed_steps(ev_model *m, bool train, int steps, double *img_s) 
 }
 
 int cli_bench_train(int argc, char **argv) {
-  static const struct option opts[] = {{"width", 1, 0, 'w'}, {"bn", 0, 0, 'b'},     {"weights", 1, 0, 'W'},
+  static const struct option opts[] = {{"width", 1, 0, 'w'}, {"bn", 0, 0, 'b'},     {"weights", 1, 0, 'W'}, {"arch", 1, 0, 'a'},
                                        {"size", 1, 0, 's'},  {"batch", 1, 0, 'B'},  {"steps", 1, 0, 'n'},
                                        {"json", 0, 0, 'j'},  {"device", 1, 0, 'D'}, {"help", 0, 0, 'h'},
                                        {0, 0, 0, 0}};
   double width = 0.125;
-  int bn = 0, size = 128, batch = 8, steps = 10, json = 0, c;
-  const char *weights = NULL, *device = NULL;
+  int bn = 0, size = 0, batch = 8, steps = 10, json = 0, c;
+  const char *weights = NULL, *device = NULL, *arch = NULL;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
     case 'w': if (cli_parse_float("bench train", "--width", optarg, 1e-3, 4, &width)) return 2; break;
     case 'b': bn = 1; break;
     case 'W': weights = optarg; break;
     case 's':
-      if (cli_parse_int("bench train", "--size", optarg, 16, 4096, &size)) return 2;
-      if (size % 16) return cli_usage_error("bench train", "--size must be a multiple of 16");
+      if (cli_parse_int("bench train", "--size", optarg, 8, 4096, &size)) return 2;
       break;
+    case 'a': arch = optarg; break;
     case 'B': if (cli_parse_int("bench train", "--batch", optarg, 1, 4096, &batch)) return 2; break;
     case 'n': if (cli_parse_int("bench train", "--steps", optarg, 1, 100000, &steps)) return 2; break;
     case 'j': json = 1; break;
     case 'D': device = optarg; break;
     case 'h':
-      printf("usage: evonet bench train [--width 0.125] [--bn] [--weights FILE] [--size 128] [--batch 8]\n"
-             "                          [--steps 10] [--json] [--device N|NAME]\n\n"
+      printf("usage: evonet bench train [--width 0.125] [--bn] [--arch SPEC | --weights FILE] [--size S]\n"
+             "                          [--batch 8] [--steps 10] [--json] [--device N|NAME]\n\n"
              "Median training (forward, loss, backward, Adam step) and inference images/s of the\n"
-             "saliency network (or a saved network) on random data.\n");
+             "saliency network (or a network description, or a saved network) on random data.\n");
       return 0;
     default: return cli_usage_error("bench train", "unknown option '%s'", cli_bad_option(argc, argv));
     }
   }
+  if (weights && arch) return cli_usage_error("bench train", "give --weights or --arch, not both");
   ev_net_weights w = {0};
-  ev_status s = weights ? ev_weights_load(weights, NULL, &w, NULL) : ev_weights_saliency_he(width, bn, size, 1, &w);
-  if (s == EV_OK) s = ev_net_infer(&w.spec, size, size);
+  int made = cli_make_network("bench train", arch, weights, width, bn, &size, 1, &w, NULL, 0);
+  if (made) return made == 2 ? 2 : cli_error();
+  ev_status s = ev_net_infer(&w.spec, size, size);
   ev_gpu *g = NULL;
   ev_model *mt = NULL, *mi = NULL;
   double train_ips = 0, infer_ips = 0;

@@ -41,6 +41,8 @@ static void usage(void) {
          "  --epochs-gen1 E     epochs of generation 1 (default 6)\n"
          "  --gen-epochs E2,E3,...  epochs of the offspring of generation 2, 3, ... (the last repeats;\n"
          "                      default: --epochs for all): deeper cuts may need longer to recover\n"
+         "  --arch SPEC         generation 1's architecture: a JSON file or a shipped spec (lenet5,\n"
+         "                      fmnist_vgg, cifar_vgg11, saliency); default the saliency network at --width\n"
          "  --width W           generation 1's width (default 0.125)\n"
          "  --no-bn             no batch normalisation (default: BN after every convolution)\n"
          "data and run:\n"
@@ -53,17 +55,19 @@ static void usage(void) {
 }
 
 /* What a run folder holds (removed by --overwrite); OUT/run.json and OUT/run.lock besides. */
-static const char *const k_outputs[] = {"gen[0-9]*", "report.*", "saliency.png*", "generations.png*", NULL};
+static const char *const k_outputs[] = {"gen[0-9]*", "report.*", "saliency.png*", "generations.png*", "confusion.png*", NULL};
 
 /* The settings that define an evolution's results (OUT/run.json). Not among them, so free to
  * change on a re-run: --generations (more continue the run), --figure-rows, --quiet, --device,
  * --out. Generation 1 is named by its file's content when given or shipped. */
-static void run_settings(const ev_evolve_options *o, const char *data, const char *layout, ev_run_settings *s) {
+static void run_settings(const ev_evolve_options *o, const char *data, const char *layout, const char *arch,
+                         ev_run_settings *s) {
   static const char *const makers[] = {"no", "magnitude", "random"};
   ev_settings_init(s, "evolve");
   ev_settings_folder(s, "data", data);
   ev_settings_text(s, "layout", layout);
   ev_settings_file(s, "ancestor", o->ancestor);
+  ev_settings_file(s, "arch", arch);
   ev_settings_double(s, "width", o->width);
   ev_settings_yes_no(s, "bn", o->bn);
   if (o->ancestor) ev_settings_text(s, "epochs-gen1", "none (--ancestor)"); /* not trained here */
@@ -88,12 +92,12 @@ static void run_settings(const ev_evolve_options *o, const char *data, const cha
   cli_recipe_settings(&o->train, s);
 }
 
-enum { E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_RULE, E_TEMP, E_FLOOR, E_GENEP, E_PRUNE, E_LIKE, E_TRAIN1, E_PROTECT, E_INHERIT, E_DISTILL, E_TEACHER, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
+enum { E_ARCH = 255, E_GENS = 256, E_OFF, E_ALPHA, E_GRAN, E_Z, E_RULE, E_TEMP, E_FLOOR, E_GENEP, E_PRUNE, E_LIKE, E_TRAIN1, E_PROTECT, E_INHERIT, E_DISTILL, E_TEACHER, E_ANC, E_EP1, E_WIDTH, E_BN, E_NOBN, E_DATA, E_LAYOUT, E_OUT,
        E_OVERWRITE, E_ROWS, E_DEVICE, E_HELP };
 
 int cmd_evolve(int argc, char **argv) {
   static const struct option own[] = {
-      {"generations", 1, 0, E_GENS}, {"offspring", 1, 0, E_OFF}, {"alpha", 1, 0, E_ALPHA},
+      {"arch", 1, 0, E_ARCH}, {"generations", 1, 0, E_GENS}, {"offspring", 1, 0, E_OFF}, {"alpha", 1, 0, E_ALPHA},
       {"granularity", 1, 0, E_GRAN}, {"z", 1, 0, E_Z}, {"synthesis", 1, 0, E_RULE}, {"prune", 1, 0, E_PRUNE}, {"train-gen1", 0, 0, E_TRAIN1}, {"like", 1, 0, E_LIKE}, {"temperature", 1, 0, E_TEMP}, {"layer-floor", 1, 0, E_FLOOR}, {"gen-epochs", 1, 0, E_GENEP}, {"protect", 1, 0, E_PROTECT}, {"inherit", 0, 0, E_INHERIT}, {"distill", 1, 0, E_DISTILL}, {"teacher", 1, 0, E_TEACHER}, {"ancestor", 1, 0, E_ANC},
       {"epochs-gen1", 1, 0, E_EP1}, {"width", 1, 0, E_WIDTH}, {"bn", 0, 0, E_BN}, {"no-bn", 0, 0, E_NOBN}, {"data", 1, 0, E_DATA},
       {"layout", 1, 0, E_LAYOUT}, {"out", 1, 0, E_OUT}, {"overwrite", 0, 0, E_OVERWRITE}, {"figure-rows", 1, 0, E_ROWS}, {"device", 1, 0, E_DEVICE},
@@ -104,8 +108,9 @@ int cmd_evolve(int argc, char **argv) {
   ev_evolve_defaults(&o);
   optind = 0; /* getopt starts afresh: evonet compare calls this command several times */
   o.out_dir = "runs/evolve";
-  const char *data = NULL, *layout = "auto", *device = NULL;
-  int c, r, z_given = 0, train_gen1 = 0, ep1_given = 0;
+  const char *data = NULL, *layout = "auto", *device = NULL, *arch = NULL;
+  int c, r, z_given = 0, train_gen1 = 0, ep1_given = 0, width_given = 0, bn_given = 0;
+  o.train.size = 0; /* the network's own unless --size */
   bool overwrite = false;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -159,13 +164,14 @@ int cmd_evolve(int argc, char **argv) {
       else return cli_usage_error("evolve", "--teacher must be first or parent, got '%s'", optarg);
       break;
     case E_ANC: o.ancestor = optarg; break;
+    case E_ARCH: arch = optarg; break;
     case E_EP1:
       ep1_given = 1;
       if (cli_parse_int("evolve", "--epochs-gen1", optarg, 0, 100000, &o.epochs_gen1)) return 2;
       break;
-    case E_WIDTH: if (cli_parse_float("evolve", "--width", optarg, 1e-3, 4, &o.width)) return 2; break;
-    case E_BN: o.bn = true; break;
-    case E_NOBN: o.bn = false; break;
+    case E_WIDTH: width_given = 1; if (cli_parse_float("evolve", "--width", optarg, 1e-3, 4, &o.width)) return 2; break;
+    case E_BN: bn_given = 1, o.bn = true; break;
+    case E_NOBN: bn_given = 1, o.bn = false; break;
     case E_DATA: data = optarg; break;
     case E_LAYOUT: layout = optarg; break;
     case E_OUT: o.out_dir = optarg; break;
@@ -187,10 +193,23 @@ int cmd_evolve(int argc, char **argv) {
     return cli_usage_error("evolve", "--prune needs --like RUN: the evolved run whose per-layer counts it keeps");
   if (o.synth.rule == EV_RULE_BUDGET && o.synth.alpha > 1)
     return cli_usage_error("evolve", "--synthesis budget reads --alpha as a share of synapses: at most 1, got %g", o.synth.alpha);
+  if (arch && (o.ancestor || width_given || bn_given))
+    return cli_usage_error("evolve", "--arch fixes generation 1's network: drop --ancestor/--width/--bn/--no-bn");
+  /* generation 1's network settles the input size (and a saliency one its multiple of 16) */
+  ev_net_weights first;
+  char arch_path[4096] = "";
+  int made = cli_make_network("evolve", arch, o.ancestor, o.width, o.bn, &o.train.size, o.synth.seed, &first, arch_path,
+                              sizeof arch_path);
+  if (made) return made == 2 ? 2 : cli_error();
+  ev_net_spec arch_spec = {0};
+  ev_status s = arch ? ev_net_copy(&first.spec, &arch_spec) : EV_OK;
+  ev_weights_free(&first);
+  if (s != EV_OK) return cli_error();
+  o.arch = arch ? &arch_spec : NULL;
   /* generation 1 of the main job is shipped: trained once by `evonet train` (60 epochs, far
    * beyond the main job's time budget); used where the run matches what it was trained for */
   const char *shipped = cli_shipped_ancestor();
-  if (!o.ancestor && !train_gen1 && !ep1_given && !data && shipped && o.width == 0.125 && o.bn && o.train.size == 128) {
+  if (!arch && !o.ancestor && !train_gen1 && !ep1_given && !data && shipped && o.width == 0.125 && o.bn && o.train.size == 128) {
     o.ancestor = shipped;
     if (!o.train.quiet)
       fprintf(stderr, "evonet evolve: generation 1 is the shipped ancestor %s (its manifest.json says how it was "
@@ -199,11 +218,13 @@ int cmd_evolve(int argc, char **argv) {
   if (!data) data = cli_default_data();
   o.data_label = data;
   ev_dataset train, val, test;
-  if (cli_open_splits(data, layout, &train, &val, &test) != EV_OK) return cli_error();
-  ev_status s = EV_OK;
+  if (cli_open_splits(data, layout, &train, &val, &test) != EV_OK) {
+    ev_net_free(&arch_spec);
+    return cli_error();
+  }
   if (!val.n || !test.n) s = ev_fail(EV_ERR_ARG, "%s needs val and test splits for selection and the report", data);
   ev_run_settings set;
-  run_settings(&o, data, layout, &set);
+  run_settings(&o, data, layout, arch ? arch_path : NULL, &set);
   ev_run_lock lock = {.fd = -1};
   if (s == EV_OK) s = cli_take_run_folder("evolve", o.out_dir, &set, k_outputs, overwrite, o.train.quiet, &lock);
   ev_settings_free(&set);
@@ -217,6 +238,7 @@ int cmd_evolve(int argc, char **argv) {
     s = ev_evolve(g, &train, &val, &test, &o);
   }
   int rc = s == EV_OK ? 0 : cli_error();
+  ev_net_free(&arch_spec);
   cli_free_splits(&train, &val, &test);
   ev_gpu_close(g);
   ev_run_lock_release(&lock);

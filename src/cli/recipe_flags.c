@@ -21,7 +21,7 @@ const char *cli_recipe_help(int default_epochs) {
   snprintf(ep, sizeof ep, "(default %d)", default_epochs);
   snprintf(text, sizeof text,
            "recipe:\n"
-           "  --size S            input size, a multiple of 16 (default 128)\n"
+           "  --size S            input size (default: the network's own, else 128; saliency: a multiple of 16)\n"
            "  --epochs E          %-22s--batch B     (default 8)\n"
            "  --optimizer NAME    sgd or adam (default adam)\n"
            "  --lr LR             (default 1e-3)        --momentum M  (SGD, default 0.9)\n"
@@ -53,9 +53,8 @@ int cli_recipe_flag(const char *cmd, int code, const char *arg, ev_train_options
   int v;
   switch (code) {
   case R_SIZE:
-    if (cli_parse_int(cmd, "--size", arg, 16, 4096, &o->size)) return -1;
-    if (o->size % 16) return cli_usage_error(cmd, "--size must be a multiple of 16, got %d", o->size), -1;
-    return 1;
+    /* a saliency network's multiple of 16 is checked once the network is known (cli_settle_size) */
+    return cli_parse_int(cmd, "--size", arg, 8, 4096, &o->size) ? -1 : 1;
   case R_NOAUG: o->augment = false; return 1;
   case R_EPOCHS: return cli_parse_int(cmd, "--epochs", arg, 0, 100000, &o->epochs) ? -1 : 1;
   case R_BATCH: return cli_parse_int(cmd, "--batch", arg, 1, 4096, &o->batch) ? -1 : 1;

@@ -66,6 +66,13 @@ static ev_status save_record(const char *dir, const ev_gen_record *r) {
   for (int k = 0; k < 2; k++) {
     cJSON *m = cJSON_AddObjectToObject(o, names[k]);
     add_exact(m, "images", (double)ms[k]->n_images);
+    if (ms[k]->classify) {
+      add_exact(m, "top1", ms[k]->top1);
+      add_exact(m, "top5", ms[k]->top5);
+      add_exact(m, "loss", ms[k]->loss);
+      add_exact(m, "mean_class_accuracy", ms[k]->mean_class_acc);
+      continue;
+    }
     add_exact(m, "max_f", ms[k]->max_f);
     add_exact(m, "mean_f", ms[k]->mean_f);
     add_exact(m, "adaptive_f", ms[k]->adaptive_f);
@@ -102,6 +109,13 @@ static int load_record(const char *dir, ev_gen_record *r) {
   for (int k = 0; k < 2; k++) {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, names[k]);
     ms[k]->n_images = (size_t)NUM(m, "images");
+    if (cJSON_GetObjectItemCaseSensitive(m, "top1")) {
+      ms[k]->classify = 1;
+      ms[k]->top1 = NUM(m, "top1"), ms[k]->top5 = NUM(m, "top5"), ms[k]->loss = NUM(m, "loss");
+      ms[k]->mean_class_acc = NUM(m, "mean_class_accuracy");
+      ok &= ms[k]->top1 >= 0 && ms[k]->top5 >= 0;
+      continue;
+    }
     ms[k]->max_f = NUM(m, "max_f");
     ms[k]->mean_f = NUM(m, "mean_f");
     ms[k]->adaptive_f = NUM(m, "adaptive_f");
@@ -141,6 +155,7 @@ static ev_status train_and_eval(ev_gpu *g, ev_net_weights *start, const ev_net_w
   EV_TRY(ev_evaluate(g, start, val, t.size, t.batch, &ev));
   EV_TRY(ev_evaluate(g, start, test, t.size, t.batch, &et));
   r->val = ev.m, r->test = et.m;
+  ev_eval_result_free(&ev), ev_eval_result_free(&et);
   r->synapses = et.synapses, r->params = et.params, r->flops = et.flops;
   r->infer_ms = et.infer_ms_per_image; /* timed by the test evaluation's model */
   r->train_seconds = tr.seconds;
@@ -220,8 +235,10 @@ ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, c
   snprintf(dir, sizeof dir, "%s/gen1", o->out_dir);
   ev_gen_record *r = &rec[n++];
   r->generation = 1, r->selected = true;
-  s = o->ancestor ? ev_weights_load(o->ancestor, NULL, &anc, NULL)
-                  : ev_weights_saliency_he(o->width > 0 ? o->width : 0.125, o->bn, o->train.size, o->synth.seed, &anc);
+  if (o->ancestor) s = ev_weights_load(o->ancestor, NULL, &anc, NULL);
+  else if (o->arch && (s = ev_weights_alloc(o->arch, &anc)) == EV_OK) ev_weights_init_he(&anc, o->synth.seed);
+  else if (!o->arch)
+    s = ev_weights_saliency_he(o->width > 0 ? o->width : 0.125, o->bn, o->train.size, o->synth.seed, &anc);
   if (s == EV_OK) s = ev_synth_check_protect(&anc.spec, o->synth.protect);
   if (s == EV_OK && o->ancestor) { /* a copy in the run folder, evaluated, not trained */
     char p[4096];
@@ -253,9 +270,9 @@ ev_status ev_evolve(ev_gpu *g, const ev_dataset *train, const ev_dataset *val, c
       s = train_and_eval(g, &child, teacher, dir, ev_evolve_epochs_of(o, gen), label, train, val, test, o, r);
       r->efficiency = r->synapses ? (double)syn1 / r->synapses : 0;
       if (s == EV_OK) s = ev_evolve_log_record(o, r);
-      /* natural selection: validation max-F, ties to fewer synapses */
-      if (s == EV_OK && (best < 0 || r->val.max_f > rec[best].val.max_f ||
-                         (r->val.max_f == rec[best].val.max_f && r->synapses < rec[best].synapses))) {
+      /* natural selection: validation max-F (classification: top-1), ties to fewer synapses */
+      double score = ev_metrics_score(&r->val), best_score = best < 0 ? 0 : ev_metrics_score(&rec[best].val);
+      if (s == EV_OK && (best < 0 || score > best_score || (score == best_score && r->synapses < rec[best].synapses))) {
         best = n - 1;
         ev_weights_free(&best_w);
         best_w = child;

@@ -6,12 +6,19 @@
 #include "evo_internal.h"
 #include "evonet/io.h"
 #include "evonet/model.h"
+#include "evonet/train.h"
 
 ev_status ev_evolve_log_record(const ev_evolve_options *o, const ev_gen_record *r) {
   if (o->train.quiet) return EV_OK;
   char who[32];
   if (r->offspring) snprintf(who, sizeof who, "gen %d.%d", r->generation, r->offspring);
   else snprintf(who, sizeof who, "gen %d", r->generation);
+  if (r->test.classify) {
+    fprintf(stderr, "%s: %llu synapses (%.2fx), val top-1 %.2f %%, test top-1 %.2f %%, top-5 %.2f %%, %.3f ms/image\n",
+            who, (unsigned long long)r->synapses, r->efficiency > 0 ? r->efficiency : 1.0, 100 * r->val.top1,
+            100 * r->test.top1, 100 * r->test.top5, r->infer_ms);
+    return EV_OK;
+  }
   fprintf(stderr, "%s: %llu synapses (%.2fx), val max-F %.4f, test max-F %.4f, MAE %.4f, %.2f ms/image\n", who,
           (unsigned long long)r->synapses, r->efficiency > 0 ? r->efficiency : 1.0, r->val.max_f, r->test.max_f,
           r->test.mae, r->infer_ms);
@@ -39,6 +46,23 @@ static ev_status predict_rows(ev_gpu *g, const char *weights, int S, int rows, c
   return s;
 }
 
+/* Classification: the confusion matrix of the last selected generation on the test set. */
+static ev_status confusion_of_last(ev_gpu *g, const ev_evolve_options *o, const ev_gen_record *r,
+                                   const ev_dataset *test) {
+  ev_net_weights w;
+  EV_TRY(ev_weights_load(r->weights, NULL, &w, NULL));
+  ev_eval_result er;
+  ev_status s = ev_evaluate(g, &w, test, o->train.size, o->train.batch, &er);
+  char path[4096], title[160];
+  snprintf(title, sizeof title, "generation %d, test: top-1 %.2f %%", r->generation, 100 * er.m.top1);
+  if (s == EV_OK)
+    s = ev_class_confusion_png(ev_path_join(path, sizeof path, o->out_dir, "confusion.png"), &er.cls,
+                               (const char *const *)test->cls->class_names, title);
+  ev_eval_result_free(&er);
+  ev_weights_free(&w);
+  return s;
+}
+
 static ev_status figures(ev_gpu *g, const ev_evolve_options *o, const ev_gen_record *rec, int n,
                          const ev_dataset *test) {
   int S = o->train.size, rows = o->figure_rows < (int)test->n ? o->figure_rows : (int)test->n;
@@ -50,9 +74,12 @@ static ev_status figures(ev_gpu *g, const ev_evolve_options *o, const ev_gen_rec
   /* the plot: selected line of descent */
   double maxf[256];
   uint64_t syn[256];
-  for (int i = 0; i < gens; i++) maxf[i] = sel[i]->test.max_f, syn[i] = sel[i]->synapses;
+  for (int i = 0; i < gens; i++) maxf[i] = ev_metrics_score(&sel[i]->test), syn[i] = sel[i]->synapses;
+  bool classify = gens > 0 && sel[0]->test.classify;
   EV_TRY(ev_figure_generations_plot(ev_path_join(path, sizeof path, o->out_dir, "generations.png"), gens, maxf, syn,
-                                    "Test max-F and synapses per generation"));
+                                    classify ? "Test top-1 accuracy and synapses per generation"
+                                             : "Test max-F and synapses per generation"));
+  if (classify) return confusion_of_last(g, o, sel[gens - 1], test);
   if (rows < 1) return EV_OK;
   size_t img = (size_t)S * S;
   uint8_t *rgb = malloc(rows * img * 3);
@@ -111,7 +138,7 @@ ev_status ev_evolve_report(ev_gpu *g, const ev_evolve_options *o, const ev_gen_r
   EV_TRY(figures(g, o, rec, n, test));
   EV_TRY(ev_report_write(o->out_dir, &info, rec, n));
   ev_report_print_table(stdout, &info, rec, n);
-  printf("\nreport: %s/report.md (also .json, .csv); figures: %s/saliency.png, %s/generations.png\n", o->out_dir,
-         o->out_dir, o->out_dir);
+  printf("\nreport: %s/report.md (also .json, .csv); figures: %s/%s, %s/generations.png\n", o->out_dir, o->out_dir,
+         test->cls ? "confusion.png" : "saliency.png", o->out_dir);
   return EV_OK;
 }

@@ -226,6 +226,15 @@ static ev_status build(arena *a, const ev_net_weights *w, int h, int wd, Onnx__M
       attr_ints(a, nd, "pads", (int64_t[]){l->pad, l->pad, l->pad, l->pad}, 4);
       break;
     }
+    case EV_OP_AVGPOOL: { /* count_include_pad = 1: evonet's (and PyTorch's default) divisor k*k */
+      Onnx__NodeProto *nd = node(a, "AveragePool", l->name, in, 1, out);
+      if (!nd) return ev_fail(EV_ERR_OOM, "out of memory");
+      attr_ints(a, nd, "kernel_shape", (int64_t[]){l->k, l->k}, 2);
+      attr_ints(a, nd, "strides", (int64_t[]){l->stride, l->stride}, 2);
+      attr_ints(a, nd, "pads", (int64_t[]){l->pad, l->pad, l->pad, l->pad}, 4);
+      attr_int(a, nd, "count_include_pad", 1);
+      break;
+    }
     case EV_OP_UPSAMPLE:
       EV_TRY(resize_node(a, l, l->in[0] >= 0 ? &s->layers[l->in[0]] : NULL, h, wd, in[0], out));
       break;

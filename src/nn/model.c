@@ -14,8 +14,10 @@ ev_tensor *ev_model_in_tensor(ev_model *m, int j) { return j < 0 ? &m->input : &
 ev_tensor *ev_model_input(ev_model *m) { return &m->input; }
 ev_buf *ev_model_target(ev_model *m) { return &m->target; }
 ev_buf *ev_model_prob(ev_model *m) { return &m->prob; }
+ev_tensor *ev_model_logits(ev_model *m) { return &m->nodes[m->spec.output].y; }
 ev_buf *ev_model_loss_buf(ev_model *m) { return &m->loss; }
 int ev_model_batch(const ev_model *m) { return m->batch; }
+const ev_net_spec *ev_model_spec(const ev_model *m) { return &m->spec; }
 
 
 static ev_status alloc_floats(ev_gpu *g, uint64_t n, ev_buf *b) {
@@ -311,14 +313,17 @@ ev_status ev_model_opt_zero(ev_model *m) {
 
 ev_gpu *ev_model_gpu(const ev_model *m) { return m->g; }
 
-ev_status ev_model_feed(ev_model *m, const float *images, const float *masks, int n) {
+/* Uploads n images and their targets (tgt_floats 4-byte values each), zeroing the rest of the batch. */
+static ev_status feed(ev_model *m, const float *images, const void *targets, uint64_t pix, int n) {
   if (n < 1 || n > m->batch) return ev_fail(EV_ERR_ARG, "%d images do not fit a batch of %d", n, m->batch);
-  if (m->spec.in_channels != 3) return ev_fail(EV_ERR_ARG, "the network takes %d channels, images have 3", m->spec.in_channels);
-  uint64_t img = (uint64_t)m->h * m->w * 4, pix = (uint64_t)m->h * m->w;
+  /* batches hold 4 floats per pixel: up to 4 channels, the unused ones zero */
+  if (m->spec.in_channels > 4)
+    return ev_fail(EV_ERR_ARG, "the network takes %d channels, images have at most 4", m->spec.in_channels);
+  uint64_t img = (uint64_t)m->h * m->w * 4;
   EV_TRY(ev_buf_upload(m->g, &m->input.buf, 0, images, n * img * 4));
-  if (masks) EV_TRY(ev_buf_upload(m->g, &m->target, 0, masks, n * pix * 4));
+  if (targets) EV_TRY(ev_buf_upload(m->g, &m->target, 0, targets, n * pix * 4));
   if (n < m->batch) {
-    float *zero = calloc((m->batch - n) * img, 4);
+    float *zero = calloc((m->batch - n) * (img > pix ? img : pix), 4);
     if (!zero) return ev_fail(EV_ERR_OOM, "out of memory");
     ev_status s = ev_buf_upload(m->g, &m->input.buf, n * img * 4, zero, (m->batch - n) * img * 4);
     if (s == EV_OK) s = ev_buf_upload(m->g, &m->target, n * pix * 4, zero, (m->batch - n) * pix * 4);
@@ -326,6 +331,20 @@ ev_status ev_model_feed(ev_model *m, const float *images, const float *masks, in
     EV_TRY(s);
   }
   return EV_OK;
+}
+
+ev_status ev_model_feed(ev_model *m, const float *images, const float *masks, int n) {
+  if (m->spec.task != EV_TASK_SALIENCY) return ev_fail(EV_ERR_ARG, "a classification network takes labels, not masks");
+  return feed(m, images, masks, (uint64_t)m->h * m->w, n);
+}
+
+ev_status ev_model_feed_labels(ev_model *m, const float *images, const int32_t *labels, int n) {
+  if (m->spec.task != EV_TASK_CLASSIFY) return ev_fail(EV_ERR_ARG, "a saliency network takes masks, not labels");
+  for (int i = 0; labels && i < n; i++)
+    if (labels[i] < 0 || labels[i] >= m->spec.classes)
+      return ev_fail(EV_ERR_ARG, "label %d of image %d is not one of the network's %d classes", labels[i], i,
+                     m->spec.classes);
+  return feed(m, images, labels, 1, n);
 }
 
 ev_status ev_fill_random_input(ev_model *m, uint64_t seed) {
@@ -341,6 +360,11 @@ ev_status ev_fill_random_input(ev_model *m, uint64_t seed) {
     x[i] = (int)(i % c4) < m->spec.in_channels ? (float)((seed >> 40) * (4.0 / 16777216.0)) - 2.0f : 0.0f;
   }
   for (uint64_t i = 0; i < pix; i++) t[i] = (float)((i / 7) % 2);
+  if (m->spec.task == EV_TASK_CLASSIFY) /* labels: int32 class indices, one per image */
+    for (uint64_t i = 0; i < pix; i++) {
+      int32_t c = (int32_t)((i * 7 + 3) % (uint64_t)m->spec.classes);
+      memcpy(&t[i], &c, 4);
+    }
   ev_status s = ev_buf_upload(m->g, &m->input.buf, 0, x, n * 4);
   if (s == EV_OK) s = ev_buf_upload(m->g, &m->target, 0, t, pix * 4);
   free(x), free(t);

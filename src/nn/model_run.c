@@ -26,7 +26,7 @@ static int relu_fused(const ev_model *m, int j) {
     const ev_layer *l = &m->spec.layers[i];
     for (int k = 0; k < l->n_in; k++) {
       if (l->in[k] != j) continue;
-      int ok = l->op == EV_OP_CONV || l->op == EV_OP_DECONV || l->op == EV_OP_CONCAT ||
+      int ok = l->op == EV_OP_CONV || l->op == EV_OP_DECONV || l->op == EV_OP_CONCAT || l->op == EV_OP_AVGPOOL ||
                (l->op == EV_OP_MAXPOOL && ev_layer_pool_from_x(l));
       if (!ok || (l->op != EV_OP_CONCAT && k != 0)) return 0;
     }
@@ -76,6 +76,11 @@ ev_status ev_model_forward(ev_model *m, ev_stream *s, bool train) {
       ev_pool_desc pd = ev_layer_pool_desc(l);
       if (ev_layer_pool_from_x(l)) EV_TRY(ev_maxpool_forward_values(s, &pd, x0, &nd->y));
       else EV_TRY(ev_maxpool_forward(s, &pd, x0, &nd->y, &nd->idx));
+      break;
+    }
+    case EV_OP_AVGPOOL: {
+      ev_pool_desc pd = ev_layer_pool_desc(l);
+      EV_TRY(ev_avgpool_forward(s, &pd, x0, &nd->y));
       break;
     }
     case EV_OP_UPSAMPLE: EV_TRY(ev_upsample_forward(s, x0, &nd->y)); break;
@@ -173,6 +178,15 @@ ev_status ev_model_backward(ev_model *m, ev_stream *s) {
       }
       break;
     }
+    case EV_OP_AVGPOOL: {
+      ev_pool_desc pd = ev_layer_pool_desc(l);
+      if ((dx = grad_dst(m, l->in[0], &pending))) {
+        int fused = relu_fused(m, l->in[0]);
+        EV_TRY(ev_avgpool_backward(s, &pd, &nd->dy, fused ? ev_model_in_tensor(m, l->in[0]) : NULL, fused, dx));
+        EV_TRY(grad_done(m, s, l->in[0], pending));
+      }
+      break;
+    }
     case EV_OP_UPSAMPLE:
       if ((dx = grad_dst(m, l->in[0], &pending))) {
         EV_TRY(ev_upsample_backward(s, &nd->dy, dx));
@@ -196,7 +210,11 @@ ev_status ev_model_backward(ev_model *m, ev_stream *s) {
 
 static ev_status model_loss(ev_model *m, ev_stream *s, float fg_weight, ev_target_kind kind) {
   ev_buf *cw = NULL;
+  bool classify = m->spec.task == EV_TASK_CLASSIFY;
+  if (classify && kind != EV_TARGET_MASK) return ev_fail(EV_ERR_ARG, "distillation needs a 2-class saliency network");
+  if (classify) kind = EV_TARGET_INDEX; /* one label per image at the 1x1 output */
   if (fg_weight != 1.0f) {
+    if (classify) return ev_fail(EV_ERR_ARG, "a salient-class weight needs a saliency network");
     if (m->spec.classes != 2) return ev_fail(EV_ERR_ARG, "a salient-class weight needs a 2-class network");
     if (m->class_w_fg != fg_weight) { /* small upload, only when the weight changes */
       float w[4] = {1.0f, fg_weight, 0, 0};
@@ -207,7 +225,7 @@ static ev_status model_loss(ev_model *m, ev_stream *s, float fg_weight, ev_targe
   }
   ev_node *out = &m->nodes[m->spec.output];
   return ev_softmax_ce(s, &out->y, &m->target, kind, cw, &m->loss_scratch, &m->loss,
-                       m->training ? &out->dy : NULL, &m->prob);
+                       m->training ? &out->dy : NULL, classify ? NULL : &m->prob);
 }
 
 ev_status ev_model_loss(ev_model *m, ev_stream *s, float fg_weight) {
@@ -223,8 +241,9 @@ ev_status ev_model_distill_target(ev_model *m, ev_model *teacher, ev_stream *s, 
   if (tx->n != x->n || tx->h != x->h || tx->w != x->w || tx->c != x->c)
     return ev_fail(EV_ERR_ARG, "the teacher's input (%d, %d, %d, %d) differs from the student's (%d, %d, %d, %d)",
                    tx->n, tx->c, tx->h, tx->w, x->n, x->c, x->h, x->w);
-  if (m->spec.classes != 2 || teacher->spec.classes != 2)
-    return ev_fail(EV_ERR_ARG, "distillation needs 2-class networks");
+  if (m->spec.classes != 2 || teacher->spec.classes != 2 || m->spec.task != EV_TASK_SALIENCY ||
+      teacher->spec.task != EV_TASK_SALIENCY)
+    return ev_fail(EV_ERR_ARG, "distillation needs 2-class saliency networks");
   EV_TRY(ev_copy(s, &x->buf, &tx->buf, ev_tensor_floats(x->n, x->h, x->w, x->c), 0));
   EV_TRY(ev_model_forward(teacher, s, false));
   EV_TRY(ev_model_predict(teacher, s));
@@ -233,6 +252,7 @@ ev_status ev_model_distill_target(ev_model *m, ev_model *teacher, ev_stream *s, 
 }
 
 ev_status ev_model_predict(ev_model *m, ev_stream *s) {
+  if (m->spec.task == EV_TASK_CLASSIFY) return EV_OK; /* the logits rank the classes */
   ev_node *out = &m->nodes[m->spec.output];
   return ev_softmax_ce(s, &out->y, &m->target, EV_TARGET_MASK, NULL, &m->loss_scratch, &m->loss, NULL, &m->prob);
 }

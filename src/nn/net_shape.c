@@ -25,6 +25,19 @@ ev_status ev_net_infer_channels(ev_net_spec *s) {
   return EV_OK;
 }
 
+/* fc / gap: the window is the whole (square) input. An fc layer's k is its weights' shape,
+ * so once set it holds: another input size would need other weights. */
+static ev_status full_window(ev_layer *l, int ih, int iw, int h, int w, bool weights) {
+  if (ih != iw)
+    return ev_fail(EV_ERR_ARG, "layer %s: a %s layer needs a square input, got %dx%d at input %dx%d", l->name,
+                   weights ? "fully connected" : "global pooling", ih, iw, h, w);
+  if (weights && l->k > 0 && l->k != ih)
+    return ev_fail(EV_ERR_ARG, "layer %s: its weights take a %dx%d input, got %dx%d at input %dx%d (the network is "
+                   "made for another input size)", l->name, l->k, l->k, ih, iw, h, w);
+  l->k = ih, l->stride = 1, l->pad = 0, l->dil = 1;
+  return EV_OK;
+}
+
 ev_status ev_net_infer(ev_net_spec *s, int h, int w) {
   if (h < 1 || w < 1 || h > EV_NET_MAX_SIDE || w > EV_NET_MAX_SIDE)
     return ev_fail(EV_ERR_ARG, "input size %dx%d is not between 1 and %d", h, w, EV_NET_MAX_SIDE);
@@ -41,6 +54,7 @@ ev_status ev_net_infer(ev_net_spec *s, int h, int w) {
     switch (l->op) {
     case EV_OP_CONV:
       l->cin = ic[0], l->c = l->out;
+      if (l->full) EV_TRY(full_window(l, ih[0], iw[0], h, w, true));
       l->h = ev_conv_out_size(ih[0], l->k, l->stride, l->pad, l->dil);
       l->w = ev_conv_out_size(iw[0], l->k, l->stride, l->pad, l->dil);
       break;
@@ -49,6 +63,9 @@ ev_status ev_net_infer(ev_net_spec *s, int h, int w) {
       l->h = ev_deconv_out_size(ih[0], l->k, l->stride, l->pad, l->dil, l->out_pad);
       l->w = ev_deconv_out_size(iw[0], l->k, l->stride, l->pad, l->dil, l->out_pad);
       break;
+    case EV_OP_AVGPOOL:
+      if (l->full) EV_TRY(full_window(l, ih[0], iw[0], h, w, false));
+      /* fall through */
     case EV_OP_MAXPOOL:
       l->c = ic[0];
       l->h = ev_conv_out_size(ih[0], l->k, l->stride, l->pad, 1);
@@ -81,6 +98,12 @@ ev_status ev_net_infer(ev_net_spec *s, int h, int w) {
                      l->h, l->w, h, w, EV_NET_MAX_SIDE);
   }
   const ev_layer *o = &s->layers[s->output];
+  if (s->task == EV_TASK_CLASSIFY) {
+    if (o->c != s->classes || o->h != 1 || o->w != 1)
+      return ev_fail(EV_ERR_ARG, "network output %s is %dx%dx%d, expected %d classes at 1x1 (classification) for "
+                     "input %dx%d", o->name, o->c, o->h, o->w, s->classes, h, w);
+    return EV_OK;
+  }
   if (o->c != s->classes || o->h != h || o->w != w)
     return ev_fail(EV_ERR_ARG, "network output %s is %dx%dx%d, expected %d classes at %dx%d", o->name,
                    o->c, o->h, o->w, s->classes, h, w);

@@ -7,9 +7,16 @@
 
 #include "evonet/net.h"
 
-static const char *k_ops[] = {"conv", "deconv", "maxpool", "upsample", "concat", "add"};
+static const char *k_ops[] = {"conv", "deconv", "maxpool", "upsample", "concat", "add", "avgpool"};
+#define N_OPS (int)(sizeof k_ops / sizeof *k_ops)
 
-const char *ev_op_name(ev_op op) { return (unsigned)op < 6 ? k_ops[op] : "?"; }
+const char *ev_op_name(ev_op op) { return (unsigned)op < N_OPS ? k_ops[op] : "?"; }
+
+/* The JSON name of a layer's op: fc and gap are a conv and an avgpool over the whole input. */
+const char *ev_layer_op_name(const ev_layer *l) {
+  if (l->full) return l->op == EV_OP_CONV ? "fc" : "gap";
+  return ev_op_name(l->op);
+}
 
 int ev_net_find(const ev_net_spec *s, const char *name) {
   if (strcmp(name, "input") == 0) return -1;
@@ -63,9 +70,14 @@ static ev_status parse_layer(ev_net_spec *s, int idx, const cJSON *o) {
   if (ev_net_find(s, l->name) != -2 && ev_net_find(s, l->name) < idx)
     return ev_fail(EV_ERR_FORMAT, "network layer name '%s' is used twice", l->name);
   int found = -1;
-  for (int i = 0; i < 6; i++)
+  for (int i = 0; i < N_OPS; i++)
     if (strcmp(op->valuestring, k_ops[i]) == 0) found = i;
-  if (found < 0) return ev_fail(EV_ERR_FORMAT, "layer %s: unknown op '%s'", l->name, op->valuestring);
+  if (strcmp(op->valuestring, "fc") == 0) found = EV_OP_CONV, l->full = true;
+  if (strcmp(op->valuestring, "gap") == 0) found = EV_OP_AVGPOOL, l->full = true;
+  if (found < 0)
+    return ev_fail(EV_ERR_FORMAT,
+                   "layer %s: unknown op '%s' (expected conv, deconv, fc, maxpool, avgpool, gap, upsample, concat or add)",
+                   l->name, op->valuestring);
   l->op = (ev_op)found;
   const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "in");
   if (!cJSON_IsArray(in) || cJSON_GetArraySize(in) < 1 || cJSON_GetArraySize(in) > EV_NET_MAX_IN)
@@ -79,7 +91,7 @@ static ev_status parse_layer(ev_net_spec *s, int idx, const cJSON *o) {
     l->in[l->n_in++] = j;
   }
   const struct { const char *key; int dflt, hi; int *dst; } ints[] = {
-      {"out", 0, EV_NET_MAX_CHANNELS, &l->out}, {"k", 1, EV_NET_MAX_KERNEL, &l->k},
+      {"out", 0, EV_NET_MAX_CHANNELS, &l->out}, {"k", l->full ? 0 : 1, EV_NET_MAX_KERNEL, &l->k},
       {"stride", 1, EV_NET_MAX_KERNEL, &l->stride}, {"pad", 0, EV_NET_MAX_KERNEL, &l->pad},
       {"dil", 1, EV_NET_MAX_KERNEL, &l->dil}, {"out_pad", 0, EV_NET_MAX_KERNEL, &l->out_pad}};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
@@ -87,6 +99,10 @@ static ev_status parse_layer(ev_net_spec *s, int idx, const cJSON *o) {
       return ev_fail(EV_ERR_FORMAT, "layer %s: '%s' must be a whole number from 0 to %d", l->name, ints[i].key,
                      ints[i].hi);
   l->relu = get_bool(o, "relu");
+  const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "act");
+  if (act && !(cJSON_IsString(act) && (!strcmp(act->valuestring, "relu") || !strcmp(act->valuestring, "none"))))
+    return ev_fail(EV_ERR_FORMAT, "layer %s: 'act' must be \"relu\" or \"none\"", l->name);
+  if (act) l->relu = !strcmp(act->valuestring, "relu");
   l->bn = get_bool(o, "bn");
   l->like = -1;
   const cJSON *like = cJSON_GetObjectItemCaseSensitive(o, "like");
@@ -97,10 +113,13 @@ static ev_status parse_layer(ev_net_spec *s, int idx, const cJSON *o) {
       return ev_fail(EV_ERR_FORMAT, "layer %s: 'like' must name an earlier layer or input", l->name);
   }
   int conv = l->op == EV_OP_CONV || l->op == EV_OP_DECONV;
-  if (conv && (l->out < 1 || l->k < 1 || l->stride < 1 || l->pad < 0 || l->dil < 1 || l->n_in != 1))
-    return ev_fail(EV_ERR_FORMAT, "layer %s: bad convolution parameters", l->name);
-  if (l->op == EV_OP_MAXPOOL && (l->k < 1 || l->stride < 1 || l->pad < 0 || 2 * l->pad > l->k || l->n_in != 1))
+  if (l->full) l->stride = 1, l->pad = 0, l->dil = 1; /* the window is the whole input */
+  if (conv && (l->out < 1 || (l->k < 1 && !l->full) || l->stride < 1 || l->pad < 0 || l->dil < 1 || l->n_in != 1))
+    return ev_fail(EV_ERR_FORMAT, "layer %s: bad %s parameters", l->name, l->full ? "fully connected" : "convolution");
+  bool pool = l->op == EV_OP_MAXPOOL || l->op == EV_OP_AVGPOOL;
+  if (pool && !l->full && (l->k < 1 || l->stride < 1 || l->pad < 0 || 2 * l->pad > l->k || l->n_in != 1))
     return ev_fail(EV_ERR_FORMAT, "layer %s: bad pooling parameters", l->name);
+  if (pool && l->n_in != 1) return ev_fail(EV_ERR_FORMAT, "layer %s: pooling takes one input", l->name);
   if (l->op == EV_OP_DECONV && (l->out_pad < 0 || (l->out_pad >= l->stride && l->out_pad >= l->dil)))
     return ev_fail(EV_ERR_FORMAT, "layer %s: output padding must be smaller than stride or dilation", l->name);
   return EV_OK;
@@ -125,6 +144,18 @@ ev_status ev_net_from_json(const char *json, ev_net_spec *out) {
                  EV_NET_MAX_CHANNELS);
     goto done;
   }
+  const cJSON *task = cJSON_GetObjectItemCaseSensitive(root, "task");
+  if (task && !(cJSON_IsString(task) &&
+                (!strcmp(task->valuestring, "saliency") || !strcmp(task->valuestring, "classification")))) {
+    st = ev_fail(EV_ERR_FORMAT, "network description: 'task' must be \"saliency\" or \"classification\"");
+    goto done;
+  }
+  out->task = task && !strcmp(task->valuestring, "classification") ? EV_TASK_CLASSIFY : EV_TASK_SALIENCY;
+  if (!get_int(input, "size", 0, 0, EV_NET_MAX_SIDE, &out->in_size)) {
+    st = ev_fail(EV_ERR_FORMAT, "network description: the input size must be a whole number from 1 to %d",
+                 EV_NET_MAX_SIDE);
+    goto done;
+  }
   int n = cJSON_GetArraySize(layers);
   if (n > EV_NET_MAX_LAYERS) {
     st = ev_fail(EV_ERR_FORMAT, "network description has %d layers, more than %d", n, EV_NET_MAX_LAYERS);
@@ -144,6 +175,16 @@ ev_status ev_net_from_json(const char *json, ev_net_spec *out) {
     out->output = ev_net_find(out, output->valuestring);
     if (out->output < 0) st = ev_fail(EV_ERR_FORMAT, "network output '%s' is not a layer", output->valuestring);
   }
+  /* fc layers without k: their input size follows from the network's */
+  for (int i = 0; st == EV_OK && i < out->n; i++) {
+    const ev_layer *l = &out->layers[i];
+    if (l->op != EV_OP_CONV || !l->full || l->k > 0) continue;
+    if (out->in_size < 1)
+      st = ev_fail(EV_ERR_FORMAT, "layer %s: a fully connected layer needs the input size (\"input\": {\"size\": S})",
+                   l->name);
+    else st = ev_net_infer(out, out->in_size, out->in_size);
+    break;
+  }
 done:
   cJSON_Delete(root);
   if (st != EV_OK) ev_net_free(out);
@@ -156,22 +197,27 @@ char *ev_net_to_json(const ev_net_spec *s) {
   cJSON *root = cJSON_CreateObject();
   cJSON *input = cJSON_AddObjectToObject(root, "input");
   cJSON_AddNumberToObject(input, "channels", s->in_channels);
+  if (s->in_size) cJSON_AddNumberToObject(input, "size", s->in_size);
   cJSON_AddNumberToObject(root, "classes", s->classes);
+  if (s->task == EV_TASK_CLASSIFY) cJSON_AddStringToObject(root, "task", "classification");
   cJSON *layers = cJSON_AddArrayToObject(root, "layers");
   for (int i = 0; i < s->n; i++) {
     const ev_layer *l = &s->layers[i];
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", l->name);
-    cJSON_AddStringToObject(o, "op", ev_op_name(l->op));
+    cJSON_AddStringToObject(o, "op", ev_layer_op_name(l));
     cJSON *in = cJSON_AddArrayToObject(o, "in");
     for (int j = 0; j < l->n_in; j++) cJSON_AddItemToArray(in, cJSON_CreateString(in_name(s, l->in[j])));
     if (l->op == EV_OP_CONV || l->op == EV_OP_DECONV) cJSON_AddNumberToObject(o, "out", l->out);
-    if (l->op == EV_OP_CONV || l->op == EV_OP_DECONV || l->op == EV_OP_MAXPOOL) {
+    if (l->full && l->op == EV_OP_CONV) {
+      cJSON_AddNumberToObject(o, "k", l->k); /* the input side its weights were made for */
+    } else if (!l->full && (l->op == EV_OP_CONV || l->op == EV_OP_DECONV || l->op == EV_OP_MAXPOOL ||
+                            l->op == EV_OP_AVGPOOL)) {
       cJSON_AddNumberToObject(o, "k", l->k);
       cJSON_AddNumberToObject(o, "stride", l->stride);
       cJSON_AddNumberToObject(o, "pad", l->pad);
     }
-    if (l->op == EV_OP_CONV || l->op == EV_OP_DECONV) cJSON_AddNumberToObject(o, "dil", l->dil);
+    if (!l->full && (l->op == EV_OP_CONV || l->op == EV_OP_DECONV)) cJSON_AddNumberToObject(o, "dil", l->dil);
     if (l->op == EV_OP_DECONV) cJSON_AddNumberToObject(o, "out_pad", l->out_pad);
     if (l->relu) cJSON_AddBoolToObject(o, "relu", 1);
     if (l->bn) cJSON_AddBoolToObject(o, "bn", 1);

@@ -8,9 +8,17 @@
 
 enum { NCOL = 10, CELL = 48 };
 
-static const char *const HEAD[NCOL] = {
+static const char *const HEAD_SAL[NCOL] = {
     "Generation", "Number of synapses", "Architectural efficiency", "F-beta (max-F)", "MAE",
     "Adaptive F", "Params", "MFLOPs", "ms/image", "Val max-F"};
+/* classification runs: the same table with top-1 / top-5 accuracy (%) and the test loss */
+static const char *const HEAD_CLS[NCOL] = {
+    "Generation", "Number of synapses", "Architectural efficiency", "Top-1 %", "Top-5 %",
+    "Loss", "Params", "MFLOPs", "ms/image", "Val top-1 %"};
+
+static const char *const *heads(const ev_gen_record *r, int n) {
+  return n > 0 && r && r[0].test.classify ? HEAD_CLS : HEAD_SAL;
+}
 
 void ev_fmt_count(char *out, size_t cap, uint64_t v) {
   char digits[32];
@@ -54,6 +62,16 @@ static void row_cells(const ev_gen_record *r, int markdown, char cell[NCOL][CELL
   if (isfinite(r->efficiency)) snprintf(cell[2], CELL, "%.2fx", r->efficiency);
   else snprintf(cell[2], CELL, "-");
   int test = r->test.n_images > 0, val = r->val.n_images > 0;
+  if (r->test.classify) {
+    fmt_num(cell[3], CELL, test ? 100 * r->test.top1 : NAN, 2);
+    fmt_num(cell[4], CELL, test ? 100 * r->test.top5 : NAN, 2);
+    fmt_num(cell[5], CELL, test ? r->test.loss : NAN, 4);
+    ev_fmt_count(cell[6], CELL, r->params);
+    fmt_big(cell[7], CELL, (double)r->flops / 1e6);
+    fmt_num(cell[8], CELL, r->infer_ms, 3);
+    fmt_num(cell[9], CELL, val ? 100 * r->val.top1 : NAN, 2);
+    return;
+  }
   fmt_num(cell[3], CELL, test ? r->test.max_f : NAN, 3);
   fmt_num(cell[4], CELL, test ? r->test.mae : NAN, 4);
   fmt_num(cell[5], CELL, test ? r->test.adaptive_f : NAN, 3);
@@ -93,9 +111,12 @@ static void print_footnote(FILE *f, const ev_gen_record *r, int n, int markdown)
   for (int i = 0; i < n; i++)
     if (r[i].test.n_images > test_images) test_images = r[i].test.n_images;
   fprintf(f, "%s selected offspring (the next ancestor); g.k = offspring k of generation g.%s\n"
-             "F-beta (beta^2 = 0.3, max-F), MAE and adaptive F on the test set (%zu images); "
+             "%s on the test set (%zu images); "
              "architectural efficiency = generation-1 synapses / synapses.\n",
-          markdown ? "\\*" : "*", markdown ? "  " : "", test_images);
+          markdown ? "\\*" : "*", markdown ? "  " : "",
+          n > 0 && r[0].test.classify ? "Top-1 and top-5 accuracy and the cross-entropy loss"
+                                      : "F-beta (beta^2 = 0.3, max-F), MAE and adaptive F",
+          test_images);
 }
 
 void ev_report_print_table(FILE *f, const ev_run_info *info, const ev_gen_record *r, int n) {
@@ -109,6 +130,7 @@ void ev_report_print_table(FILE *f, const ev_run_info *info, const ev_gen_record
   }
   int width[NCOL];
   char cell[NCOL][CELL];
+  const char *const *HEAD = heads(r, n);
   for (int c = 0; c < NCOL; c++) width[c] = (int)strlen(HEAD[c]);
   for (int i = 0; i < n; i++) {
     row_cells(&r[i], 0, cell);
@@ -143,6 +165,7 @@ void ev_report_print_markdown(FILE *f, const ev_run_info *info, const ev_gen_rec
     return;
   }
   char cell[NCOL][CELL];
+  const char *const *HEAD = heads(r, n);
   for (int c = 0; c < NCOL; c++) fprintf(f, "| %s ", HEAD[c]);
   fprintf(f, "|\n|");
   for (int c = 0; c < NCOL; c++) fprintf(f, c ? "---:|" : ":---|");

@@ -29,6 +29,12 @@ static int add_num(cJSON *o, const char *k, double v) {
 
 static cJSON *summary_json(const ev_metrics_summary *m) {
   cJSON *o = cJSON_CreateObject();
+  if (m->classify) {
+    int ok = o && add_num(o, "top1", m->top1) && add_num(o, "top5", m->top5) && add_num(o, "loss", m->loss) &&
+             add_num(o, "mean_class_accuracy", m->mean_class_acc) && add_num(o, "n_images", (double)m->n_images);
+    if (!ok) cJSON_Delete(o);
+    return ok ? o : NULL;
+  }
   int ok = o && add_num(o, "mae", m->mae) && add_num(o, "adaptive_f", m->adaptive_f) &&
            add_num(o, "max_f", m->max_f) && add_num(o, "mean_f", m->mean_f) &&
            add_num(o, "max_f_threshold", m->max_f_threshold) &&
@@ -112,16 +118,28 @@ static void csv_string(FILE *f, const char *s) {
 
 static void csv_summary(FILE *f, const ev_metrics_summary *m) {
   char a[40], b[40], c[40], d[40];
+  if (m->classify) {
+    fprintf(f, "%s,%s,%s,%s,%zu,", fmt_double(a, m->top1, ""), fmt_double(b, m->top5, ""), fmt_double(c, m->loss, ""),
+            fmt_double(d, m->mean_class_acc, ""), m->n_images);
+    return;
+  }
   fprintf(f, "%s,%s,%s,%s,%zu,", fmt_double(a, m->mae, ""), fmt_double(b, m->adaptive_f, ""),
           fmt_double(c, m->max_f, ""), fmt_double(d, m->mean_f, ""), m->n_images);
 }
 
 static void report_csv(FILE *f, const ev_gen_record *r, int n) {
-  fputs("generation,offspring,selected,synapses,params,flops,efficiency,infer_ms,"
-        "val_mae,val_adaptive_f,val_max_f,val_mean_f,val_n_images,"
-        "test_mae,test_adaptive_f,test_max_f,test_mean_f,test_n_images,"
-        "train_seconds,weights\n",
-        f);
+  if (n > 0 && r[0].test.classify)
+    fputs("generation,offspring,selected,synapses,params,flops,efficiency,infer_ms,"
+          "val_top1,val_top5,val_loss,val_mean_class_accuracy,val_n_images,"
+          "test_top1,test_top5,test_loss,test_mean_class_accuracy,test_n_images,"
+          "train_seconds,weights\n",
+          f);
+  else
+    fputs("generation,offspring,selected,synapses,params,flops,efficiency,infer_ms,"
+          "val_mae,val_adaptive_f,val_max_f,val_mean_f,val_n_images,"
+          "test_mae,test_adaptive_f,test_max_f,test_mean_f,test_n_images,"
+          "train_seconds,weights\n",
+          f);
   for (int i = 0; i < n; i++) {
     char a[40], b[40];
     fprintf(f, "%d,%d,%d,%llu,%llu,%llu,%s,%s,", r[i].generation, r[i].offspring,
@@ -141,8 +159,9 @@ static void report_md(FILE *f, const char *dir, const ev_run_info *info,
                       const ev_gen_record *r, int n) {
   ev_report_print_markdown(f, info, r, n);
   static const char *const fig[][2] = {
-      {EV_REPORT_PLOT, "max-F and synapses per generation"},
-      {EV_REPORT_GRID, "saliency maps per generation (Figure 4)"}};
+      {EV_REPORT_PLOT, "score (max-F or top-1) and synapses per generation"},
+      {EV_REPORT_GRID, "saliency maps per generation (Figure 4)"},
+      {EV_REPORT_CONFUSION, "confusion matrix of the last generation on the test set"}};
   int header = 0;
   for (size_t i = 0; i < sizeof fig / sizeof fig[0]; i++) {
     char path[4096];

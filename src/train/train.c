@@ -132,7 +132,7 @@ static ev_status run_epochs(ev_gpu *g, ev_model *m, ev_model *teacher, ev_net_we
       if ((s = ev_loader_next(ld, &bt)) != EV_OK || !bt) break;
       double t0 = ev_now();
       float loss = 0;
-      s = ev_model_feed(m, bt->images, bt->masks, bt->n);
+      s = ev_model_feed_batch(m, bt);
       if (s == EV_OK) s = train_step(m, teacher, o, ev_lr_at(o, e + (double)b / per_epoch), st->step + 1, &loss);
       if (s != EV_OK) break;
       if (!isfinite(loss)) {
@@ -156,11 +156,17 @@ static ev_status run_epochs(ev_gpu *g, ev_model *m, ev_model *teacher, ev_net_we
     cJSON_AddNumberToObject(rec, "loss", res->last_loss);
     cJSON_AddNumberToObject(rec, "seconds", ev_now() - t_epoch);
     if (val) {
-      ev_metrics acc;
-      ev_metrics_init(&acc);
-      s = ev_eval_with_model(m, val, o->size, &acc);
-      if (s == EV_OK) {
-        ev_metrics_result(&acc, &res->val);
+      ev_eval_acc acc;
+      s = ev_eval_acc_init(&acc, ev_model_spec(m));
+      if (s == EV_OK) s = ev_eval_with_model(m, val, o->size, &acc);
+      if (s == EV_OK) ev_eval_acc_result(&acc, &res->val);
+      ev_eval_acc_free(&acc);
+      if (s == EV_OK && res->val.classify) {
+        cJSON_AddNumberToObject(rec, "val_top1", res->val.top1);
+        cJSON_AddNumberToObject(rec, "val_loss", res->val.loss);
+        ev_progress_line(&pr, "epoch %d/%d: loss %.4f, val top-1 %.2f %%, loss %.4f (%.0f s)", e + 1, o->epochs,
+                         res->last_loss, 100 * res->val.top1, res->val.loss, ev_now() - t_epoch);
+      } else if (s == EV_OK) {
         cJSON_AddNumberToObject(rec, "val_max_f", res->val.max_f);
         cJSON_AddNumberToObject(rec, "val_mae", res->val.mae);
         ev_progress_line(&pr, "epoch %d/%d: loss %.4f, val max-F %.4f, MAE %.4f (%.0f s)", e + 1, o->epochs,
@@ -182,7 +188,7 @@ static ev_status run_epochs(ev_gpu *g, ev_model *m, ev_model *teacher, ev_net_we
 ev_status ev_train(ev_gpu *g, ev_net_weights *w, const ev_dataset *train, const ev_dataset *val,
                    const ev_train_options *o, ev_train_result *res) {
   memset(res, 0, sizeof *res);
-  if (o->epochs < 0 || o->batch < 1 || o->size < 16 || !(o->lr > 0))
+  if (o->epochs < 0 || o->batch < 1 || o->size < 1 || !(o->lr > 0))
     return ev_fail(EV_ERR_ARG, "bad training options (epochs %d, batch %d, size %d, lr %g)", o->epochs, o->batch,
                    o->size, o->lr);
   if (o->out_dir) EV_TRY(ev_mkdirs(o->out_dir));
@@ -198,6 +204,8 @@ ev_status ev_train(ev_gpu *g, ev_net_weights *w, const ev_dataset *train, const 
   bool distill = o->distill > 0;
   ev_status s = distill && !o->teacher ? ev_fail(EV_ERR_ARG, "distillation needs a teacher") : EV_OK;
   if (s == EV_OK) s = ev_net_infer(&spec, o->size, o->size);
+  if (s == EV_OK) s = ev_check_task(&spec, train);
+  if (s == EV_OK && val) s = ev_check_task(&spec, val);
   if (s == EV_OK && distill) s = ev_net_copy(&o->teacher->spec, &tspec);
   if (s == EV_OK && distill) s = ev_net_infer(&tspec, o->size, o->size);
   if (s == EV_OK && distill) s = ev_model_create(g, &tspec, o->batch, o->size, o->size, false, &teacher);
