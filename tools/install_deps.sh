@@ -6,7 +6,7 @@
 set -euo pipefail
 
 pkgs=(cmake make gcc pkg-config libvulkan-dev libvulkan-volk-dev glslc libstb-dev
-      libcjson-dev libjpeg62-turbo-dev mesa-vulkan-drivers python3 python3-numpy python3-pil
+      libcjson-dev libjpeg62-turbo-dev zlib1g-dev mesa-vulkan-drivers python3 python3-numpy python3-pil
       protobuf-c-compiler libprotobuf-c-dev)
 tests=0
 for a in "$@"; do

@@ -74,7 +74,9 @@ typedef struct {
   char **paths;          /* ImageFolder: (n) image paths sorted by class then name; else NULL */
   int32_t *labels;       /* (n) in [0, C) */
   float mean[3], std[3]; /* normalisation per channel (first `channels` used) */
-  int crop_pad;          /* augmentation: random crop of the image padded by this (IDX 2, CIFAR 4, ImageFolder S/8) */
+  int crop_pad;          /* augmentation: random crop of the image padded by this (IDX 2, CIFAR 4); ImageFolder:
+                          * 0 here, as its images have no stored size: batches (ev_batch_load, the loader)
+                          * draw its shift with a pad of S/8 of their size S */
   int flip;              /* augmentation: horizontal flips allowed (all three layouts: 1) */
   char source[64];       /* what was read, for reports: "fashion-mnist", "mnist", "idx", "cifar10", "imagefolder" */
 } ev_class_set;

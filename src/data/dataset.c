@@ -14,7 +14,8 @@
 const char *const ds_split_names[4] = {"all", "train", "val", "test"};
 
 /* ---------------- layout and split names ---------------- */
-static const char *const layout_names[] = {"auto", "generic", "msra-b", "hku-is", "duts"};
+static const char *const layout_names[] = {"auto", "generic", "msra-b", "hku-is", "duts",
+                                           "idx",  "cifar10", "imagefolder"};
 
 const char *ev_layout_name(ev_layout l) {
   return (unsigned)l < sizeof layout_names / sizeof *layout_names ? layout_names[l] : "?";
@@ -39,7 +40,8 @@ ev_status ev_layout_from_name(const char *name, ev_layout *out) {
     }
   }
   return ev_fail(EV_ERR_ARG,
-                 "unknown dataset layout '%s' (expected auto, generic, msra-b, hku-is or duts)",
+                 "unknown dataset layout '%s' (expected auto, generic, msra-b, hku-is, duts, "
+                 "idx, cifar10 or imagefolder)",
                  name ? name : "");
 }
 
@@ -282,12 +284,54 @@ static int pair_cmp(const void *a, const void *b) {
   return c ? c : strcmp(x->image, y->image);
 }
 
-ev_status ev_dataset_open(const char *root, const char *split_name, ev_layout layout,
+/* Where the short names of ev_dataset_resolve point, and the package that fills them. */
+static const struct {
+  const char *name, *dir, *how;
+} known_sets[] = {
+    {"fashion-mnist", "/usr/share/datasets/fashion-mnist",
+     "install the Debian package dataset-fashion-mnist"},
+    {"mnist", "/usr/share/datasets/mnist",
+     "put MNIST's IDX files there, or use fashion-mnist (Debian package dataset-fashion-mnist)"},
+};
+
+ev_status ev_dataset_resolve(const char *root, char *buf, size_t cap, const char **out) {
+  *out = root;
+  if (!root) return EV_OK;
+  for (size_t i = 0; i < sizeof known_sets / sizeof *known_sets; i++) {
+    if (strcmp(root, known_sets[i].name) != 0) continue;
+    if (!ds_is_dir(known_sets[i].dir))
+      return ev_fail(EV_ERR_IO, "dataset '%s' is not installed: %s does not exist (%s)", root,
+                     known_sets[i].dir, known_sets[i].how);
+    if ((size_t)snprintf(buf, cap, "%s", known_sets[i].dir) >= cap)
+      return ev_fail(EV_ERR_ARG, "a buffer of %zu bytes is too small for %s", cap, known_sets[i].dir);
+    *out = buf;
+  }
+  return EV_OK;
+}
+
+/* A classification set's split: the layout's reader fills out->cls and out->n. */
+static ev_status open_classes(const char *root, ds_split split, ev_layout layout, ev_dataset *out) {
+  ev_status s = layout == EV_LAYOUT_IDX       ? ds_open_idx(root, split, out)
+                : layout == EV_LAYOUT_CIFAR10 ? ds_open_cifar10(root, split, out)
+                                              : ds_open_imagefolder(root, split, out);
+  if (s == EV_OK && out->n == 0)
+    s = ev_fail(EV_ERR_FORMAT, "dataset %s (%s layout, split %s) has no images", root,
+                ev_layout_name(layout), ds_split_names[split]);
+  out->layout = layout;
+  if (s != EV_OK) ev_dataset_free(out);
+  return s;
+}
+
+ev_status ev_dataset_open(const char *root_name, const char *split_name, ev_layout layout,
                           ev_dataset *out) {
   *out = (ev_dataset){0};
+  char resolved[DS_PATH_MAX];
+  const char *root;
+  EV_TRY(ev_dataset_resolve(root_name, resolved, sizeof resolved, &root));
+  if (!root) return ev_fail(EV_ERR_ARG, "no dataset folder given");
   ds_split split = DS_SPLIT_ALL;
   EV_TRY(split_from_name(split_name, &split));
-  if ((unsigned)layout > EV_LAYOUT_DUTS)
+  if ((unsigned)layout > EV_LAYOUT_IMAGEFOLDER)
     return ev_fail(EV_ERR_ARG, "unknown dataset layout number %d", (int)layout);
   if (!ds_is_dir(root)) {
     const char *what = ds_what_is(root);
@@ -295,6 +339,7 @@ ev_status ev_dataset_open(const char *root, const char *split_name, ev_layout la
                 : ev_fail(EV_ERR_IO, "dataset folder %s does not exist", root);
   }
   if (layout == EV_LAYOUT_AUTO) EV_TRY(ds_detect(root, &layout));
+  if (layout >= EV_LAYOUT_IDX) return open_classes(root, split, layout, out);
   ds_pairs pv = {0};
   ev_status s = EV_OK;
   switch (layout) {
@@ -302,7 +347,7 @@ ev_status ev_dataset_open(const char *root, const char *split_name, ev_layout la
   case EV_LAYOUT_MSRAB: s = ds_open_msrab(root, split, &pv); break;
   case EV_LAYOUT_HKUIS: s = ds_open_hkuis(root, split, &pv); break;
   case EV_LAYOUT_DUTS: s = ds_open_duts(root, split, &pv); break;
-  case EV_LAYOUT_AUTO: break;
+  default: break; /* AUTO was resolved; classification layouts returned above */
   }
   if (s == EV_OK && pv.n == 0)
     s = ev_fail(EV_ERR_FORMAT, "dataset %s (%s layout, split %s) has no image/mask pairs",
@@ -319,6 +364,11 @@ ev_status ev_dataset_open(const char *root, const char *split_name, ev_layout la
 }
 
 ev_status ev_dataset_check(const ev_dataset *ds) {
+  if (ds->cls) { /* IDX and CIFAR-10 were read and checked whole by ev_dataset_open */
+    int w, h;
+    for (size_t i = 0; ds->cls->paths && i < ds->n; i++) EV_TRY(ev_image_info(ds->cls->paths[i], &w, &h));
+    return EV_OK;
+  }
   for (size_t i = 0; i < ds->n; i++) {
     const ev_pair *p = &ds->pairs[i];
     int w, h, mw, mh;
@@ -332,7 +382,8 @@ ev_status ev_dataset_check(const ev_dataset *ds) {
 }
 
 void ev_dataset_free(ev_dataset *ds) {
-  for (size_t i = 0; i < ds->n; i++)
+  ds_class_set_free(ds->cls, ds->n);
+  for (size_t i = 0; ds->pairs && i < ds->n; i++)
     free(ds->pairs[i].stem), free(ds->pairs[i].image), free(ds->pairs[i].mask);
   free(ds->pairs);
   *ds = (ev_dataset){0};

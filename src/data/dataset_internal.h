@@ -41,8 +41,51 @@ ev_status ds_open_generic(const char *root, ds_split split, ds_pairs *pv);
 ev_status ds_open_msrab(const char *root, ds_split split, ds_pairs *pv);
 ev_status ds_open_hkuis(const char *root, ds_split split, ds_pairs *pv);
 ev_status ds_open_duts(const char *root, ds_split split, ds_pairs *pv);
-/* Which layout root holds; EV_ERR_FORMAT listing what was expected if none fits. */
+/* Which layout root holds; EV_ERR_FORMAT listing what was expected if none fits. The
+ * saliency layouts are tried first, so a classification layout is only found where none of
+ * them fits. */
 ev_status ds_detect(const char *root, ev_layout *out);
+
+/* ---------------- classification sets (src/data/classes*.c) ----------------
+ * Each opener sets out->cls (calloc'd, owned by the dataset) and out->n for `split`; on
+ * failure it leaves out->cls as far as it got, which ds_class_set_free releases. */
+ev_status ds_open_idx(const char *root, ds_split split, ev_dataset *out);
+ev_status ds_open_cifar10(const char *root, ds_split split, ev_dataset *out);
+ev_status ds_open_imagefolder(const char *root, ds_split split, ev_dataset *out);
+/* Whether root holds each classification layout: train-images-idx3-ubyte[.gz]; data_batch_1.bin
+ * in root or root/cifar-10-batches-bin; a split folder (train, val, valid, test) without
+ * images/ whose subfolders hold images. */
+bool ds_has_idx(const char *root);
+bool ds_has_cifar10(const char *root);
+bool ds_has_imagefolder(const char *root);
+/* The folder of an ImageFolder split: ROOT/train, ROOT/val or ROOT/valid, ROOT/test, written
+ * to buf; NULL when it does not exist. */
+const char *ds_imagefolder_split_dir(const char *root, ds_split split, char *buf);
+/* Frees everything a set holds (n: its samples, for the ImageFolder paths) and the set. */
+void ds_class_set_free(ev_class_set *cs, size_t n);
+
+/* Largest file a classification reader takes (a .gz counts decompressed): far above the
+ * sets it is for (CIFAR-10 is 180 MB), and it bounds what a corrupt header can ask for. */
+#define DS_CLASS_FILE_MAX ((size_t)2 << 30)
+/* Reads the whole file (NUL-terminated past *size), decompressing it when it is gzip (zlib reads other files as they
+ * are). EV_ERR_IO when it can't be opened or read; EV_ERR_FORMAT when the gzip stream is
+ * corrupt or truncated or the content passes DS_CLASS_FILE_MAX, naming the file. */
+ev_status ds_read_whole(const char *path, uint8_t **data, size_t *size);
+/* Per-channel mean and standard deviation of v/255 over n interleaved pixels of c channels
+ * (exact: from a histogram of the byte values, in double). */
+void ds_class_stats(const uint8_t *pix, size_t n, int c, float mean[3], float std_[3]);
+/* Fills cs->pixels and cs->labels of `split` from an in-memory training file (n_tr images)
+ * and test file (n_te; may be NULL for train and val): val = the last floor(n_tr/12) of the
+ * training file, train the rest, test the test file, all = training file then test file.
+ * cs->h, w, channels must be set. *n_out: the split's size. */
+ev_status ds_class_take(ev_class_set *cs, ds_split split, const uint8_t *tr_pix,
+                        const int32_t *tr_lab, size_t n_tr, const uint8_t *te_pix,
+                        const int32_t *te_lab, size_t n_te, size_t *n_out);
+/* cs->class_names from `names` (C strings, count C); EV_ERR_OOM naming `what`. */
+ev_status ds_class_names(ev_class_set *cs, const char *const *names, int count, const char *what);
+/* The shift pad of a sample resized to S: cs->crop_pad, or S/8 for an ImageFolder (whose
+ * images have no stored size; see data.h). */
+int ds_class_pad(const ev_class_set *cs, int S);
 
 /* Checks loader options against the dataset (batch, size, at least one batch). */
 ev_status ds_check_options(const ev_dataset *ds, const ev_loader_options *o);

@@ -1,4 +1,4 @@
-/* The four dataset layouts and their auto-detection. Each turns (root, split) into the
+/* The four saliency layouts and the auto-detection of every layout. Each turns (root, split) into the
  * folder pairs and split lists it has, and lets ds_add_folder do the listing. */
 #include <dirent.h>
 #include <stdio.h>
@@ -146,10 +146,19 @@ ev_status ds_detect(const char *root, ev_layout *out) {
   else if (ds_find_list(root, msrab_lists[DS_SPLIT_TRAIN], list) ||
            ds_find_list(root, msrab_lists[DS_SPLIT_TEST], list) || has_image_file(root))
     *out = EV_LAYOUT_MSRAB;
+  /* classification layouts only where no saliency layout fits, so those are found as before */
+  else if (ds_has_idx(root))
+    *out = EV_LAYOUT_IDX;
+  else if (ds_has_cifar10(root))
+    *out = EV_LAYOUT_CIFAR10;
+  else if (ds_has_imagefolder(root))
+    *out = EV_LAYOUT_IMAGEFOLDER;
   else
     return ev_fail(EV_ERR_FORMAT,
                    "cannot tell the layout of dataset folder %s: expected images/ + masks/, "
-                   "imgs/ + gt/, DUTS-TR-Image/, or <stem>.jpg + <stem>.png side by side",
+                   "imgs/ + gt/, DUTS-TR-Image/, <stem>.jpg + <stem>.png side by side, "
+                   "train-images-idx3-ubyte[.gz] (IDX), data_batch_1.bin (CIFAR-10) or "
+                   "train/<class>/<image> (imagefolder)",
                    root);
   return EV_OK;
 }

@@ -145,8 +145,9 @@ ev_status ev_batch_alloc(ev_batch *b, int cap, int size) {
   size_t px = (size_t)cap * size * size;
   b->images = calloc(px * 4, sizeof(float));
   b->masks = calloc(px, sizeof(float));
+  b->labels = calloc((size_t)cap, sizeof(int32_t));
   b->index = calloc((size_t)cap, sizeof(size_t));
-  if (!b->images || !b->masks || !b->index) {
+  if (!b->images || !b->masks || !b->labels || !b->index) {
     ev_batch_free(b);
     return ev_fail(EV_ERR_OOM, "out of memory for a batch of %d samples of %dx%d", cap,
                    size, size);
@@ -159,6 +160,7 @@ ev_status ev_batch_alloc(ev_batch *b, int cap, int size) {
 void ev_batch_free(ev_batch *b) {
   free(b->images);
   free(b->masks);
+  free(b->labels);
   free(b->index);
   *b = (ev_batch){0};
 }
@@ -204,16 +206,31 @@ ev_status ds_batch_fill(const ev_dataset *ds, const ev_loader_options *o, int64_
                    ev_batches_per_epoch(ds, o));
   size_t start = step * (size_t)o->batch, px = (size_t)S * S;
   size_t count = ds->n - start < (size_t)o->batch ? ds->n - start : (size_t)o->batch;
-  for (size_t i = 0; i < count; i++) {
-    size_t idx = order[start + i];
-    ev_aug aug = o->augment ? ev_aug_draw(o->seed, epoch, idx) : EV_AUG_NONE;
-    EV_TRY(ev_sample_load(&ds->pairs[idx], S, &aug, b->images + i * px * 4,
-                          b->masks + i * px));
-    b->index[i] = idx;
+  if (ds->cls) {
+    /* the shift is drawn with the pad of this size (an ImageFolder's is S/8) */
+    ev_class_set cs = *ds->cls;
+    cs.crop_pad = ds_class_pad(ds->cls, S);
+    for (size_t i = 0; i < count; i++) {
+      size_t idx = order[start + i];
+      ev_class_aug aug = o->augment ? ev_class_aug_draw(&cs, o->seed, epoch, idx) : EV_CLASS_AUG_NONE;
+      EV_TRY(ev_class_sample(ds->cls, idx, S, &aug, b->images + i * px * 4, &b->labels[i]));
+      b->index[i] = idx;
+    }
+    memset(b->masks, 0, count * px * sizeof(float)); /* no masks: defined zeros */
+  } else {
+    for (size_t i = 0; i < count; i++) {
+      size_t idx = order[start + i];
+      ev_aug aug = o->augment ? ev_aug_draw(o->seed, epoch, idx) : EV_AUG_NONE;
+      EV_TRY(ev_sample_load(&ds->pairs[idx], S, &aug, b->images + i * px * 4,
+                            b->masks + i * px));
+      b->index[i] = idx;
+    }
+    memset(b->labels, 0, count * sizeof(int32_t)); /* no labels: defined zeros */
   }
   size_t pad = (size_t)b->cap - count; /* a kept partial batch: defined zeros past n */
   memset(b->images + count * px * 4, 0, pad * px * 4 * sizeof(float));
   memset(b->masks + count * px, 0, pad * px * sizeof(float));
+  memset(b->labels + count, 0, pad * sizeof(int32_t));
   memset(b->index + count, 0, pad * sizeof(size_t));
   b->n = (int)count;
   b->epoch = epoch;
