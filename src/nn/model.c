@@ -56,7 +56,15 @@ static ev_status create_node(ev_model *m, int i, uint64_t *conv_ws, uint64_t *wg
   int o, in;
   conv_dims(l, &o, &in);
   nd->wn = (uint64_t)o * l->k * l->k * ev_c4(in);
-  uint64_t ws = ev_conv_workspace_bytes(&nd->cd), wg = ev_conv_wgrad_workspace_bytes(&nd->cd, m->batch, x->h, x->w);
+  /* an fc layer's k x k kernel at one output position is a GEMM over k*k*c4(cin) inputs: NHWC-C4
+   * memory is already that flat vector and OHWI4 weights that flat row, so the dense passes run
+   * it as a 1x1 conv (a k x k implicit GEMM would visit k*k taps per input pixel for one live one) */
+  nd->fc_flat = l->full && l->op == EV_OP_CONV && l->k > 1 && x->h == l->k && x->w == l->k;
+  nd->cdf = nd->cd;
+  if (nd->fc_flat) nd->cdf = (ev_conv_desc){.cin = l->k * l->k * ev_c4(l->cin), .cout = l->out, .kh = 1, .kw = 1,
+                                            .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1};
+  int xh = nd->fc_flat ? 1 : x->h, xw = nd->fc_flat ? 1 : x->w;
+  uint64_t ws = ev_conv_workspace_bytes(&nd->cdf), wg = ev_conv_wgrad_workspace_bytes(&nd->cdf, m->batch, xh, xw);
   if (l->op == EV_OP_DECONV) /* its weight gradient reads (x, dy) the other way round */
     wg = ev_conv_wgrad_workspace_bytes(&nd->cd, m->batch, x->h, x->w);
   if (ws > *conv_ws) *conv_ws = ws;

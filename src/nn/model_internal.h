@@ -21,6 +21,9 @@ typedef struct {
   int consumers, grads_written;
   ev_buf idx;         /* max-pool argmax */
   ev_conv_desc cd;
+  ev_conv_desc cdf;   /* fc layers (kernel = whole input, k > 1): the same layer as a 1x1 conv over the
+                         input flattened to k*k*c4(cin) channels (model_run.c: fc_view) */
+  bool fc_flat;       /* dense passes run as cdf */
   /* parameters (conv/deconv) */
   ev_buf w, b, mask, gw, gb;
   ev_buf gamma, beta, rmean, rvar, ggamma, gbeta, bn_save;

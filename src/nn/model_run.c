@@ -39,6 +39,19 @@ static ev_bn_params bn_params(ev_node *nd) {
                         .running_var = &nd->rvar, .momentum = 0.1f, .eps = 1e-5f};
 }
 
+/* A tensor as the dense conv passes of node nd read or write it: itself, or for an fc layer
+ * (nd->fc_flat) a view of the same memory as one pixel of k*k*c4(C) channels. The view is a
+ * copy of the tensor's struct, so its texel view is made on the real buffer first (the copy
+ * then shares it and never owns one). */
+static ev_tensor *fc_view(ev_model *m, const ev_node *nd, ev_tensor *t, ev_tensor *view) {
+  if (!nd->fc_flat || !t) return t;
+  VkBufferView v;
+  if (ev_buf_texel_view(m->g, &t->buf, &v) != EV_OK) return NULL;
+  *view = *t;
+  view->h = 1, view->w = 1, view->c = nd->cdf.cin;
+  return view;
+}
+
 static ev_status forward_conv(ev_model *m, ev_stream *s, int i, bool train) {
   const ev_layer *l = &m->spec.layers[i];
   ev_node *nd = &m->nodes[i];
@@ -127,13 +140,17 @@ static ev_status backward_conv(ev_model *m, ev_stream *s, int i) {
     ev_bn_params bp = bn_params(nd);
     EV_TRY(ev_bn_backward(s, &bp, &nd->z, g, &nd->bn_save, &m->bn_scratch, g, &nd->ggamma, &nd->gbeta));
   }
-  if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_weight(s, &nd->cd, x, g, &nd->gw, &nd->gb, 0, &m->wgrad_ws));
+  ev_tensor xv, dxv, ymv;
+  if (l->op == EV_OP_CONV && !(x = fc_view(m, nd, x, &xv))) return EV_ERR_VK;
+  if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_weight(s, &nd->cdf, x, g, &nd->gw, &nd->gb, 0, &m->wgrad_ws));
   else EV_TRY(ev_deconv2d_backward_weight(s, &nd->cd, x, g, &nd->gw, &nd->gb, 0, &m->wgrad_ws));
   int pending;
   ev_tensor *dx = grad_dst(m, l->in[0], &pending);
   if (!dx) return EV_OK;
-  ev_tensor *ym = relu_fused(m, l->in[0]) ? x : NULL; /* x is that ReLU's output */
-  if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_data_relu(s, &nd->cd, g, &nd->w, dx, &m->conv_ws, ym));
+  ev_tensor *ym = relu_fused(m, l->in[0]) ? x : NULL; /* x is that ReLU's output (viewed like dx) */
+  (void)ymv;
+  if (l->op == EV_OP_CONV && !(dx = fc_view(m, nd, dx, &dxv))) return EV_ERR_VK;
+  if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_data_relu(s, &nd->cdf, g, &nd->w, dx, &m->conv_ws, ym));
   else EV_TRY(ev_deconv2d_backward_data_relu(s, &nd->cd, g, &nd->w, dx, ym));
   return grad_done(m, s, l->in[0], pending);
 }
