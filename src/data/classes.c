@@ -12,6 +12,13 @@
 #include "data/dataset_internal.h"
 
 /* ---------------- files ---------------- */
+/* zlib's reason, without the "path: " it puts in front (the message names the file once). */
+static const char *zlib_why(gzFile f, const char *path, int *zerr) {
+  const char *why = gzerror(f, zerr);
+  size_t n = strlen(path);
+  return strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0 ? why + n + 2 : why;
+}
+
 ev_status ds_read_whole(const char *path, uint8_t **data, size_t *size) {
   *data = NULL;
   *size = 0;
@@ -50,12 +57,19 @@ ev_status ds_read_whole(const char *path, uint8_t **data, size_t *size) {
     int got = gzread(f, buf + n, (unsigned)want);
     if (got < 0) {
       int zerr;
-      const char *why = gzerror(f, &zerr);
+      const char *why = zlib_why(f, path, &zerr);
       s = zerr == Z_ERRNO ? ev_fail(EV_ERR_IO, "cannot read %s: %s", path, strerror(errno))
                           : ev_fail(EV_ERR_FORMAT, "%s is a corrupt or truncated gzip file (%s)", path, why);
       break;
     }
-    if (got == 0) break;
+    if (got == 0) {
+      /* zlib returns what it could of a stream that ends early, then 0 with Z_BUF_ERROR */
+      int zerr;
+      const char *why = zlib_why(f, path, &zerr);
+      if (zerr != Z_OK)
+        s = ev_fail(EV_ERR_FORMAT, "%s is a truncated gzip file (%s)", path, why);
+      break;
+    }
     n += (size_t)got;
   }
   gzclose_r(f);

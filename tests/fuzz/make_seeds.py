@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Writes the fuzz targets' seed inputs into tests/fuzz/corpus/: a tiny network file with
 every kind of layer (conv with batch norm, max-pool, transposed conv, upsample, concat,
-add), its architecture JSON, and small PNG/BMP/JPEG images. Run from the repository root:
+add), its architecture JSON, small PNG/BMP/JPEG images, and IDX / CIFAR-10 files (gzip too)
+for fuzz_classes. Run from the repository root:
     /usr/bin/python3 tests/fuzz/make_seeds.py
 """
+import gzip
 import io
 import json
 import os
@@ -91,3 +93,28 @@ write("fuzz_image", "seed_gray.png", image("PNG", "L"))
 write("fuzz_image", "seed_rgb.bmp", image("BMP", "RGB"))
 write("fuzz_image", "seed_rgb.jpg", image("JPEG", "RGB"))
 write("fuzz_image", "seed_gray.jpg", image("JPEG", "L"))
+
+
+# fuzz_classes: the first byte picks the file (0 IDX images, 1 IDX labels, 2 CIFAR-10 batch);
+# its own generator, so the seeds above stay as they are
+crng = np.random.default_rng(11)
+
+
+def idx_images(n, h, w):
+    return struct.pack(">IIII", 0x803, n, h, w) + crng.integers(1, 256, n * h * w, dtype=np.uint8).tobytes()
+
+
+def idx_labels(n):
+    return struct.pack(">II", 0x801, n) + crng.integers(0, 10, n, dtype=np.uint8).tobytes()
+
+
+def cifar_batch(n):
+    return b"".join(bytes([int(crng.integers(0, 10))]) + crng.integers(1, 256, 3072, dtype=np.uint8).tobytes()
+                    for _ in range(n))
+
+
+write("fuzz_classes", "seed_idx_images", b"\x00" + idx_images(13, 3, 4))
+write("fuzz_classes", "seed_idx_images_gz", b"\x00" + gzip.compress(idx_images(13, 3, 4), mtime=0))
+write("fuzz_classes", "seed_idx_labels", b"\x01" + idx_labels(13))
+write("fuzz_classes", "seed_idx_labels_gz", b"\x01" + gzip.compress(idx_labels(13), mtime=0))
+write("fuzz_classes", "seed_cifar_batch", b"\x02" + cifar_batch(2))
