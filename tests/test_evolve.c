@@ -293,9 +293,103 @@ static void test_compaction_keeps_function(void **state) {
   tu_gpu_assert_clean();
 }
 
+/* A small classifier through every new layer kind: conv, avgpool, maxpool, fc over a 4x4x8
+ * input (k 4), fc, and a gap branch added in. */
+static const char *k_classifier =
+    "{\"input\":{\"channels\":3,\"size\":16},\"classes\":5,\"task\":\"classification\",\"layers\":["
+    "{\"name\":\"c1\",\"op\":\"conv\",\"in\":[\"input\"],\"out\":6,\"k\":3,\"pad\":1,\"act\":\"relu\"},"
+    "{\"name\":\"a1\",\"op\":\"avgpool\",\"in\":[\"c1\"],\"k\":2,\"stride\":2},"
+    "{\"name\":\"c2\",\"op\":\"conv\",\"in\":[\"a1\"],\"out\":8,\"k\":3,\"pad\":1,\"act\":\"relu\"},"
+    "{\"name\":\"m2\",\"op\":\"maxpool\",\"in\":[\"c2\"],\"k\":2,\"stride\":2},"
+    "{\"name\":\"f3\",\"op\":\"fc\",\"in\":[\"m2\"],\"out\":12,\"act\":\"relu\"},"
+    "{\"name\":\"f4\",\"op\":\"fc\",\"in\":[\"f3\"],\"out\":5},"
+    "{\"name\":\"g\",\"op\":\"gap\",\"in\":[\"c2\"]},"
+    "{\"name\":\"f5\",\"op\":\"fc\",\"in\":[\"g\"],\"out\":5},"
+    "{\"name\":\"sum\",\"op\":\"add\",\"in\":[\"f4\",\"f5\"]}],\"output\":\"sum\"}";
+
+static void make_classifier(ev_net_weights *w, uint64_t seed) {
+  ev_net_spec s;
+  TU_OK(ev_net_from_json(k_classifier, &s));
+  TU_OK(ev_net_infer(&s, 16, 16));
+  TU_OK(ev_weights_alloc(&s, w));
+  ev_weights_init_he(w, seed);
+  ev_net_free(&s);
+}
+
+/* Logits (N = 3, 5 classes; C4 = 8 floats per image) of a classifier on a fixed random batch. */
+static void forward_logits(const ev_net_weights *w, float *out) {
+  ev_gpu *g = tu_gpu();
+  ev_net_spec s;
+  TU_OK(ev_net_copy(&w->spec, &s));
+  TU_OK(ev_net_infer(&s, 16, 16));
+  ev_model *m;
+  TU_OK(ev_model_create(g, &s, 3, 16, 16, false, &m));
+  TU_OK(ev_model_upload(m, w));
+  TU_OK(ev_fill_random_input(m, 777));
+  ev_stream *st;
+  TU_OK(ev_stream_begin(g, &st));
+  TU_OK(ev_model_forward(m, st, false));
+  TU_OK(ev_model_predict(m, st));
+  TU_OK(ev_stream_submit(st));
+  TU_OK(ev_buf_download(g, &ev_model_logits(m)->buf, 0, out, 3 * 8 * 4));
+  ev_model_destroy(m);
+  ev_net_free(&s);
+}
+
+/* Synthesis, dead-neuron removal and compaction through fc, avgpool and gap layers: GPU masks
+ * equal the C reference at synapse and filter granularity, and a compacted offspring computes
+ * the same logits as its masked parent. */
+static void test_classifier_evolution(void **state) {
+  ev_gpu *g = tu_gpu();
+  uint64_t seed = tu_seed();
+  ev_net_weights anc;
+  make_classifier(&anc, seed);
+  ev_synthesis_options o = {.alpha = 0.5, .seed = seed, .generation = 2, .offspring = 1};
+  for (int variant = 0; variant < 3; variant++) {
+    o.granularity = variant == 2 ? EV_SYNTH_FILTER : EV_SYNTH_SYNAPSE;
+    o.z_network = variant == 1;
+    ev_net_weights a, b;
+    TU_OK(ev_synthesize(g, &anc, &o, &a));
+    TU_OK(ev_synthesize_ref(&anc, &o, &b));
+    assert_masks_equal(&a, &b);
+    assert_true(ev_weights_live_synapses(&a) < ev_net_synapses(&anc.spec));
+    ev_weights_free(&a), ev_weights_free(&b);
+  }
+  ev_net_weights child, small;
+  for (int i = 0; i < anc.spec.n; i++) /* zero biases: a dead neuron outputs exactly 0 */
+    if (anc.l[i].b) memset(anc.l[i].b, 0, (size_t)anc.spec.layers[i].out * 4);
+  o.granularity = EV_SYNTH_SYNAPSE, o.z_network = false, o.alpha = 0.6;
+  TU_OK(ev_synthesize(g, &anc, &o, &child));
+  /* kill c2's channel 3 (read by f3 at its 4x4 = 16 positions behind m2, and by the gap branch)
+   * and f3's neuron 5 (f4 loses its input 5) */
+  int c2 = ev_net_find(&child.spec, "c2"), f3 = ev_net_find(&child.spec, "f3");
+  const ev_layer *l2 = &child.spec.layers[c2], *l3 = &child.spec.layers[f3];
+  for (size_t k = 0; k < (size_t)l2->cin * 9; k++) child.l[c2].mask[3 * (size_t)l2->cin * 9 + k] = 0,
+                                                    child.l[c2].w[3 * (size_t)l2->cin * 9 + k] = 0;
+  size_t per = (size_t)l3->cin * l3->k * l3->k;
+  for (size_t k = 0; k < per; k++) child.l[f3].mask[5 * per + k] = 0, child.l[f3].w[5 * per + k] = 0;
+  ev_compact_stats st;
+  TU_OK(ev_compact(&child, &small, &st));
+  assert_true(small.spec.layers[c2].out < 8);
+  assert_true(small.spec.layers[f3].out < 12);
+  assert_int_equal(small.spec.layers[f3].k, 4); /* the fc still spans its 4x4 input */
+  assert_int_equal(small.spec.layers[f3].cin, small.spec.layers[c2].out);
+  assert_int_equal(small.spec.layers[small.spec.output].c, 5);
+  float p0[24], p1[24];
+  forward_logits(&child, p0);
+  forward_logits(&small, p1);
+  for (int n = 0; n < 3; n++)
+    for (int c = 0; c < 5; c++)
+      if (fabsf(p0[n * 8 + c] - p1[n * 8 + c]) > 1e-4f * (1 + fabsf(p0[n * 8 + c])))
+        fail_msg("logit (%d, %d): %g before compaction, %g after", n, c, p0[n * 8 + c], p1[n * 8 + c]);
+  ev_weights_free(&small), ev_weights_free(&child), ev_weights_free(&anc);
+  tu_gpu_assert_clean();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_gpu_equals_reference), cmocka_unit_test(test_same_seed_same_masks),
                                      cmocka_unit_test(test_protected_layers), cmocka_unit_test(test_budget_rule),
-                                     cmocka_unit_test(test_compaction_keeps_function)};
+                                     cmocka_unit_test(test_compaction_keeps_function),
+                                     cmocka_unit_test(test_classifier_evolution)};
   return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

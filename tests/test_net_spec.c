@@ -105,6 +105,82 @@ static void expect_infer_error(const char *json, int h, int w, ev_status code, c
   ev_net_free(&s);
 }
 
+/* A classification network with fc, avgpool and gap layers: shapes, fc kernels found from the
+ * input size, counts, the JSON round trip and the errors that name the layer. */
+#define CLS_NET(size, extra)                                                                                   \
+  "{\"input\":{\"channels\":1" size "},\"classes\":10,\"task\":\"classification\",\"layers\":["              \
+  "{\"name\":\"c1\",\"op\":\"conv\",\"in\":[\"input\"],\"out\":6,\"k\":5,\"pad\":2,\"act\":\"relu\"},"     \
+  "{\"name\":\"s2\",\"op\":\"avgpool\",\"in\":[\"c1\"],\"k\":2,\"stride\":2},"                               \
+  "{\"name\":\"f3\",\"op\":\"fc\",\"in\":[\"s2\"],\"out\":20,\"bn\":true,\"act\":\"relu\"" extra "},"     \
+  "{\"name\":\"f4\",\"op\":\"fc\",\"in\":[\"f3\"],\"out\":10}],\"output\":\"f4\"}"
+
+static void test_classification_spec(void **state) {
+  ev_net_spec s, b;
+  TU_OK(ev_net_from_json(CLS_NET(",\"size\":28", ""), &s));
+  assert_int_equal(s.task, EV_TASK_CLASSIFY);
+  assert_int_equal(s.in_size, 28);
+  int f3 = ev_net_find(&s, "f3"), f4 = ev_net_find(&s, "f4"), s2 = ev_net_find(&s, "s2");
+  assert_int_equal(s.layers[f3].op, EV_OP_CONV); /* an fc layer is a conv over its whole input */
+  assert_true(s.layers[f3].full);
+  assert_int_equal(s.layers[f3].k, 14); /* found from the input size at parse time */
+  assert_int_equal(s.layers[f4].k, 1);
+  assert_string_equal(ev_layer_op_name(&s.layers[f3]), "fc");
+  assert_string_equal(ev_layer_op_name(&s.layers[s2]), "avgpool");
+  TU_OK(ev_net_infer(&s, 28, 28));
+  assert_int_equal(s.layers[s2].h, 14);
+  assert_int_equal(s.layers[f3].h, 1);
+  assert_int_equal(s.layers[f4].c, 10);
+  assert_int_equal(ev_layer_synapses(&s.layers[f3]), 6ull * 14 * 14 * 20);
+  assert_int_equal(ev_net_synapses(&s), 150ull + 6 * 14 * 14 * 20 + 200);
+  assert_int_equal(ev_layer_params(&s.layers[f3]), 6ull * 14 * 14 * 20 + 3 * 20); /* + bias, BN */
+  /* round trip: fc keeps its kernel, the task and the input size */
+  char *j = ev_net_to_json(&s);
+  assert_non_null(strstr(j, "\"op\":\"fc\""));
+  assert_non_null(strstr(j, "\"task\":\"classification\""));
+  TU_OK(ev_net_from_json(j, &b));
+  free(j);
+  TU_OK(ev_net_infer_channels(&b));
+  assert_int_equal(ev_net_synapses(&b), ev_net_synapses(&s));
+  assert_int_equal(b.layers[f3].k, 14);
+  assert_true(b.layers[f3].full);
+  ev_net_free(&b);
+  /* another input size: the fc weights were made for 14x14 */
+  assert_int_equal(ev_net_infer(&s, 32, 32), EV_ERR_ARG);
+  assert_non_null(strstr(ev_last_error(), "layer f3"));
+  ev_clear_error();
+  ev_net_free(&s);
+  /* an fc layer without the input size, a non-square input, a 1x1 output check */
+  expect_format_error(CLS_NET("", ""), "layer f3: a fully connected layer needs the input size");
+  TU_OK(ev_net_from_json(CLS_NET(",\"size\":28", ""), &s));
+  assert_int_equal(ev_net_infer(&s, 28, 24), EV_ERR_ARG);
+  assert_non_null(strstr(ev_last_error(), "square"));
+  ev_clear_error();
+  ev_net_free(&s);
+  expect_format_error("{\"input\":{\"channels\":1},\"task\":\"sorting\",\"layers\":[{\"name\":\"a\",\"op\":\"conv\","
+                      "\"in\":[\"input\"],\"out\":2}],\"output\":\"a\"}", "task");
+  expect_format_error("{\"input\":{\"channels\":1},\"layers\":[{\"name\":\"a\",\"op\":\"conv\","
+                      "\"in\":[\"input\"],\"out\":2,\"act\":\"swish\"}],\"output\":\"a\"}", "layer a");
+  /* a classification output that is not 1x1 */
+  char bad[512];
+  snprintf(bad, sizeof bad, "{\"input\":{\"channels\":3},\"classes\":2,\"task\":\"classification\",\"layers\":["
+           "{\"name\":\"a\",\"op\":\"conv\",\"in\":[\"input\"],\"out\":2}],\"output\":\"a\"}");
+  expect_infer_error(bad, 8, 8, EV_ERR_ARG, "1x1");
+  /* gap: any input size, 1x1 out */
+  snprintf(bad, sizeof bad, "{\"input\":{\"channels\":3},\"classes\":4,\"task\":\"classification\",\"layers\":["
+           "{\"name\":\"a\",\"op\":\"conv\",\"in\":[\"input\"],\"out\":4,\"k\":3,\"pad\":1},"
+           "{\"name\":\"g\",\"op\":\"gap\",\"in\":[\"a\"]}],\"output\":\"g\"}");
+  TU_OK(ev_net_from_json(bad, &s));
+  TU_OK(ev_net_infer_channels(&s));
+  TU_OK(ev_net_infer(&s, 9, 9));
+  assert_int_equal(s.layers[1].k, 9);
+  TU_OK(ev_net_infer(&s, 13, 13));
+  assert_int_equal(s.layers[1].h, 1);
+  j = ev_net_to_json(&s);
+  assert_non_null(strstr(j, "\"op\":\"gap\""));
+  free(j);
+  ev_net_free(&s);
+}
+
 /* Numbers a file can carry stay inside int arithmetic: whole numbers within the bounds,
  * channel sums and layer sizes checked as they grow (found by tests/fuzz). */
 static void test_bounds(void **state) {
@@ -147,6 +223,7 @@ static void test_bounds(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_paper_synapse_count), cmocka_unit_test(test_json_round_trip),
-                                     cmocka_unit_test(test_bad_descriptions), cmocka_unit_test(test_bounds)};
+                                     cmocka_unit_test(test_bad_descriptions), cmocka_unit_test(test_bounds),
+                                     cmocka_unit_test(test_classification_spec)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
