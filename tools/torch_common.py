@@ -28,7 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_torch  # noqa: E402  (the spec-following safetensors reader/writer)
 
 META_ARCH = "evonet.architecture"
-OPS = ("conv", "deconv", "maxpool", "upsample", "concat", "add")
+OPS = ("conv", "deconv", "fc", "maxpool", "avgpool", "gap", "upsample", "concat", "add")
+WEIGHT_OPS = ("conv", "deconv", "fc")  # layers with weights (fc: a conv whose kernel covers its input)
 NAME_LEN = 32  # EV_NAME_LEN (names are shorter than this)
 MAX_IN = 4     # EV_NET_MAX_IN
 U64 = (1 << 64) - 1
@@ -107,7 +108,8 @@ def saliency_vgg(width, bn=False):
 
 def normalize_arch(a):
     """Checks a description the way ev_net_from_json does (PeerError naming the layer) and
-    returns it in ev_net_to_json's form: defaults filled in, only the keys that op prints."""
+    returns it in ev_net_to_json's form: defaults filled in, only the keys that op prints
+    ("act" folded into "relu", fc layers' k found from the input size)."""
     if not isinstance(a, dict) or not isinstance(a.get("layers"), list) or not a["layers"] \
             or not isinstance(a.get("input"), dict) or not isinstance(a.get("output"), str):
         raise PeerError("network description needs 'input', 'layers' and 'output'")
@@ -119,6 +121,12 @@ def normalize_arch(a):
     cin, classes = num(a["input"], "channels", 0), num(a, "classes", 2)
     if cin < 1 or classes < 1:
         raise PeerError("network description has bad input channels or classes")
+    task = a.get("task", "saliency")
+    if task not in ("saliency", "classification"):
+        raise PeerError("network description: 'task' must be \"saliency\" or \"classification\"")
+    in_size = num(a["input"], "size", 0)
+    if in_size < 0:
+        raise PeerError("network description: the input size must be a whole number from 1 on")
     seen, out_layers = set(), []
     for idx, o in enumerate(a["layers"]):
         if not isinstance(o, dict) or not isinstance(o.get("name"), str) or not isinstance(o.get("op"), str):
@@ -129,7 +137,8 @@ def normalize_arch(a):
         if name in seen:
             raise PeerError(f"network layer name '{name}' is used twice")
         if op not in OPS:
-            raise PeerError(f"layer {name}: unknown op '{op}'")
+            raise PeerError(f"layer {name}: unknown op '{op}' (expected conv, deconv, fc, maxpool, avgpool, gap, "
+                            "upsample, concat or add)")
         ins = o.get("in")
         if not isinstance(ins, list) or not 1 <= len(ins) <= MAX_IN:
             raise PeerError(f"layer {name}: 'in' must list 1 to {MAX_IN} layers")
@@ -139,24 +148,37 @@ def normalize_arch(a):
             if i != "input" and i not in seen:
                 raise PeerError(f"layer {name}: input '{i}' is not an earlier layer")
         L = {"name": name, "op": op, "in": list(ins)}
-        out, k, stride = num(o, "out", 0), num(o, "k", 1), num(o, "stride", 1)
+        full = op in ("fc", "gap")
+        out, k, stride = num(o, "out", 0), num(o, "k", 0 if full else 1), num(o, "stride", 1)
         pad, dil, out_pad = num(o, "pad", 0), num(o, "dil", 1), num(o, "out_pad", 0)
-        is_conv = op in ("conv", "deconv")
-        if is_conv and (out < 1 or k < 1 or stride < 1 or pad < 0 or dil < 1 or len(ins) != 1):
-            raise PeerError(f"layer {name}: bad convolution parameters")
-        if op == "maxpool" and (k < 1 or stride < 1 or pad < 0 or 2 * pad > k or len(ins) != 1):
+        relu = o.get("relu") is True
+        if "act" in o:
+            if o["act"] not in ("relu", "none"):
+                raise PeerError(f"layer {name}: 'act' must be \"relu\" or \"none\"")
+            relu = o["act"] == "relu"
+        if full:  # the window is the whole input
+            stride, pad, dil = 1, 0, 1
+        is_conv = op in WEIGHT_OPS
+        if is_conv and (out < 1 or (k < 1 and not full) or stride < 1 or pad < 0 or dil < 1 or len(ins) != 1):
+            raise PeerError(f"layer {name}: bad {'fully connected' if full else 'convolution'} parameters")
+        pool = op in ("maxpool", "avgpool", "gap")
+        if pool and not full and (k < 1 or stride < 1 or pad < 0 or 2 * pad > k or len(ins) != 1):
             raise PeerError(f"layer {name}: bad pooling parameters")
+        if pool and len(ins) != 1:
+            raise PeerError(f"layer {name}: pooling takes one input")
         if op == "deconv" and (out_pad < 0 or (out_pad >= stride and out_pad >= dil)):
             raise PeerError(f"layer {name}: output padding must be smaller than stride or dilation")
         if is_conv:
             L["out"] = out
-        if is_conv or op == "maxpool":
+        if op == "fc":
+            L["k"] = k  # the input side its weights were made for (0: found below)
+        elif op in ("conv", "deconv", "maxpool", "avgpool"):
             L.update(k=k, stride=stride, pad=pad)
-        if is_conv:
+        if op in ("conv", "deconv"):
             L["dil"] = dil
         if op == "deconv":
             L["out_pad"] = out_pad
-        if o.get("relu") is True:
+        if relu:
             L["relu"] = True
         if o.get("bn") is True:
             L["bn"] = True
@@ -171,7 +193,25 @@ def normalize_arch(a):
         out_layers.append(L)
     if a["output"] not in seen:
         raise PeerError(f"network output '{a['output']}' is not a layer")
-    return {"input": {"channels": cin}, "classes": classes, "layers": out_layers, "output": a["output"]}
+    inp = {"channels": cin}
+    if in_size:
+        inp["size"] = in_size
+    r = {"input": inp, "classes": classes}
+    if task == "classification":
+        r["task"] = "classification"
+    r.update(layers=out_layers, output=a["output"])
+    for L in out_layers:  # fc layers without k: their input size follows from the network's
+        if L["op"] == "fc" and L["k"] < 1:
+            if in_size < 1:
+                raise PeerError(f"layer {L['name']}: a fully connected layer needs the input size "
+                                "(\"input\": {\"size\": S})")
+            infer_shapes(r, in_size, in_size)
+            break
+    return r
+
+
+def is_classifier(a):
+    return a.get("task") == "classification"
 
 
 def arch_json(a):
@@ -188,19 +228,30 @@ def deconv_out(n, k, stride, pad, dil, out_pad):
 
 
 def infer_shapes(a, h, w):
-    """{layer name: (c, h, w)} for an h×w input, with ev_net_infer's checks and messages."""
+    """{layer name: (c, h, w)} for an h×w input, with ev_net_infer's checks and messages. An fc
+    layer without k gets the side of its input (as ev_net_infer sets it)."""
     shp = {"input": (a["input"]["channels"], h, w)}
     for L in a["layers"]:
         ins = [shp[i] for i in L["in"]]
         c0, h0, w0 = ins[0]
         op = L["op"]
-        if op == "conv":
+        if op in ("fc", "gap"):
+            what = "fully connected" if op == "fc" else "global pooling"
+            if h0 != w0:
+                raise PeerError(f"layer {L['name']}: a {what} layer needs a square input, got {h0}x{w0} at input {h}x{w}")
+            if op == "fc" and L["k"] > 0 and L["k"] != h0:
+                raise PeerError(f"layer {L['name']}: its weights take a {L['k']}x{L['k']} input, got {h0}x{w0} at "
+                                f"input {h}x{w} (the network is made for another input size)")
+            if op == "fc":
+                L["k"] = h0
+            s = (L["out"] if op == "fc" else c0, 1, 1)
+        elif op == "conv":
             s = (L["out"], conv_out(h0, L["k"], L["stride"], L["pad"], L["dil"]),
                  conv_out(w0, L["k"], L["stride"], L["pad"], L["dil"]))
         elif op == "deconv":
             s = (L["out"], deconv_out(h0, L["k"], L["stride"], L["pad"], L["dil"], L["out_pad"]),
                  deconv_out(w0, L["k"], L["stride"], L["pad"], L["dil"], L["out_pad"]))
-        elif op == "maxpool":
+        elif op in ("maxpool", "avgpool"):
             s = (c0, conv_out(h0, L["k"], L["stride"], L["pad"], 1), conv_out(w0, L["k"], L["stride"], L["pad"], 1))
         elif op == "upsample":
             s = (c0,) + shp[L["like"]][1:]
@@ -216,7 +267,11 @@ def infer_shapes(a, h, w):
             raise PeerError(f"layer {L['name']} has no pixels left at input {h}x{w}; use a larger input size")
         shp[L["name"]] = s
     o = shp[a["output"]]
-    if o != (a["classes"], h, w):
+    if is_classifier(a):
+        if o != (a["classes"], 1, 1):
+            raise PeerError(f"network output {a['output']} is {o[1]}x{o[2]}x{o[0]}, expected {a['classes']} "
+                            f"classes at 1x1 (classification) for input {h}x{w}")
+    elif o != (a["classes"], h, w):
         raise PeerError(f"network output {a['output']} is {o[1]}x{o[2]}x{o[0]}, expected {a['classes']} "
                         f"classes at {h}x{w}")
     return shp
@@ -246,9 +301,13 @@ class _ByName(nn.ModuleList):
 
 
 class Net(nn.Module):
-    """The network of a description: conv/deconv (bias) [-> BatchNorm2d] [-> ReLU], max-pool,
-    bilinear upsample (align_corners=False) to another layer's size, concat, add. Each
-    conv/deconv has a buffer `mask` (1 keep, 0 removed synapse) shaped like its weight."""
+    """The network of a description: conv/deconv/fc (bias) [-> BatchNorm2d] [-> ReLU], max-pool,
+    average pool (zero padding counted), global average pool, bilinear upsample
+    (align_corners=False) to another layer's size, concat, add. An fc layer is a Conv2d whose
+    k x k kernel covers its whole input (so its weight is PyTorch's Linear weight over the
+    input flattened in (C, H, W) order). Each layer with weights has a buffer `mask` (1 keep,
+    0 removed synapse) shaped like its weight. A classification net's output is
+    (N, classes, 1, 1) logits."""
 
     def __init__(self, arch):
         super().__init__()
@@ -258,12 +317,18 @@ class Net(nn.Module):
         ch = {"input": arch["input"]["channels"]}
         for L in self.layers:
             c0, op = ch[L["in"][0]], L["op"]
-            if op in ("conv", "deconv"):
-                cls = nn.Conv2d if op == "conv" else nn.ConvTranspose2d
-                kw = dict(output_padding=L["out_pad"]) if op == "deconv" else {}
+            if op in WEIGHT_OPS:
+                if op == "fc" and L["k"] < 1:
+                    raise PeerError(f"layer {L['name']}: a fully connected layer needs the input size")
                 m = nn.Module()
-                m.conv = cls(c0, L["out"], L["k"], stride=L["stride"], padding=L["pad"], dilation=L["dil"],
-                             bias=True, **kw)
+                if op == "deconv":
+                    m.conv = nn.ConvTranspose2d(c0, L["out"], L["k"], stride=L["stride"], padding=L["pad"],
+                                                dilation=L["dil"], output_padding=L["out_pad"], bias=True)
+                elif op == "fc":
+                    m.conv = nn.Conv2d(c0, L["out"], L["k"], bias=True)
+                else:
+                    m.conv = nn.Conv2d(c0, L["out"], L["k"], stride=L["stride"], padding=L["pad"],
+                                       dilation=L["dil"], bias=True)
                 m.register_buffer("mask", torch.ones_like(m.conv.weight))
                 if L.get("bn"):
                     m.bn = nn.BatchNorm2d(L["out"])
@@ -271,6 +336,9 @@ class Net(nn.Module):
                 ch[L["name"]] = L["out"]
             elif op == "maxpool":
                 self.mods[L["name"]] = nn.MaxPool2d(L["k"], L["stride"], L["pad"])
+                ch[L["name"]] = c0
+            elif op == "avgpool":
+                self.mods[L["name"]] = nn.AvgPool2d(L["k"], L["stride"], L["pad"], count_include_pad=True)
                 ch[L["name"]] = c0
             elif op == "concat":
                 ch[L["name"]] = sum(ch[i] for i in L["in"])
@@ -281,22 +349,24 @@ class Net(nn.Module):
                             f"expected {arch['classes']} classes")
 
     def conv_layers(self):
-        """(name, module with .conv, .mask[, .bn]) in description order."""
-        return [(L["name"], self.mods[L["name"]]) for L in self.layers if L["op"] in ("conv", "deconv")]
+        """(name, module with .conv, .mask[, .bn]) in description order: conv, deconv and fc."""
+        return [(L["name"], self.mods[L["name"]]) for L in self.layers if L["op"] in WEIGHT_OPS]
 
     def forward(self, x):
         v = {"input": x}
         for L in self.layers:
             op, ins = L["op"], [v[i] for i in L["in"]]
-            if op in ("conv", "deconv"):
+            if op in WEIGHT_OPS:
                 m = self.mods[L["name"]]
                 y = m.conv(ins[0])
                 if L.get("bn"):
                     y = m.bn(y)
                 if L.get("relu"):
                     y = F.relu(y)
-            elif op == "maxpool":
+            elif op in ("maxpool", "avgpool"):
                 y = self.mods[L["name"]](ins[0])
+            elif op == "gap":
+                y = ins[0].mean((2, 3), keepdim=True)
             elif op == "upsample":
                 y = F.interpolate(ins[0], size=v[L["like"]].shape[2:], mode="bilinear", align_corners=False)
             elif op == "concat":
@@ -305,7 +375,7 @@ class Net(nn.Module):
                 y = ins[0]
                 for t in ins[1:]:
                     y = y + t
-            if L.get("relu") and op not in ("conv", "deconv"):
+            if L.get("relu") and op not in WEIGHT_OPS:
                 y = F.relu(y)
             v[L["name"]] = y
         return v[self.arch["output"]]
@@ -339,7 +409,7 @@ def init_he(net, seed):
     beta 0, mean 0, var 1), which is what ev_weights_alloc sets."""
     with np.errstate(over="ignore"):
         for i, L in enumerate(net.layers):
-            if L["op"] not in ("conv", "deconv"):
+            if L["op"] not in WEIGHT_OPS:
                 continue
             m = net.mods[L["name"]]
             wt = m.conv.weight
@@ -396,7 +466,7 @@ def load_weights(net, path):
     if arch_json(arch) != arch_json(net.arch):
         raise PeerError(f"{path} holds a different architecture than this run's network")
     for L in net.layers:
-        if L["op"] not in ("conv", "deconv"):
+        if L["op"] not in WEIGHT_OPS:
             continue
         m = net.mods[L["name"]]
         for f in _fields(L):
@@ -437,7 +507,7 @@ def save_weights(net, path, extra_meta=None):
     """Writes net as an evonet network file (ev_weights_save's names, order and layouts)."""
     tensors = {}
     for L in net.layers:
-        if L["op"] in ("conv", "deconv"):
+        if L["op"] in WEIGHT_OPS:
             for f in _fields(L):
                 tensors[f"{L['name']}.{f}"] = _param(net.mods[L["name"]], f).detach().float().cpu()
     meta = {META_ARCH: arch_json(net.arch)}
@@ -535,8 +605,12 @@ def _detect(root):
     if _find_list(root, _MSRAB_LISTS["train"]) or _find_list(root, _MSRAB_LISTS["test"]) or \
             any(_ext_rank(n, False) >= 0 and not n.startswith(".") for n in os.listdir(root)):
         return "msra-b"
+    cl = _class_layout(root)  # classification layouts only where no saliency layout fits
+    if cl:
+        return cl
     raise PeerError(f"cannot tell the layout of dataset folder {root}: expected images/ + masks/, imgs/ + gt/, "
-                    "DUTS-TR-Image/, or <stem>.jpg + <stem>.png side by side")
+                    "DUTS-TR-Image/, <stem>.jpg + <stem>.png side by side, train-images-idx3-ubyte[.gz] (IDX), "
+                    "data_batch_1.bin (CIFAR-10) or train/<class>/<image> (imagefolder)")
 
 
 def list_pairs(root, split, layout="auto"):
@@ -544,13 +618,9 @@ def list_pairs(root, split, layout="auto"):
     if split not in SPLITS:
         raise PeerError(f"unknown split '{split}' (expected train, val, test or all)")
     split = SPLITS[split]
-    lay = layout.lower().replace("-", "").replace("_", "")
-    names = {"auto": "auto", "generic": "generic", "msrab": "msra-b", "hkuis": "hku-is", "duts": "duts"}
-    if lay not in names:
-        raise PeerError(f"unknown dataset layout '{layout}' (expected auto, generic, msra-b, hku-is or duts)")
-    if not os.path.isdir(root):
-        raise PeerError(f"dataset folder {root} does not exist")
-    layout = _detect(root) if names[lay] == "auto" else names[lay]
+    root, layout = dataset_layout(root, layout)
+    if layout in CLASS_LAYOUTS:
+        raise PeerError(f"dataset {root} holds labelled images ({layout} layout), not images with masks")
     pairs = []
 
     def generic_sub(sub, lp=None):
@@ -732,6 +802,434 @@ class SalientDataset(torch.utils.data.Dataset):
             idx = order[s:s + batch]
             xs, ms = zip(*(self.sample(i, aug_draw(seed, epoch, i) if augment else None) for i in idx))
             yield torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ms)), idx
+
+
+# ---------------------------------------------------------------- classification sets
+# src/data/classes*.c: IDX (MNIST / Fashion-MNIST), CIFAR-10 binary batches, ImageFolder.
+KNOWN_SETS = {"fashion-mnist": ("/usr/share/datasets/fashion-mnist", "install the Debian package dataset-fashion-mnist"),
+              "mnist": ("/usr/share/datasets/mnist",
+                        "put MNIST's IDX files there, or use fashion-mnist (Debian package dataset-fashion-mnist)")}
+LAYOUTS = {"auto": "auto", "generic": "generic", "msrab": "msra-b", "hkuis": "hku-is", "duts": "duts",
+           "idx": "idx", "cifar10": "cifar10", "imagefolder": "imagefolder"}
+CLASS_LAYOUTS = ("idx", "cifar10", "imagefolder")
+FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot")
+CIFAR_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR_RECORD = 1 + 3 * 32 * 32
+CLASS_FILE_MAX = 2 << 30
+
+
+def resolve_root(root):
+    """ev_dataset_resolve: "fashion-mnist" and "mnist" name Debian's folders; others unchanged."""
+    if root in KNOWN_SETS:
+        d, how = KNOWN_SETS[root]
+        if not os.path.isdir(d):
+            raise PeerError(f"dataset '{root}' is not installed: {d} does not exist ({how})")
+        return d
+    return root
+
+
+def layout_name(layout):
+    lay = layout.lower().replace("-", "").replace("_", "")
+    if lay not in LAYOUTS:
+        raise PeerError(f"unknown dataset layout '{layout}' (expected auto, generic, msra-b, hku-is, duts, idx, "
+                        "cifar10 or imagefolder)")
+    return LAYOUTS[lay]
+
+
+def _idx_file(root, prefix, kind):
+    for name in (f"{prefix}-{kind}-ubyte", f"{prefix}-{kind}-ubyte.gz"):
+        if os.path.isfile(os.path.join(root, name)):
+            return os.path.join(root, name)
+    return None
+
+
+def _cifar_dir(root):
+    for d in (root, os.path.join(root, "cifar-10-batches-bin")):
+        if os.path.isfile(os.path.join(d, "data_batch_1.bin")):
+            return d
+    return None
+
+
+def _is_image_name(name):
+    return not name.startswith(".") and _ext_rank(name, True) >= 0
+
+
+def _has_images(d):
+    try:
+        return any(_is_image_name(n) for n in os.listdir(d))
+    except OSError:
+        return False
+
+
+def _is_class_split(d):
+    if not os.path.isdir(d) or os.path.isdir(os.path.join(d, "images")):
+        return False
+    return any(not n.startswith(".") and os.path.isdir(os.path.join(d, n)) and _has_images(os.path.join(d, n))
+               for n in os.listdir(d))
+
+
+def _class_layout(root):
+    if _idx_file(root, "train", "images-idx3"):
+        return "idx"
+    if _cifar_dir(root):
+        return "cifar10"
+    if any(_is_class_split(os.path.join(root, s)) for s in ("train", "val", "valid", "test")):
+        return "imagefolder"
+    return None
+
+
+def dataset_layout(root, layout="auto"):
+    """(resolved root, layout name) as ev_dataset_open finds them (saliency layouts first)."""
+    root = resolve_root(root)
+    lay = layout_name(layout)
+    if not os.path.isdir(root):
+        raise PeerError(f"dataset folder {root} does not exist")
+    return root, (_detect(root) if lay == "auto" else lay)
+
+
+def read_whole(path):
+    """ds_read_whole: the bytes of a file, gunzipped when it is gzip (by its content)."""
+    import gzip
+    import zlib
+    if not os.path.isfile(path):
+        raise PeerError(f"cannot open {path}: no such file")
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise PeerError(f"{path} is a corrupt or truncated gzip file ({e})")
+    if len(data) > CLASS_FILE_MAX:
+        raise PeerError(f"{path} holds more than {CLASS_FILE_MAX} bytes, more than a dataset file may have")
+    return data
+
+
+def _read_idx(root, prefix):
+    """(pixels (n, h, w, 1) uint8, labels (n) int32, image path) of one IDX file pair."""
+    ip, lp = _idx_file(root, prefix, "images-idx3"), _idx_file(root, prefix, "labels-idx1")
+    if ip is None:
+        raise PeerError(f"missing file {root}/{prefix}-images-idx3-ubyte (or .gz)")
+    if lp is None:
+        raise PeerError(f"missing file {root}/{prefix}-labels-idx1-ubyte (or .gz)")
+    d = read_whole(ip)
+    if len(d) < 16:
+        raise PeerError(f"{ip} is truncated: {len(d)} bytes, shorter than an IDX image header")
+    magic, n, h, w = (int.from_bytes(d[i:i + 4], "big") for i in (0, 4, 8, 12))
+    if magic != 0x803:
+        raise PeerError(f"{ip} has the wrong magic number 0x{magic:08x} (an IDX image file starts with 0x00000803)")
+    if not (0 < h <= 65536 and 0 < w <= 65536):
+        raise PeerError(f"{ip} claims images of {w}x{h} pixels")
+    have = len(d) - 16
+    if n > have // (h * w):
+        raise PeerError(f"{ip} is truncated: its header says {n} images of {w}x{h}, it holds {have} bytes of pixels")
+    if n * h * w != have:
+        raise PeerError(f"{ip} has {have - n * h * w} bytes past its {n} images of {w}x{h}")
+    if n == 0:
+        raise PeerError(f"{ip} holds no images")
+    pix = np.frombuffer(d, np.uint8, offset=16).reshape(n, h, w, 1)
+    t = read_whole(lp)
+    if len(t) < 8:
+        raise PeerError(f"{lp} is truncated: {len(t)} bytes, shorter than an IDX label header")
+    magic, m = int.from_bytes(t[:4], "big"), int.from_bytes(t[4:8], "big")
+    if magic != 0x801:
+        raise PeerError(f"{lp} has the wrong magic number 0x{magic:08x} (an IDX label file starts with 0x00000801)")
+    if m != len(t) - 8:
+        raise PeerError(f"{lp} is truncated or has bytes past its {m} labels")
+    if m != n:
+        raise PeerError(f"{lp} holds {m} labels but {ip} holds {n} images")
+    lab = np.frombuffer(t, np.uint8, offset=8).astype(np.int32)
+    bad = np.nonzero(lab >= 10)[0]
+    if bad.size:
+        raise PeerError(f"{lp}: the label {lab[bad[0]]} of sample {bad[0]} is outside the 10 classes")
+    return pix, lab, ip
+
+
+def _read_cifar_batch(path):
+    if not os.path.isfile(path):
+        raise PeerError(f"missing CIFAR-10 batch {path}")
+    d = read_whole(path)
+    if len(d) == 0 or len(d) % CIFAR_RECORD:
+        raise PeerError(f"{path} is {len(d)} bytes, not a whole number of {CIFAR_RECORD}-byte CIFAR-10 records "
+                        "(truncated, or not a CIFAR-10 batch)")
+    rec = np.frombuffer(d, np.uint8).reshape(-1, CIFAR_RECORD)
+    lab = rec[:, 0].astype(np.int32)
+    bad = np.nonzero(lab >= 10)[0]
+    if bad.size:
+        raise PeerError(f"{path}: the label {lab[bad[0]]} of record {bad[0]} is outside the 10 classes")
+    return rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), lab  # planes -> HWC
+
+
+def class_stats(pix, c):
+    """ds_class_stats: per-channel mean and std of v/255 over all pixels, from a histogram in
+    double (the same sums in the same order), as float32."""
+    flat = pix.reshape(-1, c)
+    n = flat.shape[0]
+    mean, std = np.zeros(3, np.float32), np.ones(3, np.float32)
+    for k in range(c):
+        hist = np.bincount(flat[:, k], minlength=256)
+        s1 = s2 = 0.0
+        for v in range(256):
+            x = v / 255.0
+            s1 += float(hist[v]) * x
+            s2 += float(hist[v]) * x * x
+        m = s1 / n
+        var = s2 / n - m * m
+        mean[k] = np.float32(m)
+        std[k] = np.float32(math.sqrt(var)) if var > 1e-12 else np.float32(1.0)
+    return mean, std
+
+
+def class_aug_draw(seed, epoch, index, pad, flip_allowed):
+    """ev_class_aug_draw: (dx, dy, flip) of sample `index` in `epoch` for a shift pad `pad`."""
+    h = _mix(_mix(_mix(seed & U64) ^ (epoch & U64)) ^ (index & U64))
+    span = 2 * max(pad, 0) + 1
+    return (_mix(h ^ 11) % span - span // 2, _mix(h ^ 12) % span - span // 2,
+            int(_mix(h ^ 13) >> 63) if flip_allowed else 0)
+
+
+class ClassDataset:
+    """One split of a classification set (ev_dataset_open of an IDX, CIFAR-10 or ImageFolder
+    root). Splits: val = the last floor(n/12) of the training file, train the rest, test the
+    test file, all = training file then test file; ImageFolder: ROOT/train, ROOT/val (valid),
+    ROOT/test of class folders. Normalisation: per-channel mean/std over every image of the
+    training file (ImageFolder: ImageNet's). Samples are ev_class_sample's: resized to S×S
+    when their size differs (bilinear, ev_resample_u8), shifted by (dx, dy) with value-0
+    pixels outside, mirrored, normalised, in float32 as the C code computes them."""
+
+    def __init__(self, root, split, size, layout="auto", cache_mb=1024):
+        if split not in SPLITS:
+            raise PeerError(f"unknown split '{split}' (expected train, val, test or all)")
+        split = SPLITS[split]
+        self.root, self.layout = dataset_layout(root, layout)
+        root = self.root
+        if self.layout not in CLASS_LAYOUTS:
+            raise PeerError(f"dataset {root} holds images with masks ({self.layout} layout), not labelled images")
+        self.size, self.split, self.pixels, self.paths = size, split, None, None
+        self.cache, self.cache_left = {}, cache_mb << 20
+        if self.layout == "imagefolder":
+            self._open_folder(root, split)
+        else:
+            if self.layout == "idx":
+                tr_pix, tr_lab, tr_path = _read_idx(root, "train")
+                te = _read_idx(root, "t10k") if split in ("test", "all") else None
+                if te is not None and te[0].shape[1:] != tr_pix.shape[1:]:
+                    raise PeerError(f"{te[2]} holds images of {te[0].shape[2]}x{te[0].shape[1]} but {tr_path} of "
+                                    f"{tr_pix.shape[2]}x{tr_pix.shape[1]}")
+                low = root.lower()
+                self.source = "fashion-mnist" if "fashion" in low else "mnist" if "mnist" in low else "idx"
+                self.class_names = list(FASHION_NAMES if self.source == "fashion-mnist" else map(str, range(10)))
+                self.crop_pad, self.channels = 2, 1
+            else:
+                if _cifar_dir(root) is None:
+                    raise PeerError(f"missing file {root}/data_batch_1.bin (or {root}/cifar-10-batches-bin/"
+                                    "data_batch_1.bin) for the CIFAR-10 layout")
+                d = _cifar_dir(root)
+                parts = [_read_cifar_batch(os.path.join(d, f"data_batch_{b}.bin")) for b in range(1, 6)]
+                tr_pix, tr_lab = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+                te = _read_cifar_batch(os.path.join(d, "test_batch.bin")) if split in ("test", "all") else None
+                self.source, self.crop_pad, self.channels = "cifar10", 4, 3
+                self.class_names = list(CIFAR_NAMES)
+                meta = os.path.join(d, "batches.meta.txt")
+                if os.path.isfile(meta):
+                    names = [ln.strip() for ln in read_whole(meta).replace(b"\0", b"\n").decode("utf-8", "replace")
+                             .split("\n") if ln.strip()]
+                    if len(names) != 10:
+                        raise PeerError(f"{meta} lists {len(names)} class names, CIFAR-10 has 10")
+                    self.class_names = names
+            self.flip = 1
+            self.mean, self.std = class_stats(tr_pix, self.channels)
+            n_tr = tr_pix.shape[0]
+            n_val = n_tr // 12
+            if split == "train":
+                self.pixels, self.labels = tr_pix[:n_tr - n_val], tr_lab[:n_tr - n_val]
+            elif split == "val":
+                self.pixels, self.labels = tr_pix[n_tr - n_val:], tr_lab[n_tr - n_val:]
+            elif split == "test":
+                self.pixels, self.labels = te[0], te[1]
+            else:
+                self.pixels = tr_pix if te is None else np.concatenate([tr_pix, te[0]])
+                self.labels = tr_lab if te is None else np.concatenate([tr_lab, te[1]])
+            self.h, self.w = tr_pix.shape[1:3]
+        self.classes = len(self.class_names)
+        if len(self.labels) == 0:
+            raise PeerError(f"dataset {root} ({self.layout} layout, split {split}) has no images")
+
+    def _open_folder(self, root, split):
+        names = {"train": ("train",), "val": ("val", "valid"), "test": ("test",)}
+
+        def split_dir(sp):
+            for n in names[sp]:
+                if os.path.isdir(os.path.join(root, n)):
+                    return os.path.join(root, n)
+            return None
+
+        class_dir = split_dir("train")
+        if class_dir is None:
+            for sp in (("val", "test") if split == "all" else (split,)):
+                class_dir = split_dir(sp)
+                if class_dir:
+                    break
+            if class_dir is None:
+                raise PeerError(f"missing folders {root}/train, val and test for the imagefolder layout"
+                                if split == "all" else f"missing folder {root}/{split} for the imagefolder layout")
+
+        def subdirs(d):
+            return sorted((n for n in os.listdir(d) if not n.startswith(".") and os.path.isdir(os.path.join(d, n))),
+                          key=lambda s: s.encode())
+
+        self.class_names = subdirs(class_dir)
+        if len(self.class_names) < 2:
+            raise PeerError(f"{class_dir} holds {len(self.class_names)} class folders; a classification needs "
+                            "at least 2")
+        index = {c: i for i, c in enumerate(self.class_names)}
+        paths, labels = [], []
+        for sp in ("train", "val", "test"):
+            if split not in ("all", sp):
+                continue
+            d = split_dir(sp)
+            if d is None:
+                if split == "all":
+                    continue
+                raise PeerError(f"missing folder {root}/{sp} for the imagefolder layout")
+            for c in subdirs(d):
+                cdir = os.path.join(d, c)
+                if c not in index:
+                    raise PeerError(f"class folder {cdir} is not one of the {len(index)} classes of {class_dir}")
+                imgs = sorted((n for n in os.listdir(cdir) if _is_image_name(n)), key=lambda s: s.encode())
+                if not imgs:
+                    raise PeerError(f"class folder {cdir} holds no images (.jpg, .jpeg, .png, .bmp)")
+                paths += [os.path.join(cdir, n) for n in imgs]
+                labels += [index[c]] * len(imgs)
+        for c in self.class_names:
+            if not _has_images(os.path.join(class_dir, c)):
+                raise PeerError(f"class folder {os.path.join(class_dir, c)} holds no images (.jpg, .jpeg, .png, .bmp)")
+        self.paths, self.labels = paths, np.array(labels, np.int32)
+        self.source, self.channels, self.crop_pad, self.flip = "imagefolder", 3, 0, 1
+        self.mean, self.std = MEAN.copy(), STD.copy()
+
+    def __len__(self):
+        return len(self.labels)
+
+    def pad(self):
+        """ds_class_pad: the shift pad at this size (ImageFolder: S/8)."""
+        return self.crop_pad if self.pixels is not None else self.size // 8
+
+    def aug_draw(self, seed, epoch, index):
+        return class_aug_draw(seed, epoch, index, self.pad(), self.flip)
+
+    def pixels_at(self, i):
+        """class_pixels: sample i as (S, S, c) float32 0..255 (copied, or resized to S×S)."""
+        S = self.size
+        if self.pixels is not None and (self.h, self.w) == (S, S):
+            return self.pixels[i].astype(np.float32)
+        if i in self.cache:
+            return self.cache[i]
+        if self.pixels is not None:
+            img = self.pixels[i]
+        else:
+            from PIL import Image
+            try:
+                with Image.open(self.paths[i]) as im:
+                    img = np.asarray(im.convert("RGB"), dtype=np.uint8)
+            except (OSError, ValueError) as e:
+                raise PeerError(f"cannot decode {self.paths[i]}: {e}")
+        h, w = img.shape[:2]
+        t = resample(img, (np.float32(0), np.float32(0), np.float32(w), np.float32(h)), S, S).astype(np.float32)
+        if t.nbytes <= self.cache_left:
+            self.cache[i] = t
+            self.cache_left -= t.nbytes
+        return t
+
+    def _shift_norm(self, imgs, augs):
+        """ev_class_sample's shift, flip and normalisation of (B, S, S, c) float32 0..255:
+        out(y, x) = in(y + dy, (flip ? S-1-x : x) + dx), 0 outside; (v/255 - mean)/std."""
+        B, S, _, c = imgs.shape
+        P = max([abs(a) for dx, dy, _ in augs for a in (dx, dy)] + [0])
+        padded = np.zeros((B, S + 2 * P, S + 2 * P, c), np.float32)
+        padded[:, P:P + S, P:P + S] = imgs
+        ar = np.arange(S)
+        dx = np.array([a[0] for a in augs])[:, None]
+        dy = np.array([a[1] for a in augs])[:, None]
+        fl = np.array([a[2] for a in augs], bool)[:, None]
+        ys = ar[None, :] + dy + P
+        xs = np.where(fl, S - 1 - ar[None, :], ar[None, :]) + dx + P
+        out = padded[np.arange(B)[:, None, None], ys[:, :, None], xs[:, None, :]]
+        out = (out / np.float32(255.0) - self.mean[:c]) / self.std[:c]
+        return np.ascontiguousarray(out.transpose(0, 3, 1, 2), dtype=np.float32)
+
+    def sample(self, i, aug=None):
+        """(x (c, S, S) float32 normalised, label): ev_class_sample with aug (dx, dy, flip) or none."""
+        return self._shift_norm(self.pixels_at(i)[None], [aug or (0, 0, 0)])[0], int(self.labels[i])
+
+    def batches(self, batch, seed=0, epoch=0, augment=False, shuffle=False, drop_last=False):
+        """Yields (x (N, c, S, S), labels (N) int64, indices) in ev_loader's order."""
+        order = epoch_order(len(self), seed, epoch, shuffle)
+        n = len(order) // batch * batch if drop_last else len(order)
+        S = self.size
+        native = self.pixels is not None and (self.h, self.w) == (S, S)
+        for s in range(0, n, batch):
+            idx = order[s:s + batch]
+            imgs = self.pixels[idx].astype(np.float32) if native else np.stack([self.pixels_at(i) for i in idx])
+            augs = [self.aug_draw(seed, epoch, i) if augment else (0, 0, 0) for i in idx]
+            yield (torch.from_numpy(self._shift_norm(imgs, augs)),
+                   torch.from_numpy(self.labels[idx].astype(np.int64)), idx)
+
+
+def open_dataset(root, split, size, layout="auto"):
+    """ClassDataset or SalientDataset, by what the folder holds."""
+    _, lay = dataset_layout(root, layout)
+    return ClassDataset(root, split, size, lay) if lay in CLASS_LAYOUTS else SalientDataset(root, split, size, lay)
+
+
+class ClassMetrics:
+    """ev_class_metrics: top-1, top-k (k = min(classes, 5)), mean cross-entropy (log-sum-exp in
+    double), per-class accuracy and its mean, with ties ranked to the lower class index and NaN
+    above every number (the C definitions)."""
+
+    def __init__(self, classes, names=None):
+        self.C, self.names = classes, names or [str(c) for c in range(classes)]
+        self.confusion = np.zeros((classes, classes), np.int64)
+        self.n, self.top1, self.top5, self.loss_sum = 0, 0, 0, 0.0
+
+    def add(self, logits, labels):
+        """logits (B, C) float32, labels (B)."""
+        lg = np.asarray(logits, np.float32).reshape(len(labels), self.C)
+        y = np.asarray(labels, np.int64)
+        c = np.arange(self.C)[None, :]
+        ly = lg[np.arange(len(y)), y][:, None]
+        na, nb = np.isnan(lg), np.isnan(ly)
+        with np.errstate(invalid="ignore"):
+            before = np.where(na | nb, na & (~nb | (c < y[:, None])), (lg > ly) | ((lg == ly) & (c < y[:, None])))
+        before &= c != y[:, None]
+        ahead = before.sum(1)
+        pred = np.argmax(lg, 1)  # first maximum; the first NaN where there is one
+        k = min(self.C, 5)
+        self.n += len(y)
+        self.top1 += int((pred == y).sum())
+        self.top5 += int((ahead < k).sum())
+        np.add.at(self.confusion, (y, pred), 1)
+        l64 = lg.astype(np.float64)
+        mx = l64.max(1, keepdims=True)
+        per = np.log(np.exp(l64 - mx).sum(1)) + (mx[:, 0] - l64[np.arange(len(y)), y])
+        for v in per:
+            self.loss_sum += float(v)
+
+    def class_acc(self, c):
+        t = int(self.confusion[c].sum())
+        return float(self.confusion[c, c]) / t if t else float("nan")
+
+    def result(self):
+        n = self.n
+        accs = [self.class_acc(c) for c in range(self.C)]
+        ok = [a for a in accs if not math.isnan(a)]
+        return {"n_images": n, "top1": self.top1 / n if n else float("nan"),
+                "top5": self.top5 / n if n else float("nan"), "top5_k": min(self.C, 5),
+                "loss": self.loss_sum / n if n else float("nan"),
+                "mean_class_acc": sum(ok) / len(ok) if ok else float("nan"),
+                "classes": [{"name": self.names[c], "images": int(self.confusion[c].sum()), "accuracy": accs[c]}
+                            for c in range(self.C)]}
 
 
 # ---------------------------------------------------------------- metrics

@@ -55,9 +55,43 @@ import torch_common as tc  # noqa: E402
 from torch_common import PeerError  # noqa: E402
 
 PROG = "torch_peer.py"
+ARCHS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "archs")
 
 
 # ---------------------------------------------------------------- the network of a run
+def read_arch(spec):
+    """(architecture, its path) of --arch: a network file (its "evonet.architecture"), a JSON
+    description, or the bare name of a shipped one (assets/archs/<name>.json), as evonet's
+    --arch takes it."""
+    path = spec
+    if "/" not in spec and ".json" not in spec and not os.path.exists(spec):
+        path = os.path.join(ARCHS, spec + ".json")
+        if not os.path.isfile(path):
+            raise PeerError(f"no architecture '{spec}': neither a file nor one of the shipped specs in {ARCHS}")
+    if not os.path.isfile(path):
+        raise PeerError(f"cannot open {path}: no such file")
+    with open(path, "rb") as f:
+        head = f.read(1)
+    if head != b"{":  # a network file (safetensors starts with its header length)
+        return tc.read_network_file(path)[0], path
+    try:
+        with open(path, "rb") as f:
+            a = json.loads(f.read().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise PeerError(f"{path}: network description is not valid JSON ({e})")
+    try:
+        return tc.normalize_arch(a), path
+    except PeerError as e:
+        raise PeerError(f"{path}: {e}")
+
+
+def settle_size(args, arch):
+    """--size, else the network's own input size, else 128 (cli_settle_size)."""
+    if args.size is None:
+        args.size = arch["input"].get("size") or 128
+    return args.size
+
+
 def build_net(args):
     """Net from --arch / --init / --width, with initial weights; (net, architecture source)."""
     init = getattr(args, "init", None)
@@ -66,12 +100,14 @@ def build_net(args):
     if args.width is not None:
         arch = tc.saliency_vgg(args.width, args.bn)
         src = f"saliency width {args.width:g}{' bn' if args.bn else ''}"
-    elif args.arch or init:  # --init alone: its own architecture
-        arch, _ = tc.read_network_file(args.arch or init)
-        src = args.arch or init
+    elif args.arch:
+        arch, src = read_arch(args.arch)
+    elif init:  # --init alone: its own architecture
+        arch, _ = tc.read_network_file(init)
+        src = init
     else:
         raise PeerError("no network: give --arch FILE or --width W")
-    tc.infer_shapes(arch, args.size, args.size)
+    tc.infer_shapes(arch, settle_size(args, arch), args.size)
     net = tc.Net(arch)
     tc.init_he(net, getattr(args, "seed", 0))
     if init:
@@ -79,6 +115,20 @@ def build_net(args):
     if getattr(args, "init_vgg16", None):
         tc.load_vgg16(net, args.init_vgg16)
     return net, src
+
+
+def check_task(net, ds):
+    """ev_check_task: the network's task, classes and input channels fit the dataset."""
+    classify = tc.is_classifier(net.arch)
+    if classify != isinstance(ds, tc.ClassDataset):
+        raise PeerError(f"a {'classification' if classify else 'saliency'} network needs "
+                        f"{'labelled images' if classify else 'images with masks'}, and this dataset holds "
+                        f"{'labelled images' if isinstance(ds, tc.ClassDataset) else 'images with masks'}")
+    if classify and ds.classes != net.arch["classes"]:
+        raise PeerError(f"the network has {net.arch['classes']} classes and the dataset {ds.classes}")
+    if classify and ds.channels != net.arch["input"]["channels"]:
+        raise PeerError(f"the network takes {net.arch['input']['channels']} input channels and the dataset's "
+                        f"images have {ds.channels}")
 
 
 def live_synapses(net):

@@ -125,6 +125,18 @@ static ev_status parse_layer(ev_net_spec *s, int idx, const cJSON *o) {
   return EV_OK;
 }
 
+/* Whether layer j's output is 1x1 whatever the input size: fc and gap layers, and adds or
+ * concatenations of such. */
+static bool one_by_one(const ev_net_spec *s, int j) {
+  if (j < 0) return false;
+  const ev_layer *l = &s->layers[j];
+  if (l->full) return true;
+  if (l->op != EV_OP_ADD && l->op != EV_OP_CONCAT) return false;
+  for (int k = 0; k < l->n_in; k++)
+    if (!one_by_one(s, l->in[k])) return false;
+  return true;
+}
+
 ev_status ev_net_from_json(const char *json, ev_net_spec *out) {
   memset(out, 0, sizeof *out);
   cJSON *root = cJSON_Parse(json);
@@ -175,7 +187,12 @@ ev_status ev_net_from_json(const char *json, ev_net_spec *out) {
     out->output = ev_net_find(out, output->valuestring);
     if (out->output < 0) st = ev_fail(EV_ERR_FORMAT, "network output '%s' is not a layer", output->valuestring);
   }
-  /* fc layers without k: their input size follows from the network's */
+  /* fc layers without k: k = 1 behind a layer that is 1x1 at any input size (gap, fc, their
+   * sums); otherwise their input size follows from the network's */
+  for (int i = 0; st == EV_OK && i < out->n; i++) {
+    ev_layer *l = &out->layers[i];
+    if (l->op == EV_OP_CONV && l->full && l->k == 0 && one_by_one(out, l->in[0])) l->k = 1;
+  }
   for (int i = 0; st == EV_OK && i < out->n; i++) {
     const ev_layer *l = &out->layers[i];
     if (l->op != EV_OP_CONV || !l->full || l->k > 0) continue;
