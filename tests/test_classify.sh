@@ -98,6 +98,17 @@ grep -q "test (12 images): top-1" "$tmp/f.txt" || fail "imagefolder: $(cat "$tmp
   "$tmp/folder/test/bee" > /dev/null
 [ "$(wc -l < "$tmp/pf/predictions.csv")" = 5 ] || fail "predict on image files"
 
+# ---- ONNX export (avgpool, fc; gap) checked by OpenCV against evonet's softmax, where the build has it
+if "$evonet" export --weights "$tmp/e/gen3_o1/net.safetensors" --onnx "$tmp/l.onnx" > /dev/null 2>&1; then
+  for net in "e/gen3_o1:28:l" "tc:32:c"; do
+    IFS=: read -r dir size name <<< "$net"
+    "$evonet" export --weights "$tmp/$dir/net.safetensors" --onnx "$tmp/$name.onnx" > /dev/null
+    "$1/tests/onnx_ref" "$tmp/$dir/net.safetensors" "$size" "$tmp/$name.r" random 4 7
+    set +e; $py "$src/tools/onnx_check.py" "$tmp/$name.onnx" "$tmp/$name.r"; rc=$?; set -e
+    [ $rc = 0 ] || [ $rc = 77 ] || fail "ONNX export of $dir"
+  done
+fi
+
 # ---- bad data: one line, nonzero, nothing written
 cp -r "$tmp/idx" "$tmp/bad_idx"
 printf 'XXXX' | dd of="$tmp/bad_idx/t10k-labels-idx1-ubyte.gz" bs=1 seek=0 conv=notrunc 2>/dev/null

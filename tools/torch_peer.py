@@ -153,23 +153,33 @@ def make_optimizer(net, args):
 
 
 def lr_at(args, step, steps_per_epoch):
-    """Learning rate of optimizer step `step` (0-based), as the module docstring says."""
-    T, E = steps_per_epoch, args.epochs
-    W = int(round(args.warmup_epochs * T))
-    if step < W:
-        return args.lr * (step + 1) / W
-    if args.schedule == "const":
-        return args.lr
+    """Learning rate of optimizer step `step` (0-based): ev_lr_at at pos = epoch + batch/T, in
+    double, rounded to float as evonet passes it to the optimiser."""
+    T, E, W = steps_per_epoch, args.epochs, args.warmup_epochs
+    pos = step // T + (step % T) / T
+    lr = float(np.float32(args.lr))
+    if W > 0 and pos < W:  # linear from lr/10
+        return float(np.float32(lr * (0.1 + 0.9 * pos / W)))
     if args.schedule == "step":
-        every = args.step_every or max(1, E // 3)
-        return args.lr * args.step_gamma ** (step // T // every)
-    span = max(1, E * T - W)
-    return args.lr * 0.5 * (1.0 + math.cos(math.pi * min(step - W, span) / span))
+        lr *= float(np.float32(args.step_gamma)) ** math.floor(pos / (args.step_every if args.step_every > 0 else 1))
+    elif args.schedule == "cosine":
+        span = E - W
+        t = min((pos - W) / span if span > 0 else 1.0, 1.0)
+        lr *= 0.5 * (1 + math.cos(math.pi * t))
+    return float(np.float32(lr))
 
 
-def train_step(net, opt, x, m):
+def compute_loss(logits, target, classify):
+    """Mean cross-entropy: over images of the (N, classes) logits against the labels
+    (classification), or over pixels against mask > 0.5 (saliency)."""
+    if classify:
+        return F.cross_entropy(logits.flatten(1), target)
+    return F.cross_entropy(logits, (target > 0.5).long())
+
+
+def train_step(net, opt, x, target, classify=False):
     logits = net(x)
-    loss = F.cross_entropy(logits, (m > 0.5).long())
+    loss = compute_loss(logits, target, classify)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     net.mask_grads()
@@ -187,14 +197,20 @@ def saliency(net, x):
 @torch.no_grad()
 def evaluate(net, ds, args):
     """Metrics over a split (no augmentation, dataset order, last batch kept) and the median
-    inference img/s over its batches."""
+    inference img/s over its batches: saliency metrics, or classification ones (top-1, top-5,
+    mean loss, per-class accuracy) from the logits, BN in eval mode (running statistics)."""
     net.eval()
-    met, speeds = tc.Metrics(), []
+    classify = isinstance(ds, tc.ClassDataset)
+    met = tc.ClassMetrics(ds.classes, ds.class_names) if classify else tc.Metrics()
+    speeds = []
     for x, m, _ in ds.batches(args.batch):
         x = prep_input(x, args)
         t0 = time.perf_counter()
-        s = saliency(net, x)
+        s = net(x).flatten(1) if classify else saliency(net, x)
         speeds.append(x.shape[0] / (time.perf_counter() - t0))
+        if classify:
+            met.add(s.numpy(), m.numpy())
+            continue
         s, m = s.numpy(), m.numpy()
         for i in range(s.shape[0]):
             met.add(s[i], m[i])
@@ -203,64 +219,88 @@ def evaluate(net, ds, args):
     return r
 
 
-def metric_fields(r):
+CLASS_FIELDS = ("n_images", "top1", "top5", "top5_k", "loss", "mean_class_acc")
+
+
+def metric_fields(r, per_class=True):
+    if "top1" in r:
+        return {k: r[k] for k in CLASS_FIELDS + (("classes",) if per_class else ())}
     return {k: r[k] for k in ("n_images", "mae", "adaptive_f", "max_f", "mean_f", "max_f_threshold")}
+
+
+def score_text(r):
+    if "top1" in r:
+        return f"top-1 {100 * r['top1']:.2f} %  loss {r['loss']:.4f}"
+    return f"max-F {r['max_f']:.4f}  MAE {r['mae']:.4f}"
 
 
 # ---------------------------------------------------------------- subcommands
 def cmd_train(args):
     net, src = build_net(args)
     to_memory_format(net, args)
-    train = tc.SalientDataset(args.data, "train", args.size, args.layout)
+    classify = tc.is_classifier(net.arch)
+    train = tc.open_dataset(args.data, "train", args.size, args.layout)
+    check_task(net, train)
+    what = "images" if classify else "pairs"
     if len(train) < args.batch:
-        raise PeerError(f"the dataset has {len(train)} training pairs, fewer than one batch of {args.batch}")
+        raise PeerError(f"the dataset has {len(train)} training {what}, fewer than one batch of {args.batch}")
     try:
-        val = tc.SalientDataset(args.data, "val", args.size, args.layout)
+        val = tc.open_dataset(args.data, "val", args.size, args.layout)
     except PeerError as e:  # DUTS has no val split; a missing val split is not fatal
         print(f"note: no validation split ({e})", flush=True)
         val = None
-    test = tc.SalientDataset(args.data, args.test_split, args.size, args.layout)
+    test = tc.open_dataset(args.data, args.test_split, args.size, args.layout)
     os.makedirs(args.out, exist_ok=True)
     opt = make_optimizer(net, args)
     T = len(train) // args.batch
-    print(f"torch peer: {src}, {live_synapses(net):,} synapses, {len(train)} train pairs, {T} steps/epoch, "
-          f"{args.size}x{args.size}, batch {args.batch}, {torch.get_num_threads()} threads", flush=True)
+    print(f"torch peer: {src}, {live_synapses(net):,} synapses, {len(train)} train {what}"
+          f"{f', {len(val)} val' if val is not None else ''}, {T} steps/epoch, {args.size}x{args.size}, "
+          f"batch {args.batch}, {args.optimizer} lr {args.lr:g} ({args.schedule}), {torch.get_num_threads()} threads",
+          flush=True)
     step, step_speeds, history = 0, [], []
     for epoch in range(args.epochs):
         net.train()
-        loss_sum, n_steps, t_epoch, speeds = 0.0, 0, time.perf_counter(), []
+        loss_sum, n_steps, t_epoch, speeds, first = 0.0, 0, time.perf_counter(), [], None
         for x, m, _ in train.batches(args.batch, args.seed, epoch, augment=not args.no_augment, shuffle=True,
                                      drop_last=True):
             for g in opt.param_groups:
                 g["lr"] = lr_at(args, step, T)
             x = prep_input(x, args)
             t0 = time.perf_counter()
-            loss = train_step(net, opt, x, m)
+            loss = train_step(net, opt, x, m, classify)
             speeds.append(args.batch / (time.perf_counter() - t0))
             loss = float(loss)
             if not math.isfinite(loss):
                 raise PeerError(f"the loss became {loss} at epoch {epoch + 1} step {n_steps + 1}; "
-                                "lower --lr (or use --warmup-epochs)")
+                                "lower --lr (or use --warmup)")
+            first = loss if first is None else first
             loss_sum, n_steps, step = loss_sum + loss, n_steps + 1, step + 1
         epoch_img_s = n_steps * args.batch / (time.perf_counter() - t_epoch)
         step_speeds += speeds
-        rec = {"epoch": epoch + 1, "loss": loss_sum / n_steps, "lr": opt.param_groups[0]["lr"],
-               "train_img_s": statistics.median(speeds), "train_img_s_with_data": epoch_img_s}
+        rec = {"epoch": epoch + 1, "loss": loss_sum / n_steps, "first_step_loss": first,
+               "lr": opt.param_groups[0]["lr"], "train_img_s": statistics.median(speeds),
+               "train_img_s_with_data": epoch_img_s}
         line = f"epoch {epoch + 1}/{args.epochs}  loss {rec['loss']:.4f}  lr {rec['lr']:.3g}"
         if val is not None:
             r = evaluate(net, val, args)
-            rec.update(val=metric_fields(r), infer_img_s=r["infer_img_s"])
-            line += f"  val max-F {r['max_f']:.4f}  MAE {r['mae']:.4f}"
+            rec.update(val=metric_fields(r, False), infer_img_s=r["infer_img_s"])
+            line += "  val " + score_text(r)
         line += f"  train {rec['train_img_s']:.1f} img/s ({epoch_img_s:.1f} with data)"
         print(line, flush=True)
         history.append(rec)
     r = evaluate(net, test, args)
     weights = os.path.join(args.out, "final.safetensors")
     tc.save_weights(net, weights, {"evonet.producer": "tools/torch_peer.py"})
-    summary = {"test": metric_fields(r), "split": args.test_split, "train_img_s_median": statistics.median(step_speeds),
+    train_img_s = statistics.median(step_speeds)
+    summary = {"test": metric_fields(r), "split": args.test_split, "train_img_s_median": train_img_s,
                "infer_img_s": r["infer_img_s"], "final_loss": history[-1]["loss"], "epochs": args.epochs,
                "synapses": live_synapses(net), "threads": torch.get_num_threads(), "size": args.size,
                "batch": args.batch, "weights": weights, "torch": torch.__version__}
+    if classify:
+        summary.update(top1=r["top1"], top5=r["top5"], loss=r["loss"])
+        print(f"test ({r['n_images']} images): top-1 {100 * r['top1']:.2f} %  top-5 {100 * r['top5']:.2f} %  "
+              f"loss {r['loss']:.4f}  mean class accuracy {100 * r['mean_class_acc']:.2f} %  |  "
+              f"{train_img_s:.1f} train img/s (median of steps)", flush=True)
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump({"summary": summary, "epochs": history, "args": vars(args)}, f, indent=1)
     print(json.dumps(summary), flush=True)
@@ -271,27 +311,34 @@ def cmd_bench(args):
     dev, sync = tc.bench_device(args.device)  # a training step's float(loss) waits by itself
     net.to(dev)
     to_memory_format(net, args)
+    classify = tc.is_classifier(net.arch)
     g = torch.Generator().manual_seed(args.seed)
-    x = prep_input(torch.randn(args.batch, 3, args.size, args.size, generator=g).to(dev), args)
-    m = (torch.rand(args.batch, args.size, args.size, generator=g) > 0.7).float().to(dev)
+    x = prep_input(torch.randn(args.batch, net.arch["input"]["channels"], args.size, args.size,
+                               generator=g).to(dev), args)
+    if classify:
+        m = torch.randint(0, net.arch["classes"], (args.batch,), generator=g).to(dev)
+    else:
+        m = (torch.rand(args.batch, args.size, args.size, generator=g) > 0.7).float().to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
     net.train()
     train_t = []
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
-        float(train_step(net, opt, x, m))
+        float(train_step(net, opt, x, m, classify))
         if i >= args.warmup:
             train_t.append(time.perf_counter() - t0)
     net.eval()
     infer_t = []
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
-        saliency(net, x)
+        with torch.no_grad():
+            net(x) if classify else saliency(net, x)
         sync()
         if i >= args.warmup:
             infer_t.append(time.perf_counter() - t0)
     tm, im = statistics.median(train_t), statistics.median(infer_t)
-    print(json.dumps({"net": src, "synapses": live_synapses(net), "size": args.size, "batch": args.batch,
+    print(json.dumps({"net": src, "task": "classification" if classify else "saliency",
+                      "synapses": live_synapses(net), "size": args.size, "batch": args.batch,
                       "steps": args.steps, "warmup": args.warmup, "threads": torch.get_num_threads(),
                       "channels_last": bool(args.channels_last), "device": str(dev),
                       "train_img_s": args.batch / tm, "train_ms_per_step": 1e3 * tm,
@@ -302,11 +349,12 @@ def cmd_bench(args):
 
 def cmd_eval(args):
     arch, _ = tc.read_network_file(args.weights)
-    tc.infer_shapes(arch, args.size, args.size)
+    tc.infer_shapes(arch, settle_size(args, arch), args.size)
     net = tc.Net(arch)
     tc.load_weights(net, args.weights)
     to_memory_format(net, args)
-    ds = tc.SalientDataset(args.data, args.split, args.size, args.layout)
+    ds = tc.open_dataset(args.data, args.split, args.size, args.layout)
+    check_task(net, ds)
     r = evaluate(net, ds, args)
     out = metric_fields(r)
     out.update(split=args.split, infer_img_s=r["infer_img_s"], synapses=live_synapses(net), size=args.size,
@@ -348,12 +396,14 @@ def parse_args(argv):
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
 
     def net_opts(q):
-        q.add_argument("--arch", metavar="FILE", help="evonet network file: its architecture JSON")
+        q.add_argument("--arch", metavar="FILE", help="evonet network file (its architecture), a network description "
+                       "JSON, or a shipped one's name (lenet5, fmnist_cnn, fmnist_vgg, cifar_vgg11)")
         q.add_argument("--width", type=positive(float), help="the paper's saliency net at this width multiplier")
         q.add_argument("--bn", action="store_true", help="with --width: batch norm after every conv")
 
     def common(q, batch_default):
-        q.add_argument("--size", type=positive(int), default=128, help="input side S (default 128)")
+        q.add_argument("--size", type=positive(int), default=None,
+                       help="input side S (default: the network's own input size, else 128)")
         q.add_argument("--batch", type=positive(int), default=batch_default)
         q.add_argument("--threads", type=positive(int), default=len(os.sched_getaffinity(0)),
                        help="torch threads (default: all cores)")
@@ -362,16 +412,18 @@ def parse_args(argv):
     t = sub.add_parser("train", help="train, evaluate, save")
     net_opts(t)
     common(t, 8)
-    t.add_argument("--data", required=True, metavar="DIR")
-    t.add_argument("--layout", default="auto", help="auto, generic, msra-b, hku-is, duts")
+    t.add_argument("--data", required=True, metavar="DIR", help="dataset folder; fashion-mnist and mnist name "
+                   "/usr/share/datasets/<name>")
+    t.add_argument("--layout", default="auto", help="auto, generic, msra-b, hku-is, duts, idx, cifar10, imagefolder")
     t.add_argument("--epochs", type=positive(int), required=True)
     t.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     t.add_argument("--lr", type=positive(float), required=True)
     t.add_argument("--momentum", type=non_negative, default=0.9)
     t.add_argument("--weight-decay", type=non_negative, default=0.0)
     t.add_argument("--schedule", choices=("const", "step", "cosine"), default="const")
-    t.add_argument("--warmup-epochs", type=non_negative, default=0.0)
-    t.add_argument("--step-every", type=positive(int), default=0, help="step schedule: epochs per decay")
+    t.add_argument("--warmup", "--warmup-epochs", dest="warmup_epochs", type=non_negative, default=0.0,
+                   help="epochs of linear warm-up from lr/10 (evonet's --warmup)")
+    t.add_argument("--step-every", type=positive(int), default=10, help="step schedule: epochs per decay (default 10)")
     t.add_argument("--step-gamma", type=positive(float), default=0.1, help="step schedule: decay factor")
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--out", required=True, metavar="DIR")

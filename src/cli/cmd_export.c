@@ -14,7 +14,8 @@ static void usage(void) {
          "(N, classes, S, S), the softmax over the classes (channel 1: the saliency map).\n\n"
          "  --weights FILE      a network file (net.safetensors of train or evolve)\n"
          "  --onnx OUT.onnx     the ONNX file to write (atomically)\n"
-         "  --size S            input height and width, a multiple of 16 (default 128)\n");
+         "  --size S            input height and width (default: the network's own, else 128;\n"
+         "                      a saliency network's: a multiple of 16)\n");
 }
 
 int cmd_export(int argc, char **argv) {
@@ -24,14 +25,13 @@ int cmd_export(int argc, char **argv) {
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   const char *weights = NULL, *out = NULL;
-  int size = 128, c;
+  int size = 0, c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
     case 'W': weights = optarg; break;
     case 'o': out = optarg; break;
     case 's':
-      if (cli_parse_int("export", "--size", optarg, 16, 4096, &size)) return 2;
-      if (size % 16) return cli_usage_error("export", "--size must be a multiple of 16, got %d", size);
+      if (cli_parse_int("export", "--size", optarg, 8, 4096, &size)) return 2;
       break;
     case 'h': usage(); return 0;
     default: return cli_usage_error("export", "unknown option '%s'", cli_bad_option(argc, argv));
@@ -45,6 +45,10 @@ int cmd_export(int argc, char **argv) {
   }
   ev_net_weights w = {0};
   ev_status s = ev_weights_load(weights, NULL, &w, NULL);
+  if (s == EV_OK && cli_settle_size("export", &w.spec, &size)) {
+    ev_weights_free(&w);
+    return 2;
+  }
   if (s == EV_OK) s = ev_export_onnx(&w, size, size, out);
   if (s == EV_OK) {
     struct stat st;
