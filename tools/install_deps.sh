@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what evonet needs from Debian 12's archive; skips packages already present.
 # Works as root or through sudo. `--tests` adds what the test suite needs (validation
-# layers, cmocka, PyTorch for the cross-checks, ONNX and OpenCV for the export check).
-#   tools/install_deps.sh [--tests]
+# layers, cmocka, PyTorch for the cross-checks, ONNX and OpenCV for the export check);
+# `--fashion-mnist` adds Debian's dataset-fashion-mnist (30 MB: 70,000 labelled images,
+# /usr/share/datasets/fashion-mnist, what `--data fashion-mnist` reads).
+#   tools/install_deps.sh [--tests] [--fashion-mnist]
 set -euo pipefail
 
 pkgs=(cmake make gcc pkg-config libvulkan-dev libvulkan-volk-dev glslc libstb-dev
@@ -12,7 +14,8 @@ tests=0
 for a in "$@"; do
   case "$a" in
     --tests) tests=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --fashion-mnist) pkgs+=(dataset-fashion-mnist) ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install_deps.sh: unknown option '$a'" >&2; exit 2 ;;
   esac
 done

@@ -106,6 +106,7 @@ typedef struct {
   const char *out_dir;
   int figure_rows;            /* test images in the Figure-4 grid */
   const char *data_label;     /* dataset shown in the report */
+  const char *arch_label;     /* generation 1's architecture file shown in the report (NULL: none) */
 } ev_evolve_options;
 
 void ev_evolve_defaults(ev_evolve_options *o);

@@ -38,7 +38,8 @@ typedef struct {
   char training[128];    /* how offspring are trained: "inherited weights, lr 0.0003", ... */
   char epochs[64];       /* epochs per generation when they differ ("2, 2, 5"); "" otherwise */
   int offspring_per_gen, epochs_per_gen, size; /* size: input is size × size */
-  double width;          /* channel-width multiplier of the ancestor */
+  double width;          /* channel-width multiplier of the ancestor (saliency network) */
+  char arch[256];        /* the ancestor's architecture file (--arch), "" for the saliency network */
   uint64_t seed;
   char dataset[512];
   double seconds;        /* wall time of the whole run */

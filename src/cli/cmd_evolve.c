@@ -203,9 +203,13 @@ int cmd_evolve(int argc, char **argv) {
   if (made) return made == 2 ? 2 : cli_error();
   ev_net_spec arch_spec = {0};
   ev_status s = arch ? ev_net_copy(&first.spec, &arch_spec) : EV_OK;
+  char anc_label[4200] = "";
+  if (!arch && o.ancestor && first.spec.task == EV_TASK_CLASSIFY) /* not the saliency network at a width */
+    snprintf(anc_label, sizeof anc_label, "the architecture of %s", o.ancestor);
   ev_weights_free(&first);
   if (s != EV_OK) return cli_error();
   o.arch = arch ? &arch_spec : NULL;
+  o.arch_label = arch ? arch_path : anc_label[0] ? anc_label : NULL;
   /* generation 1 of the main job is shipped: trained once by `evonet train` (60 epochs, far
    * beyond the main job's time budget); used where the run matches what it was trained for */
   const char *shipped = cli_shipped_ancestor();

@@ -135,6 +135,7 @@ ev_status ev_evolve_report(ev_gpu *g, const ev_evolve_options *o, const ev_gen_r
     snprintf(info.training + k, sizeof info.training - (size_t)k, ", distilled from %s (%g)",
              o->teacher == EV_TEACHER_PARENT ? "the parent" : "generation 1", o->distill);
   snprintf(info.dataset, sizeof info.dataset, "%s", o->data_label ? o->data_label : "");
+  snprintf(info.arch, sizeof info.arch, "%s", o->arch_label ? o->arch_label : "");
   EV_TRY(figures(g, o, rec, n, test));
   EV_TRY(ev_report_write(o->out_dir, &info, rec, n));
   ev_report_print_table(stdout, &info, rec, n);

@@ -100,8 +100,12 @@ static void print_info(FILE *f, const ev_run_info *in, const char *bullet) {
   if (in->epochs[0]) fprintf(f, "%sepochs of generations 2, 3, ...: %s\n", bullet, in->epochs);
   if (in->rule[0] || in->training[0])
     fprintf(f, "%soffspring: %s%s%s\n", bullet, in->rule, in->rule[0] && in->training[0] ? "; " : "", in->training);
-  fprintf(f, "%snetwork: %dx%d input, width %.3g; seed %llu\n", bullet, in->size, in->size,
-          in->width, (unsigned long long)in->seed);
+  if (in->arch[0])
+    fprintf(f, "%snetwork: %s, %dx%d input; seed %llu\n", bullet, in->arch, in->size, in->size,
+            (unsigned long long)in->seed);
+  else
+    fprintf(f, "%snetwork: %dx%d input, width %.3g; seed %llu\n", bullet, in->size, in->size, in->width,
+            (unsigned long long)in->seed);
   fprintf(f, "%sdataset: %s\n", bullet, in->dataset[0] ? in->dataset : "-");
   fprintf(f, "%stotal time: %s\n", bullet, t);
 }

@@ -54,7 +54,8 @@ static cJSON *run_json(const ev_run_info *in) {
            cJSON_AddStringToObject(o, "rule", in->rule) && cJSON_AddStringToObject(o, "gen_epochs", in->epochs) && cJSON_AddStringToObject(o, "training", in->training) &&
            add_num(o, "offspring_per_gen", in->offspring_per_gen) &&
            add_num(o, "epochs_per_gen", in->epochs_per_gen) && add_num(o, "size", in->size) &&
-           add_num(o, "width", in->width) && cJSON_AddStringToObject(o, "seed", seed) &&
+           add_num(o, "width", in->width) && cJSON_AddStringToObject(o, "arch", in->arch) &&
+           cJSON_AddStringToObject(o, "seed", seed) &&
            cJSON_AddStringToObject(o, "dataset", in->dataset) &&
            add_num(o, "seconds", in->seconds);
   if (!ok) cJSON_Delete(o);
