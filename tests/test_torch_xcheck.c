@@ -1,5 +1,6 @@
 /* Network-level cross-check with PyTorch (tools/torch_xcheck.py): the saliency network with
- * and without batch norm, masked synapses, one training step — loss, probabilities, every
+ * and without batch norm, and a classifier with fc, average pooling and global average
+ * pooling layers (with and without batch norm), masked synapses, one training step — loss, probabilities, every
  * parameter's gradient, batch-norm running statistics and the parameters after one masked
  * SGD and one Adam step must agree. This exercises conv2d, conv_transpose2d, max-pool,
  * bilinear resize, concat, add, batch norm, ReLU, cross-entropy, SGD and Adam, forward and
@@ -15,7 +16,9 @@
 #include "nn/model_internal.h"
 #include "testutil.h"
 
-enum { N = 2, S = 32 };
+/* N images per batch; the classifier's batch norm after an fc layer normalises over the batch
+ * alone (1x1 positions), so it gets NC: over 2 values it is too ill-conditioned to compare */
+enum { N = 2, NC = 8, S = 32 };
 /* Adam's eps: with the default 1e-8 the first step is ~lr * sign(g), so a weight whose
  * gradient is at rounding-noise level moves by +-lr on either side at random; 1e-3 keeps
  * the comparison well-conditioned (the update arithmetic is checked bit for bit in test_optim) */
@@ -205,18 +208,39 @@ static void evonet_step(const ev_net_weights *w0, const float *x, const float *t
                         int *flips) {
   ev_gpu *g = tu_gpu();
   ev_model *m;
-  TU_OK(ev_model_create(g, &w0->spec, N, S, S, true, &m));
+  bool classify = w0->spec.task == EV_TASK_CLASSIFY;
+  const int nb = classify ? NC : N;
+  TU_OK(ev_model_create(g, &w0->spec, nb, S, S, true, &m));
   TU_OK(ev_model_upload(m, w0));
   TU_OK(ev_model_opt_zero(m));
-  TU_OK(ev_model_feed(m, x, t, N));
+  if (classify) {
+    int32_t labels[NC];
+    for (int i = 0; i < nb; i++) labels[i] = (int32_t)t[i];
+    TU_OK(ev_model_feed_labels(m, x, labels, nb));
+  } else {
+    TU_OK(ev_model_feed(m, x, t, N));
+  }
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
   TU_OK(ev_model_forward(m, s, true));
-  TU_OK(ev_model_loss(m, s, FG));
+  TU_OK(ev_model_loss(m, s, classify ? 1.0f : FG));
   TU_OK(ev_model_backward(m, s));
   TU_OK(ev_stream_submit(s));
   TU_OK(ev_buf_download(g, ev_model_loss_buf(m), 0, loss, 4));
-  TU_OK(ev_buf_download(g, ev_model_prob(m), 0, prob, (uint64_t)N * S * S * 4));
+  if (classify) { /* the softmax over the classes, from the logits */
+    int C = w0->spec.classes, c4 = ev_c4(C);
+    float lg[NC * 64];
+    assert_true(c4 <= 64);
+    TU_OK(ev_buf_download(g, &ev_model_logits(m)->buf, 0, lg, (uint64_t)nb * c4 * 4));
+    for (int i = 0; i < nb; i++) {
+      double mx = lg[i * c4], sum = 0;
+      for (int c = 1; c < C; c++) mx = fmax(mx, lg[i * c4 + c]);
+      for (int c = 0; c < C; c++) sum += exp(lg[i * c4 + c] - mx);
+      for (int c = 0; c < C; c++) prob[i * C + c] = (float)(exp(lg[i * c4 + c] - mx) / sum);
+    }
+  } else {
+    TU_OK(ev_buf_download(g, ev_model_prob(m), 0, prob, (uint64_t)N * S * S * 4));
+  }
   TU_OK(ev_model_download_grads(m, grads));
   if (kinks) *flips = kink_flips(m, kinks);
   ev_step_params sp = {.optimizer = optimizer, .lr = LR, .momentum = MOM, .weight_decay = WD, .beta1 = 0.9f,
@@ -231,10 +255,34 @@ static void evonet_step(const ev_net_weights *w0, const float *x, const float *t
 /* Draws a network and a batch, runs torch and evonet on them and compares. Returns 0, or
  * the number of kinks where evonet's float32 forward took another path than float64 (at
  * rounding-level margins): nothing compared, the caller draws again. */
+/* A classifier at S x S through every classification layer kind: conv, average and max
+ * pooling, an fc over a 4x4 input, batch norm (bn) on conv and fc, and a global-average-
+ * pooling branch added to the fc's logits. */
+static void classifier(int bn, ev_net_spec *spec) {
+  char j[2048];
+  const char *b = bn ? ",\"bn\":true" : "";
+  snprintf(j, sizeof j,
+           "{\"input\":{\"channels\":3,\"size\":%d},\"classes\":7,\"task\":\"classification\",\"layers\":["
+           "{\"name\":\"c1\",\"op\":\"conv\",\"in\":[\"input\"],\"out\":6,\"k\":3,\"pad\":1,\"act\":\"relu\"%s},"
+           "{\"name\":\"a1\",\"op\":\"avgpool\",\"in\":[\"c1\"],\"k\":3,\"stride\":2,\"pad\":1},"
+           "{\"name\":\"c2\",\"op\":\"conv\",\"in\":[\"a1\"],\"out\":10,\"k\":3,\"pad\":1,\"act\":\"relu\"%s},"
+           "{\"name\":\"m2\",\"op\":\"maxpool\",\"in\":[\"c2\"],\"k\":4,\"stride\":4},"
+           "{\"name\":\"f3\",\"op\":\"fc\",\"in\":[\"m2\"],\"out\":24,\"act\":\"relu\"%s},"
+           "{\"name\":\"f4\",\"op\":\"fc\",\"in\":[\"f3\"],\"out\":7},"
+           "{\"name\":\"g\",\"op\":\"gap\",\"in\":[\"c2\"]},"
+           "{\"name\":\"f5\",\"op\":\"fc\",\"in\":[\"g\"],\"out\":7},"
+           "{\"name\":\"sum\",\"op\":\"add\",\"in\":[\"f4\",\"f5\"]}],\"output\":\"sum\"}",
+           S, b, b, b);
+  TU_OK(ev_net_from_json(j, spec));
+}
+
 static int check_draw(int bn, int attempt, uint64_t *seed) {
   ev_net_spec spec;
-  TU_OK(ev_net_saliency_vgg(0.125, bn, &spec));
+  bool classify = bn >= 2; /* 2, 3: the classifier without / with batch norm */
+  if (classify) classifier(bn - 2, &spec);
+  else TU_OK(ev_net_saliency_vgg(0.125, bn, &spec));
   TU_OK(ev_net_infer(&spec, S, S));
+  int C = spec.classes;
   ev_net_weights w, grads, after_sgd, after_adam;
   TU_OK(ev_weights_alloc(&spec, &w));
   randomize(&w, seed);
@@ -242,29 +290,34 @@ static int check_draw(int bn, int attempt, uint64_t *seed) {
   TU_OK(ev_weights_alloc(&spec, &after_sgd));
   TU_OK(ev_weights_alloc(&spec, &after_adam));
   /* the batch: NCHW for torch, NHWC-C4 for evonet */
-  float *nchw = malloc(N * 3 * S * S * 4), *x = malloc(N * S * S * 4 * 4), *t = malloc(N * S * S * 4);
-  tu_fill_uniform(nchw, N * 3 * S * S, seed, -2, 2);
-  for (int i = 0; i < N * S * S; i++) t[i] = (float)((tu_next(seed) % 10) < 4); /* 40% salient */
-  ev_nchw_to_nhwc4(nchw, x, N, 3, S, S);
+  const int nb = classify ? NC : N;
+  float *nchw = malloc(nb * 3 * S * S * 4), *x = malloc(nb * S * S * 4 * 4), *t = malloc(nb * S * S * 4);
+  tu_fill_uniform(nchw, nb * 3 * S * S, seed, -2, 2);
+  for (int i = 0; i < nb * S * S; i++) t[i] = (float)((tu_next(seed) % 10) < 4); /* 40% salient */
+  if (classify)
+    for (int i = 0; i < nb; i++) t[i] = (float)(tu_next(seed) % (uint64_t)C); /* a label per image */
+  ev_nchw_to_nhwc4(nchw, x, nb, 3, S, S);
   char net_path[128], batch_path[128], out_path[128], cmd[1024];
   snprintf(net_path, sizeof net_path, "%s/net%d.%d.safetensors", g_dir, bn, attempt);
   snprintf(batch_path, sizeof batch_path, "%s/batch%d.%d.safetensors", g_dir, bn, attempt);
   snprintf(out_path, sizeof out_path, "%s/torch%d.%d.safetensors", g_dir, bn, attempt);
   TU_OK(ev_weights_save(net_path, &w, NULL, 0));
-  ev_st_tensor bt[2] = {{.name = "input", .ndim = 4, .shape = {N, 3, S, S}, .data = nchw, .count = N * 3 * S * S},
-                        {.name = "target", .ndim = 3, .shape = {N, S, S}, .data = t, .count = N * S * S}};
+  ev_st_tensor bt[2] = {{.name = "input", .ndim = 4, .shape = {nb, 3, S, S}, .data = nchw, .count = nb * 3 * S * S},
+                        classify ? (ev_st_tensor){.name = "target", .ndim = 1, .shape = {nb}, .data = t, .count = nb}
+                                 : (ev_st_tensor){.name = "target", .ndim = 3, .shape = {N, S, S}, .data = t,
+                                                  .count = N * S * S}};
   TU_OK(ev_st_write(batch_path, bt, 2, NULL, 0));
   snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tools/torch_xcheck.py %s %s %s --lr %g --momentum %g --weight-decay %g --fg-weight %g --eps %g",
            getenv("EVONET_SOURCE_DIR"), net_path, batch_path, out_path, LR, MOM, WD, FG, EPS);
   assert_int_equal(system(cmd), 0);
   ev_st_file *f;
   TU_OK(ev_st_read(out_path, &f));
-  float loss, *prob = malloc(N * S * S * 4);
+  float loss, *prob = malloc(nb * S * S * 4 + nb * 64 * 4);
   int flips = 0;
   evonet_step(&w, x, t, 0, &loss, prob, &grads, &after_sgd, f, &flips);
   if (!flips) {
     expect_close(f, "loss", &loss, 1, 1e-5);
-    expect_close(f, "prob", prob, N * S * S, 1e-5);
+    expect_close(f, "prob", prob, classify ? (size_t)nb * C : (size_t)nb * S * S, 1e-5);
     compare_params(f, &grads, ".grad", 0, 1e-4);
     compare_params(f, &after_sgd, ".sgd", 1, 1e-5);
     evonet_step(&w, x, t, 1, &loss, prob, &grads, &after_adam, NULL, NULL);
@@ -293,8 +346,11 @@ static void check(int bn) {
 
 static void test_plain(void **state) { check(0); }
 static void test_batchnorm(void **state) { check(1); }
+static void test_classifier(void **state) { check(2); }
+static void test_classifier_batchnorm(void **state) { check(3); }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_plain), cmocka_unit_test(test_batchnorm)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_plain), cmocka_unit_test(test_batchnorm),
+                                     cmocka_unit_test(test_classifier), cmocka_unit_test(test_classifier_batchnorm)};
   return tu_gpu_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

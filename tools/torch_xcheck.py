@@ -4,8 +4,10 @@
   torch_xcheck.py NET.safetensors BATCH.safetensors OUT.safetensors
                   [--lr LR] [--momentum M] [--weight-decay WD] [--fg-weight W] [--eps E]
 
-NET is an evonet network file; BATCH holds "input" (N, 3, H, W) and "target" (N, H, W) in
-[0, 1]. With the network in training mode, torch's conv2d, conv_transpose2d, max_pool2d,
+NET is an evonet network file; BATCH holds "input" (N, C, H, W) and "target": (N, H, W) in
+[0, 1] for a saliency network, (N) class indices (as floats) for a classification network,
+whose loss is the cross-entropy of its (N, classes, 1, 1) logits and whose "prob" is the
+softmax over the classes (N, classes). With the network in training mode, torch's conv2d, conv_transpose2d, max_pool2d,
 interpolate (bilinear), batch_norm, relu, cat and cross_entropy run forward and backward;
 OUT receives "loss", "prob" (softmax channel 1), every parameter's gradient
 ("<layer>.weight.grad", ".bias.grad", ".bn.weight.grad", ".bn.bias.grad"), the batch-norm
@@ -62,7 +64,7 @@ def record_kinks(net, arch):
         return hook
 
     for L in arch["layers"]:
-        if L["op"] in ("conv", "deconv") and L.get("relu"):
+        if L["op"] in ("conv", "deconv", "fc") and L.get("relu"):
             m = net.mods[L["name"]]
             (m.bn if L.get("bn") else m.conv).register_forward_hook(relu_hook(L["name"]))
         elif L.get("relu"):
@@ -83,11 +85,16 @@ def run(net_path, batch, args, dtype=torch.float32):
     x, t = batch["input"].to(dtype), batch["target"].to(dtype)
     kinks = record_kinks(net, arch) if dtype == torch.float64 else {}
     logits = net(x)
-    weight = torch.tensor([1.0, args.fg_weight], dtype=dtype)
-    loss = F.cross_entropy(logits, (t > 0.5).long(), weight=weight)
+    if arch.get("task") == "classification":
+        loss = F.cross_entropy(logits.flatten(1), t.long())
+        prob = F.softmax(logits.detach().flatten(1), 1)
+    else:
+        weight = torch.tensor([1.0, args.fg_weight], dtype=dtype)
+        loss = F.cross_entropy(logits, (t > 0.5).long(), weight=weight)
+        prob = F.softmax(logits.detach(), 1)[:, 1]
     net.zero_grad()
     loss.backward()
-    out = {"loss": loss.detach().reshape(1), "prob": F.softmax(logits.detach(), 1)[:, 1].contiguous(), **kinks}
+    out = {"loss": loss.detach().reshape(1), "prob": prob.contiguous(), **kinks}
     for name, m in net.conv_layers():
         out[f"{name}.weight.grad"] = m.conv.weight.grad.clone()
         out[f"{name}.bias.grad"] = m.conv.bias.grad.clone()
