@@ -18,6 +18,8 @@ CJSON=$(sed -n 's/^CJSON_LIBRARY:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null
 [ -n "$CJSON" ] || CJSON=-lcjson
 JPEG=$(sed -n 's/^JPEG_LIBRARY_RELEASE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
 [ -n "$JPEG" ] || JPEG=-ljpeg
+ZLIB=$(sed -n 's/^ZLIB_LIBRARY_RELEASE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+[ -n "$ZLIB" ] || ZLIB=-lz  # the classification sets' gzip reader (ev_dataset_open links it in)
 # the helper is built like the library: same compiler, and a sanitizer build's -fsanitize list
 # (-DEVONET_SANITIZE), whose runtime the library's instrumented code calls
 CC=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
@@ -114,7 +116,7 @@ int main(int argc, char **argv) {
   return 2;
 }
 EOF
-"$CC" -O2 -std=c11 $SANFLAGS -I"$SRC/include" "$T/check.c" "$BUILD/libevonet.a" $CJSON $JPEG -lm -ldl -lpthread -o "$T/check" ||
+"$CC" -O2 -std=c11 $SANFLAGS -I"$SRC/include" "$T/check.c" "$BUILD/libevonet.a" $CJSON $JPEG $ZLIB -lm -ldl -lpthread -o "$T/check" ||
   fail "cannot build the C helper against $BUILD/libevonet.a"
 
 # ---------------------------------------------------------------- formats and numbers

@@ -3,14 +3,18 @@
   network description JSON  (include/evonet/net.h, src/nn/net_spec.c, net_shape.c)
   the paper's saliency net  (src/nn/arch_saliency.c), He init (src/nn/weights.c)
   network files             (include/evonet/weights.h, src/nn/weights_io.c)
-  datasets and samples      (include/evonet/data.h, src/data/*.c)
-  metrics                   (include/evonet/metrics.h, src/report/metrics.c)
+  datasets and samples      (include/evonet/data.h, src/data/*.c; classification sets:
+                             src/data/classes*.c)
+  metrics                   (include/evonet/metrics.h, src/report/metrics.c,
+                             src/report/class_metrics.c)
 
 Where the C side is deterministic the Python side is meant to give the same numbers: the
 architecture JSON is byte-identical to ev_net_to_json, He init and the metrics agree
 exactly, the epoch order, crop/flip draws and the bilinear resampling follow the same
-float32 arithmetic, and both decode JPEG with libjpeg-turbo, so the batches are identical.
-tests/test_torch_peer.sh checks all of it against libevonet.a.
+float32 arithmetic, and both decode JPEG with libjpeg-turbo, so the batches are identical;
+the classification sets' splits, statistics, shifts/flips and normalised samples are identical
+bit for bit. tests/test_torch_peer.sh and tests/test_torch_peer_classes.sh check it all
+against libevonet.a.
 
 Runs under Debian's /usr/bin/python3 (torch, numpy, PIL).
 """

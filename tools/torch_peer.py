@@ -1,42 +1,67 @@
 #!/usr/bin/python3
 """The PyTorch peer of `evonet train` / `evonet bench train` / `evonet eval`: the same network
-(from an evonet network file's architecture JSON, or the paper's net at a width), the same
-initial weights, data, recipe and metrics, on the CPU, so the two can be compared in one run.
+(from an architecture description, an evonet network file's architecture JSON, or the paper's
+net at a width), the same initial weights, data, recipe and metrics, on the CPU, so the two
+can be compared in one run. Saliency networks (image/mask pairs) and classification networks
+("task": "classification": IDX, CIFAR-10 or ImageFolder sets) alike.
 
-  torch_peer.py train --data DIR (--arch FILE | --width W [--bn]) --size S --epochs E --batch B
-                      --optimizer sgd|adam --lr LR --momentum M --weight-decay WD
-                      --schedule const|step|cosine [--warmup-epochs K] --seed N --threads T
-                      --out DIR [--init FILE | --init-vgg16 FILE]
-  torch_peer.py bench (--arch FILE | --width W [--bn]) --size S --batch B --steps K --threads T [--device cuda]
-  torch_peer.py eval  --data DIR --split test --weights FILE --size S
+  torch_peer.py train --data DIR (--arch SPEC | --width W [--bn] | --init FILE) [--size S]
+                      --epochs E --batch B --optimizer sgd|adam --lr LR --momentum M
+                      --weight-decay WD --schedule const|step|cosine [--warmup K] --seed N
+                      --threads T --out DIR [--init FILE | --init-vgg16 FILE]
+  torch_peer.py bench (--arch SPEC | --width W [--bn]) [--size S] --batch B --steps K --threads T [--device cuda]
+  torch_peer.py eval  --data DIR --split test --weights FILE [--size S]
 
-The recipe, spelled out (what evonet's C trainer is to match):
+  SPEC: an evonet network file, a description JSON, or a shipped one's name (lenet5,
+  fmnist_cnn, fmnist_vgg, cifar_vgg11 in assets/archs). --size: default the network's own
+  input size ("input": {"size"}), else 128. --data fashion-mnist / mnist: /usr/share/datasets/.
+  E.g. fmnist_cnn as `evonet train --arch fmnist_cnn --data fashion-mnist --epochs 15 --batch
+  128 --lr 1e-3 --save-init init.safetensors` trains it:
+    torch_peer.py train --init init.safetensors --data fashion-mnist --epochs 15 --batch 128
+                        --optimizer adam --lr 1e-3 --schedule cosine --seed 1 --threads 2 --out DIR
+
+The recipe, spelled out (what evonet's C trainer does; tests/test_torch_peer*.sh check it):
   data       epoch e (0-based) visits the train split in ev_epoch_order(n, seed, e), whole
-             batches only; sample i gets the crop/flip of ev_aug_draw(seed, e, i) (crop of
-             75-100% of the side, bilinear resize to S×S, horizontal flip); ImageNet mean/std.
-  init       --init FILE: that network file's weights, biases, masks, BN statistics; else He
-             normal exactly as ev_weights_init_he(seed) (biases 0, BN gamma 1 beta 0);
-             --init-vgg16 additionally loads torchvision VGG16 features into c1_1..c5_3.
-  loss       mean over pixels of the cross-entropy of the logits, target = mask > 0.5.
-  masks      gradients and weights of conv/deconv layers are multiplied by their mask after
-             each backward pass / optimizer step, so removed synapses stay exactly 0.
+             batches only. Saliency: sample i gets the crop/flip/colour of ev_aug_draw(seed,
+             e, i) (crop of 75-100% of the side, bilinear resize to S×S, horizontal flip);
+             ImageNet mean/std. Classification: ev_class_sample, bit for bit: the image
+             (resized to S×S when its size differs) shifted by (dx, dy) of ev_class_aug_draw
+             (pad 2 IDX, 4 CIFAR-10, S/8 ImageFolder; value-0 pixels outside), mirrored by
+             its flip, (v/255 - mean)/std with the per-channel statistics of the whole
+             training file (ImageFolder: ImageNet's); val = the last floor(n/12) of the
+             training file, train the rest, test the test file.
+  init       --init FILE: that network file's weights, biases, masks, BN statistics (alone,
+             also its architecture); else He normal exactly as ev_weights_init_he(seed)
+             (biases 0, BN gamma 1 beta 0); --init-vgg16 additionally loads torchvision
+             VGG16 features into c1_1..c5_3.
+  loss       saliency: mean over pixels of the cross-entropy of the logits, target = mask >
+             0.5; classification: mean over images of the cross-entropy of the logits.
+  masks      gradients and weights of conv/deconv/fc layers are multiplied by their mask
+             after each backward pass / optimizer step, so removed synapses stay exactly 0.
   optimizer  sgd: PyTorch SGD (buf = M*buf + g + WD*w; w -= lr*buf); adam: PyTorch Adam
              (betas 0.9/0.999, eps 1e-8, L2 weight decay added to the gradient; --momentum
              unused). Weight decay applies to every parameter (weights, biases, BN gamma/beta).
-  schedule   per optimizer step t (0-based), T = steps per epoch, W = warm-up steps (K*T):
-             warm-up  lr * (t+1)/W for t < W (then the schedule below, which starts after W)
-             const    lr;   step  lr * gamma^floor(epoch / step_every) (--step-gamma 0.1,
-             --step-every max(1, E//3));   cosine  lr * (1 + cos(pi*(t-W)/(E*T-W))) / 2.
+  schedule   ev_lr_at at pos = epoch + batch/T (T = steps per epoch), rounded to float:
+             warm-up  lr * (0.1 + 0.9 pos/K) for pos < K (--warmup K epochs)
+             const    lr;   step  lr * gamma^floor(pos / step_every) (--step-gamma 0.1,
+             --step-every 10, evonet's fixed values);   cosine  lr * (1 + cos(pi t)) / 2,
+             t = min(1, (pos - K) / (E - K)).
   batch norm PyTorch's BatchNorm2d (eps 1e-5, running-statistics momentum 0.1, unbiased
              running var); batch statistics in training, running ones in evaluation.
   evaluation saliency map = softmax(logits)[class 1] at S×S against the S×S resized mask,
              metrics of src/report/metrics.c (MAE, adaptive F, max-F, mean-F; β² = 0.3).
+             Classification: ev_class_metrics on the logits: top-1, top-5 (ties to the lower
+             class), mean cross-entropy, per-class accuracy and its mean.
   speed      train img/s: B / (forward + loss + backward + step) per step, median over the
              steps (data loading excluded; the per-epoch line also gives img/s including it).
-             inference img/s: B / (forward + softmax) in eval mode without autograd, median.
+             inference img/s: B / (forward [+ softmax]) in eval mode without autograd, median.
              On a shared machine, T > 1 threads collapse (10x) whenever another process takes
              a core (OpenMP spin-waits at every barrier); OMP_WAIT_POLICY=PASSIVE softens
              that at a few % of speed on an idle machine.
+  output     OUT/final.safetensors (an evonet network file), OUT/summary.json ({"summary",
+             "epochs", "args"}; classification summaries add top1, top5 and loss of the test
+             split, each epoch its first_step_loss and val top-1/loss) and the summary as the
+             last line of stdout.
 """
 import argparse
 import json
