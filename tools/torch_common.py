@@ -204,7 +204,22 @@ def normalize_arch(a):
     if task == "classification":
         r["task"] = "classification"
     r.update(layers=out_layers, output=a["output"])
-    for L in out_layers:  # fc layers without k: their input size follows from the network's
+    # fc layers without k: k = 1 behind a layer that is 1x1 at any input size (gap, fc, their
+    # sums and concatenations); otherwise their input size follows from the network's
+    by_name = {L["name"]: L for L in out_layers}
+
+    def one_by_one(name):
+        L = by_name.get(name)
+        if L is None:
+            return False
+        if L["op"] in ("fc", "gap"):
+            return True
+        return L["op"] in ("add", "concat") and all(one_by_one(i) for i in L["in"])
+
+    for L in out_layers:
+        if L["op"] == "fc" and L["k"] < 1 and one_by_one(L["in"][0]):
+            L["k"] = 1
+    for L in out_layers:
         if L["op"] == "fc" and L["k"] < 1:
             if in_size < 1:
                 raise PeerError(f"layer {L['name']}: a fully connected layer needs the input size "
