@@ -203,7 +203,7 @@ static void check_idx_set(const char *root, const uint8_t *tr_pix, const int32_t
     assert_int_equal(cs->classes, 10);
     assert_int_equal(cs->h, IDX_S), assert_int_equal(cs->w, IDX_S);
     assert_int_equal(cs->channels, 1);
-    assert_int_equal(cs->crop_pad, 2), assert_int_equal(cs->flip, 1);
+    assert_int_equal(cs->crop_pad, 2), assert_int_equal(cs->flip, 0); /* digits do not mirror */
     assert_null(cs->paths);
     assert_string_equal(cs->class_names[3], "3");
     assert_string_equal(cs->source, "idx");
@@ -258,6 +258,7 @@ static void test_idx_names_and_sources(void **state) {
   assert_string_equal(ds.cls->source, "fashion-mnist");
   assert_string_equal(ds.cls->class_names[0], "T-shirt/top");
   assert_string_equal(ds.cls->class_names[9], "Ankle boot");
+  assert_int_equal(ds.cls->flip, 1); /* clothes mirror */
   assert_int_equal(ds.n, 12);
   ev_dataset_free(&ds);
   fresh_dir(root, "mnist-digits");

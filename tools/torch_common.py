@@ -1057,7 +1057,7 @@ class ClassDataset:
                     if len(names) != 10:
                         raise PeerError(f"{meta} lists {len(names)} class names, CIFAR-10 has 10")
                     self.class_names = names
-            self.flip = 1
+            self.flip = 0 if self.source in ("mnist", "idx") else 1  # digits do not mirror (classes_idx.c)
             self.mean, self.std = class_stats(tr_pix, self.channels)
             n_tr = tr_pix.shape[0]
             n_val = n_tr // 12

@@ -77,7 +77,8 @@ typedef struct {
   int crop_pad;          /* augmentation: random crop of the image padded by this (IDX 2, CIFAR 4); ImageFolder:
                           * 0 here, as its images have no stored size: batches (ev_batch_load, the loader)
                           * draw its shift with a pad of S/8 of their size S */
-  int flip;              /* augmentation: horizontal flips allowed (all three layouts: 1) */
+  int flip;              /* augmentation: horizontal flips allowed (Fashion-MNIST, CIFAR-10, ImageFolder;
+                            not other IDX sets: digits do not mirror) */
   char source[64];       /* what was read, for reports: "fashion-mnist", "mnist", "idx", "cifar10", "imagefolder" */
 } ev_class_set;
 

@@ -145,7 +145,8 @@ ev_status ds_open_idx(const char *root, ds_split split, ev_dataset *out) {
     snprintf(cs->source, sizeof cs->source, "%s",
              fashion ? "fashion-mnist" : strstr(lower, "mnist") ? "mnist" : "idx");
     cs->h = tr.h, cs->w = tr.w, cs->channels = 1;
-    cs->crop_pad = 2, cs->flip = 1;
+    cs->crop_pad = 2;
+    cs->flip = fashion; /* clothes mirror into clothes; a mirrored 2, 3 or 7 is no digit */
     ds_class_stats(tr.pix, tr.n * (size_t)tr.h * tr.w, 1, cs->mean, cs->std);
     s = ds_class_names(cs, fashion ? fashion_names : digit_names, IDX_CLASSES, root);
   }
