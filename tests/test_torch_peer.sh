@@ -114,7 +114,7 @@ int main(int argc, char **argv) {
   return 2;
 }
 EOF
-"$CC" -O2 -std=c11 $SANFLAGS -I"$SRC/include" "$T/check.c" "$BUILD/libevonet.a" $CJSON $JPEG -lm -ldl -lpthread -o "$T/check" ||
+"$CC" -O2 -std=c11 $SANFLAGS -I"$SRC/include" "$T/check.c" "$BUILD/libevonet.a" $CJSON $JPEG -lz -lm -ldl -lpthread -o "$T/check" ||
   fail "cannot build the C helper against $BUILD/libevonet.a"
 
 # ---------------------------------------------------------------- formats and numbers
