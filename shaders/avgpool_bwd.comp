@@ -2,18 +2,20 @@
 // Average-pool backward as a gather: one invocation per input texel (n, iy, ix, quad) sums
 // dy over the outputs whose window contains (iy, ix) (no atomics, a fixed result), then
 //   dx[n, iy, ix, c] = sum / (kh*kw)                      (count_include_pad: always kh*kw)
-// and, RELU, 0 unless x[n, iy, ix, c] > 0 (x is the output of the ReLU before the pool, so
-// this is that ReLU's backward fused in). Positions no window covers (floor mode) and
-// padding lanes (channel >= C) get 0.
-// dy: (N, OH, OW, Q) texels, x: (N, H, W, Q) texels (RELU = 0: unread; the host binds dy),
+// and, ACT (act.glsl, not none), dx = act_bwd(x, dx) (x is the output of that activation
+// before the pool, so this is its backward fused in). Positions no window covers (floor
+// mode) and padding lanes (channel >= C) get 0.
+// dy: (N, OH, OW, Q) texels, x: (N, H, W, Q) texels (ACT none: unread; the host binds dy),
 // dx: (N, H, W, Q) vec4. Grid: x = texel within an input row (ix*Q + q), y = a band of
 // ROWS input rows, z = image. Several rows per invocation: on CPU drivers each workgroup
 // costs about as much as a few hundred texels, and a row is often shorter than a workgroup.
 // GLOBAL (the window is the whole input: global average pooling): every position lies in
 // the one window, dx = dy[n, 0, 0] / (H*W), no window arithmetic.
 layout(local_size_x_id = 100) in;
-layout(constant_id = 0) const int RELU = 0;
+layout(constant_id = 0) const int ACT = 0;
 layout(constant_id = 1) const int GLOBAL = 0;
+layout(constant_id = 2) const float ACT_ALPHA = 0.0;
+#include "act.glsl"
 layout(std430, binding = 2) writeonly buffer DX { vec4 dx[]; };
 layout(binding = 0) uniform samplerBuffer DY;
 layout(binding = 1) uniform samplerBuffer X;
@@ -48,10 +50,9 @@ void main() {
         g = acc * rk;
       }
       int o = (n * H + iy) * row + i;
-      bvec4 zero = pad;
-      if (RELU != 0) // not (x > 0): a NaN x also gets 0, as the reference's x > 0 ? dx : 0
-        zero = bvec4(uvec4(zero) | uvec4(not(greaterThan(texelFetch(X, o), vec4(0.0)))));
-      dx[o] = mix(g, vec4(0.0), zero);
+      vec4 v = g;
+      if (ACT != ACT_NONE) v = act_bwd(ACT, ACT_ALPHA, texelFetch(X, o), v);
+      dx[o] = mix(v, vec4(0.0), pad);
     }
   }
 }

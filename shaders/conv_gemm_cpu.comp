@@ -2,6 +2,8 @@
 // Implicit-GEMM convolution for CPU Vulkan devices (lavapipe); geometry in gemm_conv.glsl.
 // src: (NB, HS, WS, 4*KS4) texels; w: (cols, KH, KW, 4*KS4) texels, rows BROW apart;
 // bias: CD4/4 texels (float[CD4]); out: (NB, HO, WO, CD4) floats; YM (YMASK): out's shape.
+// The activation ACT (act.glsl) is fused: YMASK = 0 applies it to out (forward passes),
+// YMASK = 1 its backward from YM, its output (input-gradient passes).
 // groups = (m-tiles x column tiles, phases).
 //
 // Why this shape (measured on llvmpipe): a texelFetch costs ~25 cycles per 8 lanes, an SSBO
@@ -27,21 +29,23 @@
 layout(local_size_x_id = 100) in;
 layout(constant_id = 0) const int SG = 8;     // subgroup size the pipeline runs with
 layout(constant_id = 1) const int HAS_BIAS = 0;
-layout(constant_id = 2) const int RELU = 0;
+layout(constant_id = 2) const int ACT = 0;      // ev_act_kind (act.glsl)
 layout(constant_id = 3) const int CN = 2;     // per-lane rows (accumulator columns)
 layout(constant_id = 4) const int SWAP = 0;
 layout(constant_id = 5) const int UNR = 2;    // channel loop unroll: 1 or 2
 layout(constant_id = 6) const int KTX = 0;    // > 0: taps along x (= KW, one phase), loop unrolled
 layout(constant_id = 7) const int KSC = 0;    // > 0: texels per tap (= KS4), loop unrolled
-layout(constant_id = 8) const int YMASK = 0;  // 1: out := YM > 0 ? out : 0 (fused ReLU backward)
+layout(constant_id = 8) const int YMASK = 0;  // 1: out := act_bwd(YM, out) (fused activation backward)
 layout(constant_id = 9) const int HA = 1;     // shuffled row blocks of 8 (1 to 4)
+layout(constant_id = 10) const float ACT_ALPHA = 0.0; // leaky_relu's slope
+#include "act.glsl"
 #include "gemm_conv.glsl"
 layout(binding = 0) uniform samplerBuffer A;
 layout(binding = 1) uniform samplerBuffer B;
 layout(binding = 2) uniform samplerBuffer BiasT; // float[CD4] as CD4/4 texels
 layout(std430, binding = 3) writeonly buffer OutB { float outv[]; };
 layout(std430, binding = 3) writeonly buffer OutB4 { vec4 outv4[]; }; // the same, as vec4
-layout(binding = 4) uniform samplerBuffer YM; // YMASK: a ReLU's output, out's shape (texels)
+layout(binding = 4) uniform samplerBuffer YM; // YMASK: the activation's output, out's shape (texels)
 
 const int NSG = int(gl_WorkGroupSize.x) / SG;
 const int SR = 8 * HA;                        // shuffled rows
@@ -164,24 +168,24 @@ void main() {
       }
     }
   }
-  // fused ReLU backward: keep out where the ReLU's output YM is > 0 (a select, like relu_bwd)
-  bool keep[SR][CN];
+  // fused activation backward: the activation's output YM at each result (act_bwd reads it)
+  float ym[SR][CN];
   for (int r = 0; r < SR; r++)
-    for (int c = 0; c < CN; c++) keep[r][c] = true;
+    for (int c = 0; c < CN; c++) ym[r][c] = 0.0;
   if (YMASK != 0) {
     if (SWAP != 0) { // this lane's pixel c, columns n0 .. n0+SR-1: SR/4 texels
       for (int c = 0; c < CN; c++) {
         int t0 = (obase[c] + n0) >> 2, tl = ((obase[c] + pc.CD4) >> 2) - 1;
         for (int t = 0; t < SR / 4; t++) {
           vec4 y4 = texelFetch(YM, min(t0 + t, tl));
-          for (int q = 0; q < 4; q++) keep[4 * t + q][c] = y4[q] > 0.0;
+          for (int q = 0; q < 4; q++) ym[4 * t + q][c] = y4[q];
         }
       }
     } else if (QCOL) { // pixel of row r, columns n0 + 4l ..: one texel
       int col0 = min(n0 + 4 * l, pc.CD4 - 4);
       for (int r = 0; r < SR; r++) {
         vec4 y4 = texelFetch(YM, (obase[r] + col0) >> 2);
-        for (int c = 0; c < CN; c++) keep[r][c] = y4[c] > 0.0;
+        for (int c = 0; c < CN; c++) ym[r][c] = y4[c];
       }
     } else { // pixel of row r, column n0 + c*SG + l
       for (int r = 0; r < SR; r++)
@@ -189,7 +193,7 @@ void main() {
           int col = min(n0 + c * SG + l, pc.CD4 - 1);
           vec4 t = texelFetch(YM, (obase[r] + col) >> 2);
           int q = col & 3;
-          keep[r][c] = (q == 0 ? t.x : q == 1 ? t.y : q == 2 ? t.z : t.w) > 0.0;
+          ym[r][c] = q == 0 ? t.x : q == 1 ? t.y : q == 2 ? t.z : t.w;
         }
     }
   }
@@ -203,8 +207,8 @@ void main() {
         vec4 v;
         for (int q = 0; q < 4; q++) {
           float t = acc[4 * h + q][c] + bv[4 * h + q][c];
-          if (RELU != 0) t = max(t, 0.0);
-          v[q] = col0 + q < pc.CD && keep[4 * h + q][c] ? t : 0.0;
+          t = YMASK != 0 ? act_bwd(ACT, ACT_ALPHA, ym[4 * h + q][c], t) : act_fwd(ACT, ACT_ALPHA, t);
+          v[q] = col0 + q < pc.CD ? t : 0.0;
         }
         outv4[(obase[c] + col0) >> 2] = v;
       }
@@ -219,8 +223,8 @@ void main() {
       vec4 v;
       for (int c = 0; c < 4; c++) {
         float t = acc[r][c] + bv[r][c];
-        if (RELU != 0) t = max(t, 0.0);
-        v[c] = col0 + c < pc.CD && keep[r][c] ? t : 0.0;
+        t = YMASK != 0 ? act_bwd(ACT, ACT_ALPHA, ym[r][c], t) : act_fwd(ACT, ACT_ALPHA, t);
+        v[c] = col0 + c < pc.CD ? t : 0.0;
       }
       outv4[(obase[r] + col0) >> 2] = v;
     }
@@ -231,7 +235,7 @@ void main() {
       int m = m0 + r, col = n0 + c * SG + l;
       if (m >= M || col >= pc.CD4) continue;
       float v = acc[r][c] + bv[r][c];
-      if (RELU != 0) v = max(v, 0.0);
-      outv[obase[r] + col] = col < pc.CD && keep[r][c] ? v : 0.0;
+      v = YMASK != 0 ? act_bwd(ACT, ACT_ALPHA, ym[r][c], v) : act_fwd(ACT, ACT_ALPHA, v);
+      outv[obase[r] + col] = col < pc.CD ? v : 0.0;
     }
 }

@@ -15,7 +15,9 @@ layout(constant_id = 0) const int TM = 4;
 layout(constant_id = 1) const int TN = 4;
 layout(constant_id = 2) const int BK4 = 4;
 layout(constant_id = 3) const int HAS_BIAS = 0;
-layout(constant_id = 4) const int RELU = 0;
+layout(constant_id = 4) const int ACT = 0;   // ev_act_kind (act.glsl), applied after the bias
+layout(constant_id = 5) const float ACT_ALPHA = 0.0;
+#include "act.glsl"
 #include "gemm_conv.glsl"
 layout(binding = 0) uniform samplerBuffer A;
 layout(binding = 1) uniform samplerBuffer B;
@@ -97,7 +99,7 @@ void main() {
       if (col >= pc.CD4) continue;
       float v = acc[i][j];
       if (HAS_BIAS != 0) v += bias[col];
-      if (RELU != 0) v = max(v, 0.0);
+      v = act_fwd(ACT, ACT_ALPHA, v);
       outv[base + col] = col < pc.CD ? v : 0.0;
     }
   }

@@ -21,10 +21,12 @@
 // Borders: the address is clamped and the term dropped with a select, no branch per tap.
 layout(local_size_x_id = 100) in;
 layout(constant_id = 0) const int HAS_BIAS = 0;
-layout(constant_id = 1) const int RELU = 0;
+layout(constant_id = 1) const int ACT = 0;      // ev_act_kind (act.glsl), applied after the bias
 layout(constant_id = 2) const int PP = 1;    // pixels per invocation
 layout(constant_id = 3) const int FDIV = 1;  // 1: pixel -> (n, oy, ox) by float reciprocals
 layout(constant_id = 4) const int CHUNK = 1; // taps per loop iteration
+layout(constant_id = 5) const float ACT_ALPHA = 0.0;
+#include "act.glsl"
 layout(binding = 0) uniform samplerBuffer X;
 layout(binding = 1) uniform samplerBuffer T;
 layout(binding = 2) uniform samplerBuffer Bias;
@@ -79,7 +81,7 @@ void main() {
   }
   bvec4 pad = greaterThanEqual(ivec4(4 * q) + ivec4(0, 1, 2, 3), ivec4(CO));
   [[unroll]] for (int u = 0; u < PP; u++) {
-    vec4 r = RELU != 0 ? max(acc[u], vec4(0.0)) : acc[u];
+    vec4 r = act_fwd(ACT, ACT_ALPHA, acc[u]);
     if (p0 + u * L < total) y[(p0 + u * L) * QO + q] = mix(r, vec4(0.0), pad);
   }
 }

@@ -3,18 +3,21 @@
 // Max-pool backward for non-overlapping windows (kernel = stride, no padding), the argmax
 // recomputed from the forward's input x exactly as maxpool_fwd picks it (first maximum in
 // window order, strict >, NaN wins), so the forward need not store it. Optionally fused
-// with the ReLU backward of the layer that produced x (x is that ReLU's output):
-//   dx[n, iy, ix, c] = dy[n, iy/sh, ix/sw, c] if (iy, ix) is its window's argmax
-//                      (and, RELU, x[n, iy, ix, c] > 0), else 0; rows/columns no window
-//                      covers (floor mode) get 0.
+// with the backward of the activation ACT (act.glsl) of the layer that produced x (x is that
+// activation's output):
+//   dx[n, iy, ix, c] = dy[n, iy/sh, ix/sw, c] if (iy, ix) is its window's argmax, else 0;
+//                      ACT: act_bwd(x[n, iy, ix, c], that) at the argmax; rows/columns no
+//                      window covers (floor mode) get 0.
 // x, dx: (N, H, W, Q); dy: (N, OH, OW, Q) (texels; dx an SSBO of vec4).
 // One invocation per window cell and quad: it fetches its window once and writes all of
 // the cell's sh x sw input texels. Cells cover the input: ceil(H/sh) x ceil(W/sw); those
 // past the last window write zeros. Grid: x = (cell column, quad), y = cell row, z = image.
 layout(local_size_x_id = 100) in;
-layout(constant_id = 0) const int RELU = 0;
+layout(constant_id = 0) const int ACT = 0;
 layout(constant_id = 1) const int KHC = 0;  // > 0: the window's size (= stride), loops unrolled;
 layout(constant_id = 2) const int KWC = 0;  //      only when the windows tile the input exactly
+layout(constant_id = 3) const float ACT_ALPHA = 0.0;
+#include "act.glsl"
 layout(binding = 0) uniform samplerBuffer X;
 layout(binding = 1) uniform samplerBuffer DY;
 layout(std430, binding = 2) writeonly buffer DX { vec4 dx[]; };
@@ -40,8 +43,8 @@ void main() {
         a = mix(a, ivec4(j), take);
       }
       vec4 g = texelFetch(DY, ((n * OH + oy) * OW + ox) * Q + q);
-      // the ReLU's output at the argmax is the window's maximum m
-      if (RELU != 0) g = mix(vec4(0.0), g, greaterThan(m, vec4(0.0)));
+      // the activation's output at the argmax is the window's maximum m
+      if (ACT != ACT_NONE) g = act_bwd(ACT, ACT_ALPHA, m, g);
       [[unroll]] for (int j = 0; j < KHC * KWC; j++)
         dx[((n * H + y0 + j / KWC) * W + x0 + j % KWC) * Q + q] = mix(vec4(0.0), g, equal(a, ivec4(j)));
     } else {
@@ -59,7 +62,7 @@ void main() {
             a = mix(a, ivec4(yy * W + xx), take);
           }
         g = texelFetch(DY, ((n * OH + oy) * OW + ox) * Q + q);
-        if (RELU != 0) g = mix(vec4(0.0), g, greaterThan(m, vec4(0.0)));
+        if (ACT != ACT_NONE) g = act_bwd(ACT, ACT_ALPHA, m, g);
       }
       int ye = min(y0 + sh, H), xe = min(x0 + sw, W);
       for (int iy = y0; iy < ye; iy++)

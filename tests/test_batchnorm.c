@@ -1,7 +1,9 @@
 /* Batch normalisation: training forward (y, saved mean/invstd, running statistics after two
  * steps), inference forward and backward (dx, dgamma, dbeta) vs the double reference (tol
  * 1e-5: reductions) on odd shapes, one with hundreds of pixel chunks and a mean far from
- * zero; finite differences of the reference backward; clear errors for bad input. */
+ * zero; the forwards fused with each activation (relu, leaky_relu, tanh) vs the reference
+ * followed by the activation's; finite differences of the reference backward; clear errors
+ * for bad input. */
 #include "evonet/ops/batchnorm.h"
 #include "trainops_util.h"
 
@@ -34,19 +36,23 @@ static void run_bn(int n, int h, int w, int c, float offset, double tol) {
   tu_poison(&save), tu_poison(&save_inf), tu_poison(&scratch), tu_poison(&dgamma), tu_poison(&dbeta);
   ev_tensor tx = to_tensor(x, n, h, w, c), tx2 = to_tensor(x2, n, h, w, c), ty = to_tensor(NULL, n, h, w, c);
   ev_tensor tdy = to_tensor(dy, n, h, w, c), tdx = to_tensor(NULL, n, h, w, c), tyi = to_tensor(NULL, n, h, w, c);
-  /* the ReLU-fused forwards: training on its own running statistics (y does not use them) */
+  /* the activation-fused forwards: training on its own running statistics (y does not use them) */
+  static const ev_act acts[3] = {{EV_ACT_RELU, 0.0f}, {EV_ACT_LEAKY_RELU, 0.3f}, {EV_ACT_TANH, 0.0f}};
   ev_buf brm2 = vec_upload(rm, c4), brv2 = vec_upload(rv, c4), save2;
   ev_bn_params prm2 = {&bg, &bb, &brm2, &brv2, 0.1f, 1e-5f};
   TU_OK(ev_buf_alloc(g, ev_bn_save_floats(c) * 4, &save2));
-  ev_tensor tyr = to_tensor(NULL, n, h, w, c), tyir = to_tensor(NULL, n, h, w, c);
+  ev_tensor tyr[3], tyir[3];
+  for (int a = 0; a < 3; a++) tyr[a] = to_tensor(NULL, n, h, w, c), tyir[a] = to_tensor(NULL, n, h, w, c);
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
   TU_OK(ev_bn_forward_train(s, &prm, &tx2, &save, &scratch, &ty)); /* a first step: running stats move */
   TU_OK(ev_bn_forward_train(s, &prm, &tx, &save, &scratch, &ty));
   TU_OK(ev_bn_backward(s, &prm, &tx, &tdy, &save, &scratch, &tdx, &dgamma, &dbeta));
   TU_OK(ev_bn_forward_infer(s, &prm, &tx, &save_inf, &tyi));
-  TU_OK(ev_bn_forward_infer_relu(s, &prm, &tx, &save_inf, 1, &tyir));
-  TU_OK(ev_bn_forward_train_relu(s, &prm2, &tx, &save2, &scratch, 1, &tyr));
+  for (int a = 0; a < 3; a++) {
+    TU_OK(ev_bn_forward_infer_act(s, &prm, &tx, &save_inf, &acts[a], &tyir[a]));
+    TU_OK(ev_bn_forward_train_act(s, &prm2, &tx, &save2, &scratch, &acts[a], &tyr[a]));
+  }
   TU_OK(ev_stream_submit(s));
 
   double *xd = to_double(x, nf), *x2d = to_double(x2, nf), *dyd = to_double(dy, nf);
@@ -59,7 +65,6 @@ static void run_bn(int n, int h, int w, int c, float offset, double tol) {
   ev_bn_forward_infer_ref(xd, n, h, w, c, gd, bd, rmd, rvd, 1e-5f, yir);
 
   float *y = to_download(&ty), *dx = to_download(&tdx), *yi = to_download(&tyi);
-  float *yrl = to_download(&tyr), *yirl = to_download(&tyir);
   float sv[4 * 512], rmg[512], rvg[512], dgg[512], dbg[512];
   tu_download(&save, sv, 4 * c4);
   tu_download(&brm, rmg, c4), tu_download(&brv, rvg, c4);
@@ -79,16 +84,27 @@ static void run_bn(int n, int h, int w, int c, float offset, double tol) {
   to_check("  backward dbeta", dbg, dbr, c4, tol);
   to_check("  inference y", yi, yir, nf, tol);
   to_check_padding("inference y", yi, npix, c);
-  for (uint64_t i = 0; i < nf; i++) yr[i] = yr[i] > 0 ? yr[i] : 0, yir[i] = yir[i] > 0 ? yir[i] : 0;
-  to_check("  train forward + relu", yrl, yr, nf, tol);
-  to_check("  inference + relu", yirl, yir, nf, tol);
-  to_check_padding("inference + relu", yirl, npix, c);
+  double *yra = malloc(nf * 8), *yira = malloc(nf * 8);
+  for (int a = 0; a < 3; a++) {
+    ev_act_forward_ref(&acts[a], yr, yra, nf);
+    ev_act_forward_ref(&acts[a], yir, yira, nf);
+    float *yrl = to_download(&tyr[a]), *yirl = to_download(&tyir[a]);
+    char w1[64], w2[64];
+    snprintf(w1, sizeof w1, "  train forward + %s", ev_act_name(acts[a].kind));
+    snprintf(w2, sizeof w2, "  inference + %s", ev_act_name(acts[a].kind));
+    to_check(w1, yrl, yra, nf, tol);
+    to_check(w2, yirl, yira, nf, tol);
+    to_check_padding(w1, yrl, npix, c);
+    to_check_padding(w2, yirl, npix, c);
+    free(yrl), free(yirl);
+    ev_tensor_free(g, &tyr[a]), ev_tensor_free(g, &tyir[a]);
+  }
+  free(yra), free(yira);
   for (int k = c; k < c4; k++)
     if (rmg[k] != rm[k] || rvg[k] != rv[k]) fail_msg("running stats changed in padding channel %d", k);
 
   free(x), free(x2), free(dy), free(xd), free(x2d), free(dyd), free(gd), free(bd), free(rmd), free(rvd);
-  free(yr), free(dxr), free(yir), free(y), free(dx), free(yi), free(yrl), free(yirl);
-  ev_tensor_free(g, &tyr), ev_tensor_free(g, &tyir);
+  free(yr), free(dxr), free(yir), free(y), free(dx), free(yi);
   ev_buf_free(g, &brm2), ev_buf_free(g, &brv2), ev_buf_free(g, &save2);
   ev_tensor_free(g, &tx), ev_tensor_free(g, &tx2), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy);
   ev_tensor_free(g, &tdx), ev_tensor_free(g, &tyi);

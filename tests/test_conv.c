@@ -1,14 +1,16 @@
 /* conv2d / transposed conv2d forward and input-gradient passes: GPU (both kernel variants,
  * forced with EVONET_CONV_VARIANT) against the C references on odd shapes with fresh random
  * data and poisoned outputs; the references checked by the adjoint identity and by finite
- * differences; bad arguments rejected with a message. The fused passes (input gradients
- * with a ReLU's backward, transposed conv forward with a ReLU) are checked against the
- * references followed by the ReLU's mask, on the same cases and variants.
+ * differences; bad arguments rejected with a message. The fused passes (forwards with an
+ * activation, input gradients with an activation's backward from its output; relu,
+ * leaky_relu and tanh in turn over the cases) are checked against the references followed
+ * by the activation's reference (evonet/ops/act.h), on the same cases and variants.
  * Tolerances: GPU vs reference ||gpu-ref||/||ref|| < 1e-5 (fp32 sums of <= 13*49 terms vs
  * double); padding channels exactly 0; adjoint identity 1e-5 of sum |terms| (the references
  * round their outputs to float); finite differences 1e-3 relative (a linear map: only the
  * float rounding of the outputs, divided by the step, remains). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,30 +151,36 @@ static void compare(const char *what, const char *variant, const conv_case *cc, 
   if (pad_bad) fail_msg("%s %s (%s): padding channels not zero", what, cc->name, variant);
 }
 
-/* A ReLU's output for the fused passes: about half zeros (some exactly 0, which must count
- * as "not positive"), padding channels zero. */
-static float *rand_relu_out(uint64_t *st, int n, int h, int w, int c) {
+/* The activations the fused passes are checked with, in turn over the cases (a slope other
+ * than the default: alpha must reach the kernel). */
+static const ev_act k_acts[3] = {{EV_ACT_RELU, 0.0f}, {EV_ACT_LEAKY_RELU, 0.2f}, {EV_ACT_TANH, 0.0f}};
+
+/* An activation's output for the fused backward passes: its forward of uniform values, with
+ * some exact zeros (which must count as "not positive"), padding channels zero. */
+static float *rand_act_out(uint64_t *st, const ev_act *a, int n, int h, int w, int c) {
   float *y = rand_act(st, n, h, w, c);
   size_t nf = ev_tensor_floats(n, h, w, c);
-  for (size_t i = 0; i < nf; i++) y[i] = y[i] < 0.1f ? 0.0f : y[i];
+  for (size_t i = 0; i < nf; i++) y[i] = fabsf(y[i]) < 0.1f ? 0.0f : (float)ev_act_fwd_ref(a, y[i]);
   return y;
 }
 
-/* ref := y > 0 ? ref : 0 (the ReLU backward the fused passes apply) */
-static float *masked(const float *ref, const float *y, size_t nf) {
+/* ref := the activation's backward of ref from its output y (what the fused passes apply) */
+static float *act_bwd_of(const ev_act *a, const float *ref, const float *y, size_t nf) {
   float *r = malloc(nf * sizeof *r);
-  for (size_t i = 0; i < nf; i++) r[i] = y[i] > 0.0f ? ref[i] : 0.0f;
+  for (size_t i = 0; i < nf; i++) r[i] = (float)ev_act_bwd_ref(a, y[i], ref[i]);
   return r;
 }
 
-static float *relu_of(const float *v, size_t nf) {
+static float *act_fwd_of(const ev_act *a, const float *v, size_t nf) {
   float *r = malloc(nf * sizeof *r);
-  for (size_t i = 0; i < nf; i++) r[i] = v[i] > 0.0f ? v[i] : 0.0f;
+  for (size_t i = 0; i < nf; i++) r[i] = (float)ev_act_fwd_ref(a, v[i]);
   return r;
 }
 
 /* ---------------- GPU vs reference ---------------- */
-static void run_conv_case(const conv_case *cc, const char *variant, uint64_t *st, int use_bias, int relu) {
+/* fwd: the forward's activation (NULL: none); bwd: the fused input gradient's */
+static void run_conv_case(const conv_case *cc, const char *variant, uint64_t *st, int use_bias, const ev_act *fwd,
+                          const ev_act *bwd) {
   ev_gpu *g = tu_gpu();
   const ev_conv_desc *d = &cc->d;
   int ho = ev_conv_out_size(cc->h, d->kh, d->stride_h, d->pad_h, d->dil_h);
@@ -181,7 +189,7 @@ static void run_conv_case(const conv_case *cc, const char *variant, uint64_t *st
   float *w = rand_w(st, d->cout, d->cin, d->kh, d->kw), *b = rand_bias(st, d->cout);
   float *y_ref = malloc(ev_tensor_floats(cc->n, ho, wo, d->cout) * 4);
   float *dx_ref = malloc(ev_tensor_floats(cc->n, cc->h, cc->w, d->cin) * 4);
-  ev_conv2d_forward_ref(d, cc->n, cc->h, cc->w, x, w, use_bias ? b : NULL, relu, y_ref);
+  ev_conv2d_forward_ref(d, cc->n, cc->h, cc->w, x, w, use_bias ? b : NULL, fwd, y_ref);
   ev_conv2d_backward_data_ref(d, cc->n, cc->h, cc->w, dy, w, dx_ref);
 
   ev_tensor tx = dev_act(x, cc->n, cc->h, cc->w, d->cin), tdy = dev_act(dy, cc->n, ho, wo, d->cout);
@@ -192,17 +200,20 @@ static void run_conv_case(const conv_case *cc, const char *variant, uint64_t *st
   TU_OK(ev_buf_alloc(g, ev_conv_workspace_bytes(d), &ws));
   tu_poison(&ws);
   size_t nfx = ev_tensor_floats(cc->n, cc->h, cc->w, d->cin);
-  float *ym = rand_relu_out(st, cc->n, cc->h, cc->w, d->cin), *dxm_ref = masked(dx_ref, ym, nfx);
+  float *ym = rand_act_out(st, bwd, cc->n, cc->h, cc->w, d->cin), *dxm_ref = act_bwd_of(bwd, dx_ref, ym, nfx);
   ev_tensor tym = dev_act(ym, cc->n, cc->h, cc->w, d->cin), tdxm = dev_act(NULL, cc->n, cc->h, cc->w, d->cin);
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_conv2d_forward(s, d, &tx, &bw, use_bias ? &bb : NULL, relu, &ty));
+  TU_OK(ev_conv2d_forward(s, d, &tx, &bw, use_bias ? &bb : NULL, fwd, &ty));
   TU_OK(ev_conv2d_backward_data(s, d, &tdy, &bw, &tdx, &ws));
-  TU_OK(ev_conv2d_backward_data_relu(s, d, &tdy, &bw, &tdxm, &ws, &tym));
+  TU_OK(ev_conv2d_backward_data_act(s, d, &tdy, &bw, &tdxm, &ws, bwd, &tym));
   TU_OK(ev_stream_submit(s));
-  compare(relu ? "fwd+bias+relu" : use_bias ? "fwd+bias" : "fwd", variant, cc, &ty, y_ref);
+  char what[40];
+  snprintf(what, sizeof what, "fwd%s+%s", use_bias ? "+bias" : "", ev_act_name(fwd ? fwd->kind : EV_ACT_NONE));
+  compare(what, variant, cc, &ty, y_ref);
   compare("bwd-data", variant, cc, &tdx, dx_ref);
-  compare("bwd-data+relu", variant, cc, &tdxm, dxm_ref);
+  snprintf(what, sizeof what, "bwd-data+%s", ev_act_name(bwd->kind));
+  compare(what, variant, cc, &tdxm, dxm_ref);
 
   ev_tensor_free(g, &tx), ev_tensor_free(g, &tdy), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdx);
   ev_tensor_free(g, &tym), ev_tensor_free(g, &tdxm);
@@ -210,7 +221,7 @@ static void run_conv_case(const conv_case *cc, const char *variant, uint64_t *st
   free(x), free(dy), free(w), free(b), free(y_ref), free(dx_ref), free(ym), free(dxm_ref);
 }
 
-static void run_deconv_case(const conv_case *cc, const char *variant, uint64_t *st, int use_bias) {
+static void run_deconv_case(const conv_case *cc, const char *variant, uint64_t *st, int use_bias, const ev_act *act) {
   ev_gpu *g = tu_gpu();
   const ev_conv_desc *d = &cc->d;
   int ho = ev_deconv_out_size(cc->h, d->kh, d->stride_h, d->pad_h, d->dil_h, d->out_pad_h);
@@ -230,21 +241,24 @@ static void run_deconv_case(const conv_case *cc, const char *variant, uint64_t *
   TU_OK(ev_buf_alloc(g, ev_conv_workspace_bytes(d), &ws));
   tu_poison(&ws);
   size_t nfx = ev_tensor_floats(cc->n, cc->h, cc->w, d->cin), nfy = ev_tensor_floats(cc->n, ho, wo, d->cout);
-  float *ym = rand_relu_out(st, cc->n, cc->h, cc->w, d->cin), *dxm_ref = masked(dx_ref, ym, nfx);
-  float *yr_ref = relu_of(y_ref, nfy);
+  float *ym = rand_act_out(st, act, cc->n, cc->h, cc->w, d->cin), *dxm_ref = act_bwd_of(act, dx_ref, ym, nfx);
+  float *yr_ref = act_fwd_of(act, y_ref, nfy);
   ev_tensor tym = dev_act(ym, cc->n, cc->h, cc->w, d->cin), tdxm = dev_act(NULL, cc->n, cc->h, cc->w, d->cin);
   ev_tensor tyr = dev_act(NULL, cc->n, ho, wo, d->cout);
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
   TU_OK(ev_deconv2d_forward(s, d, &tx, &bw, use_bias ? &bb : NULL, &ty, &ws));
   TU_OK(ev_deconv2d_backward_data(s, d, &tdy, &bw, &tdx));
-  TU_OK(ev_deconv2d_forward_relu(s, d, &tx, &bw, use_bias ? &bb : NULL, 1, &tyr, &ws));
-  TU_OK(ev_deconv2d_backward_data_relu(s, d, &tdy, &bw, &tdxm, &tym));
+  TU_OK(ev_deconv2d_forward_act(s, d, &tx, &bw, use_bias ? &bb : NULL, act, &tyr, &ws));
+  TU_OK(ev_deconv2d_backward_data_act(s, d, &tdy, &bw, &tdxm, act, &tym));
   TU_OK(ev_stream_submit(s));
   compare(use_bias ? "deconv fwd+b" : "deconv fwd", variant, cc, &ty, y_ref);
   compare("deconv bwd", variant, cc, &tdx, dx_ref);
-  compare("deconv fwd+relu", variant, cc, &tyr, yr_ref);
-  compare("deconv bwd+relu", variant, cc, &tdxm, dxm_ref);
+  char what[40];
+  snprintf(what, sizeof what, "deconv fwd+%s", ev_act_name(act->kind));
+  compare(what, variant, cc, &tyr, yr_ref);
+  snprintf(what, sizeof what, "deconv bwd+%s", ev_act_name(act->kind));
+  compare(what, variant, cc, &tdxm, dxm_ref);
 
   ev_tensor_free(g, &tx), ev_tensor_free(g, &tdy), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdx);
   ev_tensor_free(g, &tym), ev_tensor_free(g, &tdxm), ev_tensor_free(g, &tyr);
@@ -258,7 +272,10 @@ static void test_conv_gpu_vs_ref(void **state) {
     if (variant_skipped(&k_variants[v])) continue;
     set_variant(&k_variants[v]);
     for (size_t i = 0; i < sizeof k_conv / sizeof k_conv[0]; i++)
-      run_conv_case(&k_conv[i], k_variants[v].name, &st, i % 3 != 2, i % 3 == 0);
+      /* the forward: relu on every third case (as before the other kinds), leaky_relu and
+       * tanh on others; the fused backward: each kind in turn */
+      run_conv_case(&k_conv[i], k_variants[v].name, &st, i % 3 != 2,
+                    i % 3 == 0 ? &k_acts[0] : i % 3 == 1 ? &k_acts[1 + i % 2] : NULL, &k_acts[i % 3]);
   }
   clear_variant();
   tu_gpu_assert_clean();
@@ -270,7 +287,7 @@ static void test_deconv_gpu_vs_ref(void **state) {
     if (variant_skipped(&k_variants[v])) continue;
     set_variant(&k_variants[v]);
     for (size_t i = 0; i < sizeof k_deconv / sizeof k_deconv[0]; i++)
-      run_deconv_case(&k_deconv[i], k_variants[v].name, &st, i % 2 == 0);
+      run_deconv_case(&k_deconv[i], k_variants[v].name, &st, i % 2 == 0, &k_acts[i % 3]);
   }
   clear_variant();
   tu_gpu_assert_clean();
@@ -305,7 +322,7 @@ static void test_adjoint_identity(void **state) {
         ev_deconv2d_forward_ref(d, cc->n, cc->h, cc->w, x, w, NULL, ax);
         ev_deconv2d_backward_data_ref(d, cc->n, cc->h, cc->w, y, w, aty);
       } else {
-        ev_conv2d_forward_ref(d, cc->n, cc->h, cc->w, x, w, NULL, 0, ax);
+        ev_conv2d_forward_ref(d, cc->n, cc->h, cc->w, x, w, NULL, NULL, ax);
         ev_conv2d_backward_data_ref(d, cc->n, cc->h, cc->w, y, w, aty);
       }
       double m1, m2, l = dot(ax, y, ny, &m1), r = dot(x, aty, nx, &m2);
@@ -336,7 +353,7 @@ static void fd_check(int transposed, uint64_t *st) {
     for (int sgn = 0; sgn < 2; sgn++) {
       x[i] = x0 + (sgn ? -eps : eps);
       if (transposed) ev_deconv2d_forward_ref(&d, n, h, w, x, wt, b, y);
-      else ev_conv2d_forward_ref(&d, n, h, w, x, wt, b, 0, y);
+      else ev_conv2d_forward_ref(&d, n, h, w, x, wt, b, NULL, y);
       l[sgn] = dot(y, gy, ny, &mag);
     }
     x[i] = x0;
@@ -374,11 +391,11 @@ static void test_bad_arguments(void **state) {
   d_op.out_pad_h = 1; /* >= stride 1 and dilation 1 */
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
-  TU_EXPECT_ARG(ev_conv2d_forward(s, &d, &x_bad, &w, NULL, 0, &y));
-  TU_EXPECT_ARG(ev_conv2d_forward(s, &d, &x, &w, NULL, 0, &y_bad));
-  TU_EXPECT_ARG(ev_conv2d_forward(s, &d, &zero, &w, NULL, 0, &y));
-  TU_EXPECT_ARG(ev_conv2d_forward(s, &d_bad, &x, &w, NULL, 0, &y));
-  TU_EXPECT_ARG(ev_conv2d_forward(s, &d, &x, &ws_small, NULL, 0, &y)); /* weights too small */
+  TU_EXPECT_ARG(ev_conv2d_forward(s, &d, &x_bad, &w, NULL, NULL, &y));
+  TU_EXPECT_ARG(ev_conv2d_forward(s, &d, &x, &w, NULL, NULL, &y_bad));
+  TU_EXPECT_ARG(ev_conv2d_forward(s, &d, &zero, &w, NULL, NULL, &y));
+  TU_EXPECT_ARG(ev_conv2d_forward(s, &d_bad, &x, &w, NULL, NULL, &y));
+  TU_EXPECT_ARG(ev_conv2d_forward(s, &d, &x, &ws_small, NULL, NULL, &y)); /* weights too small */
   TU_EXPECT_ARG(ev_conv2d_backward_data(s, &d, &y, &w, &x, NULL));      /* no workspace */
   TU_EXPECT_ARG(ev_conv2d_backward_data(s, &d, &y, &w, &x, &ws_small)); /* workspace too small */
   TU_EXPECT_ARG(ev_conv2d_backward_data(s, &d, &y_bad, &w, &x, NULL));
@@ -386,7 +403,19 @@ static void test_bad_arguments(void **state) {
   TU_EXPECT_ARG(ev_deconv2d_forward(s, &dt, &x, &w, NULL, &y, &ws_small)); /* x has 13 channels */
   TU_EXPECT_ARG(ev_deconv2d_backward_data(s, &dt, &x_bad, &w, &y));
   TU_EXPECT_ARG(ev_deconv2d_forward(s, &d_op, &x, &w, NULL, &y, &ws_small));
+  /* activations: an unknown kind, leaky slopes that are not > 0 (the backward reads the
+   * sign from the output), a mask of the wrong shape */
+  ev_act bad_kind = {(ev_act_kind)7, 0.0f}, alpha0 = {EV_ACT_LEAKY_RELU, 0.0f}, alpha_nan = {EV_ACT_LEAKY_RELU, NAN};
+  ev_act relu = ev_act_make(EV_ACT_RELU);
+  TU_EXPECT_ARG(ev_conv2d_forward(s, &d, &x, &w, NULL, &bad_kind, &y));
+  TU_EXPECT_ARG(ev_conv2d_forward(s, &d, &x, &w, NULL, &alpha0, &y));
+  TU_EXPECT_ARG(ev_conv2d_forward(s, &d, &x, &w, NULL, &alpha_nan, &y));
+  TU_EXPECT_ARG(ev_deconv2d_backward_data_act(s, &dt, &x, &w, &y, &alpha0, &y_bad));
+  ev_buf ws;
+  TU_OK(ev_buf_alloc(g, ev_conv_workspace_bytes(&d), &ws));
+  TU_EXPECT_ARG(ev_conv2d_backward_data_act(s, &d, &y, &w, &x, &ws, &relu, &x_bad)); /* act_y's shape */
   ev_stream_abort(s);
+  ev_buf_free(g, &ws);
   ev_tensor_free(g, &x), ev_tensor_free(g, &y), ev_tensor_free(g, &y_bad), ev_tensor_free(g, &x_bad);
   ev_buf_free(g, &w), ev_buf_free(g, &ws_small);
   ev_clear_error();

@@ -21,25 +21,28 @@ typedef struct {
   ev_conv_desc d;
   double density;   /* live fraction of the random mask */
   int dead;         /* >= 0: this output channel keeps no synapse */
-  int bias, relu;
+  int bias, act;     /* act: k_acts[act] after the bias (0: none) */
 } sparse_case;
+
+/* the activations (a leaky slope other than the default: alpha must reach the kernel) */
+static const ev_act k_acts[4] = {{EV_ACT_NONE, 0.0f}, {EV_ACT_RELU, 0.0f}, {EV_ACT_LEAKY_RELU, 0.2f}, {EV_ACT_TANH, 0.0f}};
 
 /* {cin, cout, kh, kw, sh, sw, ph, pw, dh, dw, oph, opw} */
 static const sparse_case k_cases[] = {
     {"3x3 s1 p1 13->7 50%", 3, 7, 5, {13, 7, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, 0.5, -1, 1, 1},
     {"3x3 s2 p1 13->7 10%", 3, 7, 5, {13, 7, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0}, 0.1, -1, 1, 0},
     {"1x1 s1 p0 13->7 50%", 3, 7, 5, {13, 7, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0}, 0.5, -1, 0, 0},
-    {"1x1 s2 p0 13->1 50%", 3, 7, 5, {13, 1, 1, 1, 2, 2, 0, 0, 1, 1, 0, 0}, 0.5, -1, 1, 1},
+    {"1x1 s2 p0 13->1 50%", 3, 7, 5, {13, 1, 1, 1, 2, 2, 0, 0, 1, 1, 0, 0}, 0.5, -1, 1, 2},
     {"7x7 s1 p3 13->7 10%", 3, 7, 5, {13, 7, 7, 7, 1, 1, 3, 3, 1, 1, 0, 0}, 0.1, -1, 1, 0},
     {"7x7 s2 p2 13->7 1%", 3, 7, 5, {13, 7, 7, 7, 2, 2, 2, 2, 1, 1, 0, 0}, 0.01, -1, 0, 0},
-    {"3x3 s1 p2 d2 13->1 10%", 3, 7, 5, {13, 1, 3, 3, 1, 1, 2, 2, 2, 2, 0, 0}, 0.1, -1, 1, 1},
+    {"3x3 s1 p2 d2 13->1 10%", 3, 7, 5, {13, 1, 3, 3, 1, 1, 2, 2, 2, 2, 0, 0}, 0.1, -1, 1, 3},
     {"3x3 s(2,1) p(1,2) d(2,1) 13->7 10%", 3, 7, 5, {13, 7, 3, 3, 2, 1, 1, 2, 2, 1, 0, 0}, 0.1, -1, 1, 0},
     {"3x3 s1 p1 13->7 50%, channel 3 dead", 3, 7, 5, {13, 7, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, 0.5, 3, 1, 0},
-    {"3x3 s1 p1 13->7 no live synapse", 3, 7, 5, {13, 7, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, 0.0, -1, 1, 1},
+    {"3x3 s1 p1 13->7 no live synapse", 3, 7, 5, {13, 7, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, 0.0, -1, 1, 3},
     {"3x3 s1 p1 13->7 no synapse, no bias", 3, 7, 5, {13, 7, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, 0.0, -1, 0, 0},
     {"3x3 s1 p1 36->40 10% (10 quads)", 2, 9, 8, {36, 40, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, 0.1, -1, 1, 1},
     {"3x3 s1 p1 5->6 10% (23x19: several passes)", 2, 23, 19, {5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, 0.1, -1, 1, 1},
-    {"5x5 s2 p2 5->6 50% (23x19)", 2, 23, 19, {5, 6, 5, 5, 2, 2, 2, 2, 1, 1, 0, 0}, 0.5, 2, 1, 0},
+    {"5x5 s2 p2 5->6 50% (23x19)", 2, 23, 19, {5, 6, 5, 5, 2, 2, 2, 2, 1, 1, 0, 0}, 0.5, 2, 1, 2},
     /* pixels just below and above 2^21, where the kernel stops splitting pixel indices
      * with float reciprocals and divides */
     {"3x3 s1 p1 1->1 50% (2 x 1024x1023)", 2, 1024, 1023, {1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, 0.5, -1, 1, 0},
@@ -112,7 +115,7 @@ static void run_case(const sparse_case *sc, uint64_t *st, const variant *v) {
   float *x = rand_act(st, sc->n, sc->h, sc->w, d->cin);
   size_t ny = ev_tensor_floats(sc->n, ho, wo, d->cout);
   float *ref = malloc(ny * 4), *got = malloc(ny * 4);
-  ev_conv2d_forward_ref(d, sc->n, sc->h, sc->w, x, w4, sc->bias ? b : NULL, sc->relu, ref);
+  ev_conv2d_forward_ref(d, sc->n, sc->h, sc->w, x, w4, sc->bias ? b : NULL, &k_acts[sc->act], ref);
 
   uint64_t nt = ev_conv_sparse_texels(d, mask);
   float *taps = malloc(nt * 16);
@@ -128,7 +131,7 @@ static void run_case(const sparse_case *sc, uint64_t *st, const variant *v) {
   setenv("EVONET_SPARSE_CHUNK", v->chunk, 1);
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_conv2d_sparse_forward(s, d, &tx, &bt, sc->bias ? &bb : NULL, sc->relu, &ty));
+  TU_OK(ev_conv2d_sparse_forward(s, d, &tx, &bt, sc->bias ? &bb : NULL, &k_acts[sc->act], &ty));
   TU_OK(ev_stream_submit(s));
   unsetenv("EVONET_SPARSE_PP");
   unsetenv("EVONET_CONV_GRIDX");
@@ -144,10 +147,9 @@ static void run_case(const sparse_case *sc, uint64_t *st, const variant *v) {
   if (!(e < TOL_GPU))
     fail_msg("%s (pp %s, grid %s, chunk %s): relative error %.3e >= %.0e", sc->name, v->pp, v->gridx, v->chunk, e, TOL_GPU);
   if (pad_bad) fail_msg("%s: padding channels not zero", sc->name);
-  if (sc->dead >= 0) /* the dead channel is exactly its bias (after the ReLU) */
+  if (sc->dead >= 0) /* the dead channel is exactly its bias (after relu or leaky_relu: exact too) */
     for (size_t p = 0; p < ny / c4; p++) {
-      float want = sc->bias ? b[sc->dead] : 0.0f;
-      if (sc->relu && want < 0) want = 0;
+      float want = (float)ev_act_fwd_ref(&k_acts[sc->act], sc->bias ? b[sc->dead] : 0.0f);
       if (got[p * c4 + sc->dead] != want) fail_msg("%s: dead channel is %g, not %g", sc->name, got[p * c4 + sc->dead], want);
     }
   ev_tensor_free(g, &tx), ev_tensor_free(g, &ty);
@@ -183,17 +185,18 @@ static void test_bad_arguments(void **state) {
   d_big.kh = 11; /* output height (7 + 2 - 11) / 1 + 1 = -1 */
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
-  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x_bad, &taps, NULL, 0, &y));
-  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, &taps, NULL, 0, &y_bad));
-  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &zero, &taps, NULL, 0, &y));
-  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, &taps, NULL, 0, NULL));
-  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, NULL, &x, &taps, NULL, 0, &y));
-  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d_bad, &x, &taps, NULL, 0, &y));
-  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d_big, &x, &taps, NULL, 0, &y));
-  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, NULL, NULL, 0, &y));
-  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, &small, NULL, 0, &y));
-  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, &taps, &bias_small, 0, &y));
-  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, &taps, NULL, 0, &alias));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x_bad, &taps, NULL, NULL, &y));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, &taps, NULL, NULL, &y_bad));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &zero, &taps, NULL, NULL, &y));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, &taps, NULL, NULL, NULL));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, NULL, &x, &taps, NULL, NULL, &y));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d_bad, &x, &taps, NULL, NULL, &y));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d_big, &x, &taps, NULL, NULL, &y));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, NULL, NULL, NULL, &y));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, &small, NULL, NULL, &y));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, &taps, &bias_small, NULL, &y));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, &taps, NULL, NULL, &alias));
+  TU_EXPECT_ARG(ev_conv2d_sparse_forward(s, &d, &x, &taps, NULL, &(ev_act){EV_ACT_LEAKY_RELU, -1.0f}, &y)); /* slope */
   TU_OK(ev_stream_submit(s)); /* nothing was recorded: an empty submission */
   ev_tensor_free(g, &x), ev_tensor_free(g, &y), ev_tensor_free(g, &y_bad), ev_tensor_free(g, &x_bad);
   ev_buf_free(g, &taps), ev_buf_free(g, &small), ev_buf_free(g, &bias_small);

@@ -1,14 +1,28 @@
-/* ReLU, add, add-into, concat and its gradient split: GPU vs the double reference on odd
- * shapes (exact ops: tolerance 1e-6), padding channels zero, finite-difference checks of
- * every backward on tiny shapes, and clear errors for bad shapes. */
+/* Activations (none, relu, leaky_relu, tanh), add, add-into, concat and its gradient split
+ * (also fused with each activation's backward): GPU vs the double reference on odd shapes
+ * (tolerance 1e-6: exact ops, or tanh's few ulps), padding channels zero, finite-difference
+ * checks of every backward on tiny shapes, and clear errors for bad shapes or activations. */
 #include "evonet/ops/eltwise.h"
 #include "trainops_util.h"
 
 enum { N = 3, H = 7, W = 5, C = 13 };
 
-static void test_relu(void **state) {
+/* The activations every test here runs (a slope other than the default: alpha must reach
+ * the kernel). */
+static const ev_act k_acts[4] = {{EV_ACT_RELU, 0.0f}, {EV_ACT_LEAKY_RELU, 0.2f}, {EV_ACT_TANH, 0.0f}, {EV_ACT_NONE, 0.0f}};
+
+/* An activation's output: its forward of uniform values in [-1, 1), about a tenth of them
+ * exact zeros (which must count as "not positive"), padding channels zero. */
+static float *rand_act_out(uint64_t *seed, const ev_act *a, int n, int h, int w, int c) {
+  float *y = to_rand_act(seed, n, h, w, c, -1, 1);
+  uint64_t nf = ev_tensor_floats(n, h, w, c);
+  for (uint64_t i = 0; i < nf; i++) y[i] = fabsf(y[i]) < 0.1f ? 0.0f : (float)ev_act_fwd_ref(a, y[i]);
+  return y;
+}
+
+static void run_act(const ev_act *act) {
   ev_gpu *g = tu_gpu();
-  uint64_t seed = tu_seed() ^ 1;
+  uint64_t seed = tu_seed() ^ (1 + 77 * (uint64_t)act->kind);
   uint64_t nf = ev_tensor_floats(N, H, W, C), npix = (uint64_t)N * H * W;
   float *x = to_rand_act(&seed, N, H, W, C, -1, 1), *dy = to_rand_act(&seed, N, H, W, C, -1, 1);
   ev_tensor tx = to_tensor(x, N, H, W, C), ty = to_tensor(NULL, N, H, W, C);
@@ -16,29 +30,44 @@ static void test_relu(void **state) {
   ev_tensor tin = to_tensor(x, N, H, W, C); /* in-place copy */
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_relu_forward(s, &tx, &ty));
-  TU_OK(ev_relu_backward(s, &ty, &tdy, &tdx));
-  TU_OK(ev_relu_forward(s, &tin, &tin));
+  TU_OK(ev_act_forward(s, act, &tx, &ty));
+  TU_OK(ev_act_backward(s, act, &ty, &tdy, &tdx));
+  TU_OK(ev_act_forward(s, act, &tin, &tin));
   TU_OK(ev_stream_submit(s));
-  double *xd = to_double(x, nf), *dyd = to_double(dy, nf), *yr = malloc(nf * 8), *dxr = malloc(nf * 8);
-  ev_relu_forward_ref(xd, yr, nf);
-  ev_relu_backward_ref(yr, dyd, dxr, nf);
+  /* the backward's reference from the GPU's y (tanh: its y differs from the double one by
+   * a few ulps, which would show in 1 - y*y) */
   float *y = to_download(&ty), *dx = to_download(&tdx), *yin = to_download(&tin);
-  to_check("relu forward", y, yr, nf, 1e-6);
-  to_check("relu forward in place", yin, yr, nf, 1e-6);
-  to_check("relu backward", dx, dxr, nf, 1e-6);
-  to_check_padding("relu forward", y, npix, C);
-  to_check_padding("relu backward", dx, npix, C);
+  double *xd = to_double(x, nf), *dyd = to_double(dy, nf), *yr = malloc(nf * 8), *dxr = malloc(nf * 8);
+  double *yg = to_double(y, nf);
+  ev_act_forward_ref(act, xd, yr, nf);
+  ev_act_backward_ref(act, yg, dyd, dxr, nf);
+  char what[64];
+  const char *name = ev_act_name(act->kind);
+  snprintf(what, sizeof what, "%s forward", name);
+  to_check(what, y, yr, nf, 1e-6);
+  to_check_padding(what, y, npix, C);
+  snprintf(what, sizeof what, "%s forward in place", name);
+  to_check(what, yin, yr, nf, 1e-6);
+  snprintf(what, sizeof what, "%s backward", name);
+  to_check(what, dx, dxr, nf, 1e-6);
+  to_check_padding(what, dx, npix, C);
   /* dx in place over dy */
   TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_relu_backward(s, &ty, &tdy, &tdy));
+  TU_OK(ev_act_backward(s, act, &ty, &tdy, &tdy));
   TU_OK(ev_stream_submit(s));
   float *dx2 = to_download(&tdy);
-  to_check("relu backward in place", dx2, dxr, nf, 1e-6);
+  snprintf(what, sizeof what, "%s backward in place", name);
+  to_check(what, dx2, dxr, nf, 1e-6);
+  free(yg);
   free(x), free(dy), free(xd), free(dyd), free(yr), free(dxr), free(y), free(dx), free(yin), free(dx2);
   ev_tensor_free(g, &tx), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdx);
   ev_tensor_free(g, &tin);
   tu_gpu_assert_clean();
+}
+
+static void test_act(void **state) {
+  for (int a = 0; a < 4; a++) run_act(&k_acts[a]);
+  run_act(&(ev_act){EV_ACT_LEAKY_RELU, 3.0f}); /* a slope > 1 keeps the sign too */
 }
 
 static void test_add(void **state) {
@@ -122,17 +151,19 @@ static void run_concat(const int *c, int k) {
     to_check_padding(what, dx, npix, c[i]);
     free(dx);
   }
-  /* fused ReLU backward: even inputs are ReLU outputs (masked), odd ones plain; accumulate
-   * onto d0 (the mask applies to the sum), then overwrite */
+  /* fused activation backward: inputs are outputs of relu, leaky_relu, tanh or none in turn
+   * (starting from a different kind per call), one more input plain by a NULL y; accumulate
+   * onto d0 (the backward applies to the new part only), then overwrite */
   float *ym[4];
   ev_tensor tym[4], *pym[4];
+  ev_act acts[4];
   for (int acc = 1; acc >= 0; acc--) {
     for (int i = 0; i < k; i++) {
       uint64_t nf = ev_tensor_floats(N, H, W, c[i]);
+      acts[i] = k_acts[(i + k + acc) % 4];
       pym[i] = NULL;
-      if (i % 2 == 0) {
-        ym[i] = to_rand_act(&seed, N, H, W, c[i], -1, 1);
-        for (uint64_t j = 0; j < nf; j++) ym[i][j] = ym[i][j] > 0 ? ym[i][j] : 0.0f;
+      if (i != 1) {
+        ym[i] = rand_act_out(&seed, &acts[i], N, H, W, c[i]);
         tym[i] = to_tensor(ym[i], N, H, W, c[i]);
         pym[i] = &tym[i];
       }
@@ -140,17 +171,18 @@ static void run_concat(const int *c, int k) {
       else tu_poison(&tdx[i].buf);
     }
     TU_OK(ev_stream_begin(g, &s));
-    TU_OK(ev_concat_backward_relu(s, &tdy, pdx, pym, k, acc));
+    TU_OK(ev_concat_backward_act(s, &tdy, pdx, pym, acts, k, acc));
     TU_OK(ev_stream_submit(s));
     ev_concat_backward_ref(dyd, c, k, npix, dxr, 0);
     for (int i = 0; i < k; i++) {
       uint64_t nf = ev_tensor_floats(N, H, W, c[i]);
       for (uint64_t j = 0; j < nf; j++) {
-        double v = acc ? (double)((float)dxr[i][j] + d0[i][j]) : dxr[i][j];
-        dxr[i][j] = pym[i] && !(ym[i][j] > 0) ? 0.0 : v; /* the mask applies to the sum */
+        double v = pym[i] ? ev_act_bwd_ref(&acts[i], ym[i][j], dxr[i][j]) : dxr[i][j];
+        dxr[i][j] = acc ? (double)((float)v + d0[i][j]) : v;
       }
       float *dx = to_download(&tdx[i]);
-      snprintf(what, sizeof what, "concat backward+relu%s, input %d", acc ? " accumulate" : "", i);
+      snprintf(what, sizeof what, "concat backward+%s%s, input %d", pym[i] ? ev_act_name(acts[i].kind) : "plain",
+               acc ? " accumulate" : "", i);
       to_check(what, dx, dxr[i], nf, 1e-6);
       to_check_padding(what, dx, npix, c[i]);
       free(dx);
@@ -175,12 +207,12 @@ static void test_concat(void **state) {
 }
 
 /* ---- finite differences on tiny shapes: L = sum(r * op(x)) ---- */
-typedef struct { uint64_t nf; const double *r; int which; const int *c; int k; uint64_t npix; } fd_ctx;
+typedef struct { uint64_t nf; const double *r; int which; const int *c; int k; uint64_t npix; const ev_act *act; } fd_ctx;
 
 static double fd_loss(const double *x, void *vctx) {
   fd_ctx *ctx = vctx;
   double *y = malloc(ctx->nf * 8), L = 0;
-  if (ctx->which == 0) ev_relu_forward_ref(x, y, ctx->nf);
+  if (ctx->which == 0) ev_act_forward_ref(ctx->act, x, y, ctx->nf);
   else if (ctx->which == 1) ev_add_ref(x, x + ctx->nf, y, ctx->nf); /* x holds a then b */
   else {
     const double *xs[4];
@@ -199,7 +231,7 @@ static void test_gradients_fd(void **state) {
   uint64_t nf = ev_tensor_floats(n, h, w, c), npix = n * h * w;
   unsigned char *use = malloc(3 * nf);
   for (uint64_t i = 0; i < 3 * nf; i++) use[i] = (i % ev_c4(c)) < (uint64_t)c;
-  /* relu: inputs kept away from the kink at 0 */
+  /* activations (their backward from y): inputs kept away from relu's and leaky_relu's kink at 0 */
   double *x = malloc(2 * nf * 8), *r = malloc(nf * 8), *y = malloc(nf * 8), *gx = malloc(2 * nf * 8);
   for (uint64_t i = 0; i < nf; i++) {
     double v = tu_uniform(&seed, 0.1f, 1.0f);
@@ -207,10 +239,15 @@ static void test_gradients_fd(void **state) {
     x[nf + i] = (i % ev_c4(c)) < c ? tu_uniform(&seed, -1, 1) : 0.0;
     r[i] = (i % ev_c4(c)) < c ? tu_uniform(&seed, -1, 1) : 0.0;
   }
-  fd_ctx ctx = {nf, r, 0, NULL, 0, npix};
-  ev_relu_forward_ref(x, y, nf);
-  ev_relu_backward_ref(y, r, gx, nf);
-  to_fd_check("relu backward", fd_loss, &ctx, x, gx, nf, use, 1e-6, 1e-7);
+  fd_ctx ctx = {nf, r, 0, NULL, 0, npix, NULL};
+  for (int a = 0; a < 4; a++) {
+    char what[64];
+    ctx.act = &k_acts[a];
+    ev_act_forward_ref(&k_acts[a], x, y, nf);
+    ev_act_backward_ref(&k_acts[a], y, r, gx, nf);
+    snprintf(what, sizeof what, "%s backward", ev_act_name(k_acts[a].kind));
+    to_fd_check(what, fd_loss, &ctx, x, gx, nf, use, 1e-6, 1e-7);
+  }
   /* add: d/da = d/db = r */
   ctx.which = 1;
   memcpy(gx, r, nf * 8);
@@ -227,7 +264,7 @@ static void test_gradients_fd(void **state) {
   for (int i = 0, o = 0; i < 3; i++)
     for (uint64_t j = 0; j < npix * ev_c4(cs[i]); j++, o++) usec[o] = (int)(j % ev_c4(cs[i])) < cs[i];
   ev_concat_backward_ref(rc, cs, 3, npix, dxs, 0);
-  fd_ctx cc = {nout, rc, 2, cs, 3, npix};
+  fd_ctx cc = {nout, rc, 2, cs, 3, npix, NULL};
   to_fd_check("concat backward", fd_loss, &cc, xc, gc, nin, usec, 1e-6, 1e-7);
   free(use), free(x), free(r), free(y), free(gx), free(xc), free(rc), free(gc), free(usec);
 }
@@ -238,16 +275,23 @@ static void test_bad_input(void **state) {
   ev_tensor d = to_tensor(NULL, 2, 3, 5, 6);
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
-  TU_EXPECT_ARG(ev_relu_forward(s, &a, &b));
-  TU_EXPECT_ARG(ev_relu_backward(s, &a, &a, &b));
+  const ev_act *relu = &k_acts[0];
+  TU_EXPECT_ARG(ev_act_forward(s, relu, &a, &b));
+  TU_EXPECT_ARG(ev_act_backward(s, relu, &a, &a, &b));
+  /* an unknown kind; leaky slopes that are not finite and > 0 */
+  TU_EXPECT_ARG(ev_act_forward(s, &(ev_act){(ev_act_kind)4, 0.0f}, &a, &a));
+  TU_EXPECT_ARG(ev_act_backward(s, &(ev_act){EV_ACT_LEAKY_RELU, 0.0f}, &a, &a, &a));
+  TU_EXPECT_ARG(ev_act_backward(s, &(ev_act){EV_ACT_LEAKY_RELU, -0.1f}, &a, &a, &a));
+  TU_EXPECT_ARG(ev_act_forward(s, &(ev_act){EV_ACT_LEAKY_RELU, INFINITY}, &a, &a));
+  TU_EXPECT_ARG(ev_concat_backward_act(s, &c, (ev_tensor *[]){&a, &b}, (ev_tensor *[]){&a, &a}, k_acts, 2, 0)); /* y 1's shape */
   TU_EXPECT_ARG(ev_add(s, &a, &b, &a));
   TU_EXPECT_ARG(ev_add_into(s, &a, &a));
   ev_tensor z = a;
   z.h = 0;
-  TU_EXPECT_ARG(ev_relu_forward(s, &z, &z));
+  TU_EXPECT_ARG(ev_act_forward(s, relu, &z, &z));
   ev_tensor big = a;
   big.c = 64; /* more channels than the buffer holds */
-  TU_EXPECT_ARG(ev_relu_forward(s, &big, &big));
+  TU_EXPECT_ARG(ev_act_forward(s, relu, &big, &big));
   TU_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a, &b}, 2, &b));          /* overlap */
   TU_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a, &a}, 2, &c));          /* 10 != 11 */
   TU_EXPECT_ARG(ev_concat_forward(s, (ev_tensor *[]){&a, &d}, 2, &c));          /* W differs */
@@ -261,7 +305,7 @@ static void test_bad_input(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_relu),         cmocka_unit_test(test_add),
+      cmocka_unit_test(test_act),          cmocka_unit_test(test_add),
       cmocka_unit_test(test_concat),       cmocka_unit_test(test_gradients_fd),
       cmocka_unit_test(test_bad_input),
   };

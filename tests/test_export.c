@@ -25,8 +25,9 @@ static const char *k_ok =
     "{\"input\": {\"channels\": 3}, \"classes\": 2, \"layers\": ["
     "{\"name\": \"a\", \"op\": \"conv\", \"in\": [\"input\"], \"out\": 5, \"k\": 3, \"pad\": 1, \"relu\": true, \"bn\": true},"
     "{\"name\": \"p\", \"op\": \"maxpool\", \"in\": [\"a\"], \"k\": 2, \"stride\": 2},"
-    "{\"name\": \"d\", \"op\": \"deconv\", \"in\": [\"p\"], \"out\": 3, \"k\": 4, \"stride\": 2, \"pad\": 1},"
-    "{\"name\": \"b\", \"op\": \"conv\", \"in\": [\"p\"], \"out\": 3, \"k\": 1},"
+    "{\"name\": \"d\", \"op\": \"deconv\", \"in\": [\"p\"], \"out\": 3, \"k\": 4, \"stride\": 2, \"pad\": 1,"
+    " \"act\": \"leaky_relu\", \"alpha\": 0.2},"
+    "{\"name\": \"b\", \"op\": \"conv\", \"in\": [\"p\"], \"out\": 3, \"k\": 1, \"act\": \"tanh\"},"
     "{\"name\": \"u\", \"op\": \"upsample\", \"in\": [\"b\"], \"like\": \"input\"},"
     "{\"name\": \"cat\", \"op\": \"concat\", \"in\": [\"d\", \"u\"]},"
     "{\"name\": \"s\", \"op\": \"conv\", \"in\": [\"cat\"], \"out\": 2, \"k\": 1},"
@@ -52,7 +53,8 @@ static void test_writes_the_model(void **state) {
   size_t n;
   TU_OK(ev_read_file(path, &data, &n));
   const char *want[] = {"evonet", "image", "probabilities", "a.weight", "a.bias", "d.weight", "u.scales",
-                        "Conv", "ConvTranspose", "MaxPool", "Resize", "Concat", "Add", "Relu", "Softmax", "half_pixel"};
+                        "Conv", "ConvTranspose", "MaxPool", "Resize", "Concat", "Add", "Relu", "Softmax", "half_pixel",
+                        "LeakyRelu", "alpha", "d.leaky_relu", "Tanh", "b.tanh", "a.pre_relu"};
   for (size_t i = 0; i < sizeof want / sizeof *want; i++)
     if (!has(data, n, want[i])) fail_msg("the ONNX file lacks '%s'", want[i]);
   /* weights are raw float32: at least every live synapse's 4 bytes are in the file */

@@ -4,6 +4,7 @@
  * distillation blends the teacher's probabilities on the student's input into its target,
  * and the soft loss on it matches the reference. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,8 +229,98 @@ static void test_distillation(void **state) {
   tu_gpu_assert_clean();
 }
 
+/* The backward of a network whose activations are fused into their consumers' backward
+ * passes (max-pool from x, concat split, conv and fc input gradients, global average pool;
+ * batch norm before one), for each kind: the weight gradients of the first layer (every
+ * fused pass lies between it and the loss) and of later ones against central differences of
+ * the loss (float32 on the device: a loose tolerance; the kinks of relu and leaky_relu are
+ * rarely crossed by the small steps). */
+static void act_gradients(const char *act, uint64_t *seed) {
+  ev_gpu *g = tu_gpu();
+  enum { B = 2, R = 8 };
+  char json[2048];
+  snprintf(json, sizeof json,
+           "{\"input\":{\"channels\":3,\"size\":%d},\"classes\":3,\"task\":\"classification\",\"layers\":["
+           "{\"name\":\"c1\",\"op\":\"conv\",\"in\":[\"input\"],\"out\":5,\"k\":3,\"pad\":1,\"bn\":true,%s},"
+           "{\"name\":\"p1\",\"op\":\"maxpool\",\"in\":[\"c1\"],\"k\":2,\"stride\":2},"
+           "{\"name\":\"c2\",\"op\":\"conv\",\"in\":[\"p1\"],\"out\":6,\"k\":3,\"pad\":1,%s},"
+           "{\"name\":\"c3\",\"op\":\"conv\",\"in\":[\"p1\"],\"out\":3,\"k\":1,%s},"
+           "{\"name\":\"cat\",\"op\":\"concat\",\"in\":[\"c2\",\"c3\"]},"
+           "{\"name\":\"d\",\"op\":\"conv\",\"in\":[\"cat\"],\"out\":4,\"k\":1,%s},"
+           "{\"name\":\"gap\",\"op\":\"gap\",\"in\":[\"d\"]},"
+           "{\"name\":\"fc\",\"op\":\"fc\",\"in\":[\"gap\"],\"out\":3}],\"output\":\"fc\"}",
+           R, act, act, act, act);
+  ev_net_spec spec;
+  TU_OK(ev_net_from_json(json, &spec));
+  TU_OK(ev_net_infer(&spec, R, R));
+  ev_net_weights w, gw;
+  TU_OK(ev_weights_alloc(&spec, &w));
+  TU_OK(ev_weights_alloc(&spec, &gw));
+  ev_weights_init_he(&w, *seed);
+  for (int i = 0; i < spec.n; i++)
+    if (w.l[i].b) tu_fill_uniform(w.l[i].b, (size_t)spec.layers[i].out, seed, -0.3f, 0.3f);
+  float *img = malloc((size_t)B * R * R * 4 * 4);
+  tu_fill_uniform(img, (size_t)B * R * R * 4, seed, -2, 2);
+  int32_t labels[B] = {1, 2};
+  ev_model *m;
+  TU_OK(ev_model_create(g, &spec, B, R, R, true, &m));
+  TU_OK(ev_model_feed_labels(m, img, labels, B));
+  float loss = 0;
+#define RUN_LOSS(with_backward)                                               \
+  do {                                                                        \
+    ev_stream *s;                                                             \
+    TU_OK(ev_model_upload(m, &w));                                            \
+    TU_OK(ev_stream_begin(g, &s));                                            \
+    TU_OK(ev_model_forward(m, s, true));                                      \
+    TU_OK(ev_model_loss(m, s, 1.0f));                                         \
+    if (with_backward) TU_OK(ev_model_backward(m, s));                        \
+    TU_OK(ev_stream_submit(s));                                               \
+    TU_OK(ev_buf_download(g, ev_model_loss_buf(m), 0, &loss, 4));             \
+  } while (0)
+  RUN_LOSS(1);
+  TU_OK(ev_model_download_grads(m, &gw));
+  const char *layers[] = {"c1", "c2", "c3", "d"};
+  for (int li = 0; li < 4; li++) {
+    int i = ev_net_find(&spec, layers[li]);
+    uint64_t n = ev_layer_weight_count(&spec.layers[i]);
+    double gmax = 0, emax = 0;
+    for (uint64_t k = 0; k < n; k++) gmax = fmax(gmax, fabs(gw.l[i].w[k]));
+    for (int t = 0; t < 6; t++) {
+      uint64_t k = tu_next(seed) % n;
+      float w0 = w.l[i].w[k], h = 5e-3f, lp, lm;
+      w.l[i].w[k] = w0 + h;
+      RUN_LOSS(0);
+      lp = loss;
+      w.l[i].w[k] = w0 - h;
+      RUN_LOSS(0);
+      lm = loss;
+      w.l[i].w[k] = w0;
+      double fd = ((double)lp - lm) / (2.0 * h);
+      emax = fmax(emax, fabs(fd - gw.l[i].w[k]));
+    }
+    print_message("  %s: layer %s, |dL/dw| up to %.3g, finite differences within %.3g\n", act, layers[li], gmax, emax);
+    if (!(gmax > 0 && emax <= 0.05 * gmax + 1e-4))
+      fail_msg("%s: layer %s weight gradients differ from finite differences by %.3g (largest %.3g)", act, layers[li],
+               emax, gmax);
+  }
+#undef RUN_LOSS
+  ev_model_destroy(m);
+  free(img);
+  ev_weights_free(&w), ev_weights_free(&gw);
+  ev_net_free(&spec);
+}
+
+static void test_activation_gradients(void **state) {
+  uint64_t seed = tu_seed() ^ 0xac7;
+  act_gradients("\"act\":\"relu\"", &seed);
+  act_gradients("\"act\":\"leaky_relu\",\"alpha\":0.1", &seed);
+  act_gradients("\"act\":\"tanh\"", &seed);
+  tu_gpu_assert_clean();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_folded_bn_inference),
-                                     cmocka_unit_test(test_sparse_inference), cmocka_unit_test(test_distillation)};
+                                     cmocka_unit_test(test_sparse_inference), cmocka_unit_test(test_distillation),
+                                     cmocka_unit_test(test_activation_gradients)};
   return tu_gpu_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

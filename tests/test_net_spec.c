@@ -221,9 +221,65 @@ static void test_bounds(void **state) {
   expect_infer_error(j, 2, 2, EV_ERR_ARG, "no pixels left");
 }
 
+/* Activations: "act" names each kind (leaky_relu with an optional "alpha"), the legacy
+ * "relu": true still reads, "act" wins; written back, a ReLU is "relu": true only (what older
+ * builds read and every existing file says), the others "act" (and "alpha"); bad kinds and
+ * slopes are format errors. */
+static void test_activations(void **state) {
+  char j[1024];
+  const struct { const char *fields; ev_act_kind kind; float alpha; const char *written; } ok[] = {
+      {"\"out\":2,\"k\":1", EV_ACT_NONE, 0.0f, NULL},
+      {"\"out\":2,\"k\":1,\"relu\":true", EV_ACT_RELU, 0.0f, "\"relu\":true"},
+      {"\"out\":2,\"k\":1,\"act\":\"relu\"", EV_ACT_RELU, 0.0f, "\"relu\":true"},
+      {"\"out\":2,\"k\":1,\"act\":\"none\",\"relu\":true", EV_ACT_NONE, 0.0f, NULL},
+      {"\"out\":2,\"k\":1,\"act\":\"leaky_relu\"", EV_ACT_LEAKY_RELU, 0.01f, "\"act\":\"leaky_relu\",\"alpha\":0.01"},
+      {"\"out\":2,\"k\":1,\"act\":\"leaky_relu\",\"alpha\":0.2", EV_ACT_LEAKY_RELU, 0.2f,
+       "\"act\":\"leaky_relu\",\"alpha\":0.2"},
+      {"\"out\":2,\"k\":1,\"act\":\"tanh\",\"relu\":true", EV_ACT_TANH, 0.0f, "\"act\":\"tanh\""},
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    conv_with(j, sizeof j, ok[i].fields);
+    ev_net_spec s, t;
+    TU_OK(ev_net_from_json(j, &s));
+    assert_int_equal(s.layers[0].act.kind, ok[i].kind);
+    if (ok[i].kind == EV_ACT_LEAKY_RELU) assert_true(s.layers[0].act.alpha == ok[i].alpha);
+    char *out = ev_net_to_json(&s);
+    assert_non_null(out);
+    if (ok[i].written && !strstr(out, ok[i].written)) fail_msg("%s: '%s' lacks '%s'", ok[i].fields, out, ok[i].written);
+    if (ok[i].kind != EV_ACT_LEAKY_RELU && ok[i].kind != EV_ACT_TANH && strstr(out, "\"act\""))
+      fail_msg("%s: '%s' writes \"act\"", ok[i].fields, out);
+    if (ok[i].kind != EV_ACT_RELU && strstr(out, "\"relu\"")) fail_msg("%s: '%s' writes \"relu\"", ok[i].fields, out);
+    TU_OK(ev_net_from_json(out, &t)); /* and reads back the same */
+    assert_int_equal(t.layers[0].act.kind, s.layers[0].act.kind);
+    assert_true(t.layers[0].act.alpha == s.layers[0].act.alpha);
+    free(out), ev_net_free(&s), ev_net_free(&t);
+  }
+  const struct { const char *fields, *words; } bad[] = {
+      {"\"out\":2,\"k\":1,\"act\":\"gelu\"", "'act' must be"},
+      {"\"out\":2,\"k\":1,\"act\":true", "'act' must be"},
+      {"\"out\":2,\"k\":1,\"act\":\"relu\",\"alpha\":0.1", "'alpha' is the slope"},
+      {"\"out\":2,\"k\":1,\"alpha\":0.1", "'alpha' is the slope"},
+      {"\"out\":2,\"k\":1,\"act\":\"leaky_relu\",\"alpha\":0", "finite number > 0"},
+      {"\"out\":2,\"k\":1,\"act\":\"leaky_relu\",\"alpha\":-0.1", "finite number > 0"},
+      {"\"out\":2,\"k\":1,\"act\":\"leaky_relu\",\"alpha\":1e300", "finite number > 0"},
+      {"\"out\":2,\"k\":1,\"act\":\"leaky_relu\",\"alpha\":1e-300", "finite number > 0"},
+      {"\"out\":2,\"k\":1,\"act\":\"leaky_relu\",\"alpha\":\"0.1\"", "finite number > 0"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    conv_with(j, sizeof j, bad[i].fields);
+    expect_format_error(j, bad[i].words);
+  }
+  /* the names and checks of act.h */
+  for (int k = 0; k < EV_ACT_KINDS; k++) assert_int_equal(ev_act_parse(ev_act_name((ev_act_kind)k)), k);
+  assert_int_equal(ev_act_parse("Relu"), -1);
+  assert_int_equal(ev_act_check("t", &(ev_act){EV_ACT_LEAKY_RELU, 0.0f}), EV_ERR_ARG);
+  ev_clear_error();
+  assert_int_equal(ev_act_check("t", &(ev_act){EV_ACT_TANH, -1.0f}), EV_OK); /* alpha: leaky only */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_paper_synapse_count), cmocka_unit_test(test_json_round_trip),
                                      cmocka_unit_test(test_bad_descriptions), cmocka_unit_test(test_bounds),
-                                     cmocka_unit_test(test_classification_spec)};
+                                     cmocka_unit_test(test_classification_spec), cmocka_unit_test(test_activations)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,19 +66,29 @@ static void run_pool(const ev_pool_desc *d, int ties, int nans) {
   tu_gpu_assert_clean();
 }
 
-/* ev_maxpool_forward_values + ev_maxpool_backward_x (relu: the input is a ReLU's output) vs
- * the references: the same values, and the reference gradient masked by x > 0. */
-static void run_pool_x(const ev_pool_desc *d, int n, int h, int w, int c, int ties, int nans, int relu) {
+/* The activations whose backward the pool backwards fuse: k_acts[a], a = 0 (none) to 3 (a
+ * leaky slope other than the default: alpha must reach the kernel). */
+static const ev_act k_acts[4] = {{EV_ACT_NONE, 0.0f}, {EV_ACT_RELU, 0.0f}, {EV_ACT_LEAKY_RELU, 0.2f}, {EV_ACT_TANH, 0.0f}};
+
+/* x := the activation's output for x (relu: no negatives, many exact zeros); padding stays 0 */
+static void act_out(const ev_act *a, float *x, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) x[i] = (float)ev_act_fwd_ref(a, x[i]);
+}
+
+/* ev_maxpool_forward_values + ev_maxpool_backward_x (act a: the input is that activation's
+ * output, its backward fused) vs the references: the same values, and the reference gradient
+ * through the activation's backward from x. */
+static void run_pool_x(const ev_pool_desc *d, int n, int h, int w, int c, int ties, int nans, int a) {
   ev_gpu *g = tu_gpu();
-  uint64_t seed = tu_seed() ^ (uint64_t)(d->kh * 131 + d->stride_w * 17 + h * 7 + w + ties * 1000 + relu * 77);
+  const ev_act *act = &k_acts[a];
+  uint64_t seed = tu_seed() ^ (uint64_t)(d->kh * 131 + d->stride_w * 17 + h * 7 + w + ties * 1000 + a * 77);
   int oh = ev_pool_out_size(h, d->kh, d->stride_h, d->pad_h, d->ceil_mode);
   int ow = ev_pool_out_size(w, d->kw, d->stride_w, d->pad_w, d->ceil_mode);
   uint64_t nfi = ev_tensor_floats(n, h, w, c), nfo = ev_tensor_floats(n, oh, ow, c);
   float *x = to_rand_act(&seed, n, h, w, c, -1, 1);
   if (ties)
     for (uint64_t i = 0; i < nfi; i++) x[i] = (i % ev_c4(c)) < (uint64_t)c ? (float)(int)(x[i] * 1.5f) : 0.0f;
-  if (relu) /* a ReLU's output: no negatives, many exact zeros */
-    for (uint64_t i = 0; i < nfi; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
+  act_out(act, x, nfi);
   if (nans)
     for (int k = 0; k < nans; k++) x[(tu_next(&seed) % (nfi / 16)) * 16 + 1] = NAN;
   float *dy = to_rand_act(&seed, n, oh, ow, c, -1, 1);
@@ -88,21 +98,20 @@ static void run_pool_x(const ev_pool_desc *d, int n, int h, int w, int c, int ti
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
   TU_OK(ev_maxpool_forward_values(s, d, &tx, &ty));
-  TU_OK(ev_maxpool_backward_x(s, d, &tx, &tdy, &tdx, relu));
+  TU_OK(ev_maxpool_backward_x(s, d, &tx, &tdy, &tdx, act));
   TU_OK(ev_stream_submit(s));
   double *xd = to_double(x, nfi), *dyd = to_double(dy, nfo), *yr = malloc(nfo * 8), *dxr = malloc(nfi * 8);
   int32_t *ir = malloc(nfo * 4);
   ev_maxpool_forward_ref(d, xd, n, h, w, c, yr, ir);
   ev_maxpool_backward_ref(d, dyd, ir, n, h, w, c, dxr);
-  if (relu)
-    for (uint64_t i = 0; i < nfi; i++) dxr[i] = xd[i] > 0 ? dxr[i] : 0.0;
+  for (uint64_t i = 0; i < nfi; i++) dxr[i] = ev_act_bwd_ref(act, xd[i], dxr[i]);
   float *y = to_download(&ty), *dx = to_download(&tdx);
   for (uint64_t i = 0; i < nfo; i++)
     if (!(y[i] == (float)yr[i] || (isnan(y[i]) && isnan(yr[i]))))
       fail_msg("max %llu: gpu %g, reference %g", (unsigned long long)i, y[i], yr[i]);
   char what[96];
-  snprintf(what, sizeof what, "maxpool-x k%dx%d s%dx%d%s %dx%d%s%s", d->kh, d->kw, d->stride_h, d->stride_w,
-           d->ceil_mode ? " ceil" : "", h, w, ties ? " ties" : "", relu ? " +relu" : "");
+  snprintf(what, sizeof what, "maxpool-x k%dx%d s%dx%d%s %dx%d%s%s%s", d->kh, d->kw, d->stride_h, d->stride_w,
+           d->ceil_mode ? " ceil" : "", h, w, ties ? " ties" : "", a ? " +" : "", a ? ev_act_name(act->kind) : "");
   to_check_padding(what, y, (uint64_t)n * oh * ow, c);
   to_check(what, dx, dxr, nfi, 1e-6);
   for (uint64_t i = 0; i < nfi; i++) /* every gradient is one dy or exactly zero */
@@ -114,15 +123,17 @@ static void run_pool_x(const ev_pool_desc *d, int n, int h, int w, int c, int ti
 }
 
 static void test_from_x(void **state) {
-  for (int relu = 0; relu < 2; relu++) {
-    run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 0}, 2, 8, 6, 13, 0, 0, relu); /* exact tiling */
-    run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 0}, 3, 7, 5, 13, 0, 0, relu); /* uncovered row, column */
-    run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 1}, 3, 7, 5, 6, 0, 0, relu);  /* ceil: cut windows */
-    run_pool_x(&(ev_pool_desc){3, 2, 3, 2, 0, 0, 0}, 2, 10, 7, 9, 0, 0, relu);
-    run_pool_x(&(ev_pool_desc){3, 3, 3, 3, 0, 0, 0}, 2, 9, 9, 4, 1, 0, relu);  /* ties, exact */
-    run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 0}, 2, 8, 6, 13, 1, 3, relu); /* ties and NaN */
+  for (int a = 0; a < 4; a++) {
+    run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 0}, 2, 8, 6, 13, 0, 0, a); /* exact tiling */
+    run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 0}, 3, 7, 5, 13, 0, 0, a); /* uncovered row, column */
+    run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 1}, 3, 7, 5, 6, 0, 0, a);  /* ceil: cut windows */
+    run_pool_x(&(ev_pool_desc){3, 2, 3, 2, 0, 0, 0}, 2, 10, 7, 9, 0, 0, a);
+    run_pool_x(&(ev_pool_desc){3, 3, 3, 3, 0, 0, 0}, 2, 9, 9, 4, 1, 0, a);  /* ties, exact */
+    /* ties and NaN (a NaN maximum: relu and leaky_relu select "not > 0"; tanh's gradient
+     * there is NaN, rightly, which the relative error cannot compare) */
+    if (k_acts[a].kind != EV_ACT_TANH) run_pool_x(&(ev_pool_desc){2, 2, 2, 2, 0, 0, 0}, 2, 8, 6, 13, 1, 3, a);
   }
-  TU_EXPECT_ARG(ev_maxpool_backward_x(NULL, &(ev_pool_desc){3, 3, 2, 2, 1, 1, 0}, NULL, NULL, NULL, 0));
+  TU_EXPECT_ARG(ev_maxpool_backward_x(NULL, &(ev_pool_desc){3, 3, 2, 2, 1, 1, 0}, NULL, NULL, NULL, NULL));
   assert_false(ev_maxpool_backward_x_ok(&(ev_pool_desc){3, 3, 2, 2, 0, 0, 0}));
   assert_false(ev_maxpool_backward_x_ok(&(ev_pool_desc){2, 2, 2, 2, 1, 0, 0}));
 }
@@ -222,39 +233,40 @@ static void test_bad_input(void **state) {
 
 /* ---------------- average pooling ---------------- */
 
-/* ev_avgpool_forward + ev_avgpool_backward (relu: x is a ReLU's output, the backward masks
- * by x > 0; else x is not given) vs the references, on fresh data; ty and tdx start poisoned. */
-static void run_avg(const ev_pool_desc *d, int n, int h, int w, int c, int relu) {
+/* ev_avgpool_forward + ev_avgpool_backward (act k_acts[a], a > 0: x is its output, the
+ * backward fuses its backward from x; a = 0: x is not given) vs the references, on fresh
+ * data; ty and tdx start poisoned. */
+static void run_avg(const ev_pool_desc *d, int n, int h, int w, int c, int a) {
   ev_gpu *g = tu_gpu();
+  const ev_act *act = a ? &k_acts[a] : NULL;
   uint64_t seed = tu_seed() ^ (uint64_t)(d->kh * 131 + d->kw * 37 + d->stride_h * 17 + d->stride_w * 3 +
-                                         d->pad_h * 7 + d->pad_w * 5 + h * 1009 + w * 9001 + c * 77 + relu * 7777);
+                                         d->pad_h * 7 + d->pad_w * 5 + h * 1009 + w * 9001 + c * 77 + a * 7777);
   int oh = ev_pool_out_size(h, d->kh, d->stride_h, d->pad_h, 0);
   int ow = ev_pool_out_size(w, d->kw, d->stride_w, d->pad_w, 0);
   uint64_t nfi = ev_tensor_floats(n, h, w, c), nfo = ev_tensor_floats(n, oh, ow, c);
   float *x = to_rand_act(&seed, n, h, w, c, -1, 1);
-  if (relu) /* a ReLU's output: no negatives, about half exact zeros */
-    for (uint64_t i = 0; i < nfi; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
+  act_out(&k_acts[a], x, nfi);
   float *dy = to_rand_act(&seed, n, oh, ow, c, -1, 1);
   ev_tensor tx = to_tensor(x, n, h, w, c), ty = to_tensor(NULL, n, oh, ow, c);
   ev_tensor tdy = to_tensor(dy, n, oh, ow, c), tdx = to_tensor(NULL, n, h, w, c);
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
   TU_OK(ev_avgpool_forward(s, d, &tx, &ty));
-  TU_OK(ev_avgpool_backward(s, d, &tdy, relu ? &tx : NULL, relu, &tdx));
+  TU_OK(ev_avgpool_backward(s, d, &tdy, act ? &tx : NULL, act, &tdx));
   TU_OK(ev_stream_submit(s));
   double *xd = to_double(x, nfi), *dyd = to_double(dy, nfo);
   double *yr = to_xmalloc(nfo * 8), *dxr = to_xmalloc(nfi * 8);
   ev_avgpool_forward_ref(d, xd, n, h, w, c, yr);
-  ev_avgpool_backward_ref(d, dyd, relu ? xd : NULL, relu, n, h, w, c, dxr);
+  ev_avgpool_backward_ref(d, dyd, act ? xd : NULL, act, n, h, w, c, dxr);
   float *y = to_download(&ty), *dx = to_download(&tdx);
   char what[96];
-  snprintf(what, sizeof what, "avgpool k%dx%d s%dx%d p%dx%d %dx%dx%d -> %dx%d%s", d->kh, d->kw, d->stride_h,
-           d->stride_w, d->pad_h, d->pad_w, h, w, c, oh, ow, relu ? " +relu" : "");
+  snprintf(what, sizeof what, "avgpool k%dx%d s%dx%d p%dx%d %dx%dx%d -> %dx%d%s%s", d->kh, d->kw, d->stride_h,
+           d->stride_w, d->pad_h, d->pad_w, h, w, c, oh, ow, a ? " +" : "", a ? ev_act_name(act->kind) : "");
   to_check(what, y, yr, nfo, 1e-5);
   to_check_padding(what, y, (uint64_t)n * oh * ow, c);
   to_check(what, dx, dxr, nfi, 1e-5);
   to_check_padding(what, dx, (uint64_t)n * h * w, c);
-  for (uint64_t i = 0; i < nfi; i++) /* uncovered positions and the ReLU's zeros: exactly 0 */
+  for (uint64_t i = 0; i < nfi; i++) /* uncovered positions and relu's zeros: exactly 0 */
     if (dxr[i] == 0.0 && dx[i] != 0.0f) fail_msg("%s: dx %llu = %g, expected 0", what, (unsigned long long)i, dx[i]);
   free(x), free(dy), free(xd), free(dyd), free(yr), free(dxr), free(y), free(dx);
   ev_tensor_free(g, &tx), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdx);
@@ -262,48 +274,48 @@ static void run_avg(const ev_pool_desc *d, int n, int h, int w, int c, int relu)
 }
 
 /* every kernel 2/3, stride 1/2/3, padding 0/1 over an odd 11x9 input, C = 5, 7, 13 in turn
- * (padding lanes 3, 1, 3); ReLU fused on every other one; then non-square windows */
+ * (padding lanes 3, 1, 3); each activation fused in turn; then non-square windows */
 static void test_avg_odd(void **state) {
   int t = 0;
   for (int k = 2; k <= 3; k++)
     for (int st = 1; st <= 3; st++)
       for (int p = 0; p <= 1; p++, t++) {
         const int cs[] = {5, 7, 13};
-        run_avg(&(ev_pool_desc){k, k, st, st, p, p, 0}, 3, 11, 9, cs[t % 3], t & 1);
-        run_avg(&(ev_pool_desc){k, k, st, st, p, p, 0}, 3, 11, 9, cs[(t + 1) % 3], !(t & 1));
+        run_avg(&(ev_pool_desc){k, k, st, st, p, p, 0}, 3, 11, 9, cs[t % 3], t % 4);
+        run_avg(&(ev_pool_desc){k, k, st, st, p, p, 0}, 3, 11, 9, cs[(t + 1) % 3], (t + 2) % 4);
       }
-  for (int relu = 0; relu < 2; relu++) {
-    run_avg(&(ev_pool_desc){3, 2, 2, 1, 1, 0, 0}, 3, 11, 9, 7, relu);
-    run_avg(&(ev_pool_desc){2, 5, 1, 3, 0, 2, 0}, 2, 11, 9, 13, relu);
-    run_avg(&(ev_pool_desc){4, 4, 4, 4, 0, 0, 0}, 2, 11, 9, 5, relu); /* 16 taps unrolled, cut rows */
-    run_avg(&(ev_pool_desc){1, 1, 1, 1, 0, 0, 0}, 2, 5, 3, 6, relu);  /* identity */
+  for (int a = 0; a < 4; a++) {
+    run_avg(&(ev_pool_desc){3, 2, 2, 1, 1, 0, 0}, 3, 11, 9, 7, a);
+    run_avg(&(ev_pool_desc){2, 5, 1, 3, 0, 2, 0}, 2, 11, 9, 13, a);
+    run_avg(&(ev_pool_desc){4, 4, 4, 4, 0, 0, 0}, 2, 11, 9, 5, a); /* 16 taps unrolled, cut rows */
+    run_avg(&(ev_pool_desc){1, 1, 1, 1, 0, 0, 0}, 2, 5, 3, 6, a);  /* identity */
     /* on CPU devices the backward takes bands of 16 rows here: 3 bands, the last cut */
-    run_avg(&(ev_pool_desc){3, 3, 2, 2, 1, 1, 0}, 2, 37, 64, 3, relu);
+    run_avg(&(ev_pool_desc){3, 3, 2, 2, 1, 1, 0}, 2, 37, 64, 3, a);
   }
 }
 
 /* global average pooling: the window is the whole input, one output per image */
 static void test_avg_global(void **state) {
-  for (int relu = 0; relu < 2; relu++) {
-    run_avg(&(ev_pool_desc){7, 7, 1, 1, 0, 0, 0}, 3, 7, 7, 13, relu);
-    run_avg(&(ev_pool_desc){28, 28, 1, 1, 0, 0, 0}, 2, 28, 28, 3, relu);
-    run_avg(&(ev_pool_desc){32, 32, 1, 1, 0, 0, 0}, 2, 32, 32, 5, relu);
-    run_avg(&(ev_pool_desc){7, 7, 1, 1, 0, 0, 0}, 2, 7, 7, 512, relu);
-    run_avg(&(ev_pool_desc){9, 11, 1, 1, 0, 0, 0}, 3, 9, 11, 6, relu); /* not square */
-    run_avg(&(ev_pool_desc){9, 11, 2, 3, 0, 0, 0}, 2, 9, 11, 6, relu); /* any stride: one window */
-    run_avg(&(ev_pool_desc){7, 7, 1, 1, 1, 3, 0}, 2, 7, 7, 5, relu);   /* k = H, W padded: 3x7, not global */
-    run_avg(&(ev_pool_desc){7, 7, 2, 2, 3, 1, 0}, 2, 7, 7, 5, relu);
-    run_avg(&(ev_pool_desc){40, 40, 1, 1, 0, 0, 0}, 2, 40, 40, 4, relu); /* CPU: bands of 26 and 14 rows */
+  for (int a = 0; a < 4; a++) {
+    run_avg(&(ev_pool_desc){7, 7, 1, 1, 0, 0, 0}, 3, 7, 7, 13, a);
+    run_avg(&(ev_pool_desc){28, 28, 1, 1, 0, 0, 0}, 2, 28, 28, 3, a);
+    run_avg(&(ev_pool_desc){32, 32, 1, 1, 0, 0, 0}, 2, 32, 32, 5, a);
+    run_avg(&(ev_pool_desc){7, 7, 1, 1, 0, 0, 0}, 2, 7, 7, 512, a);
+    run_avg(&(ev_pool_desc){9, 11, 1, 1, 0, 0, 0}, 3, 9, 11, 6, a); /* not square */
+    run_avg(&(ev_pool_desc){9, 11, 2, 3, 0, 0, 0}, 2, 9, 11, 6, a); /* any stride: one window */
+    run_avg(&(ev_pool_desc){7, 7, 1, 1, 1, 3, 0}, 2, 7, 7, 5, a);   /* k = H, W padded: 3x7, not global */
+    run_avg(&(ev_pool_desc){7, 7, 2, 2, 3, 1, 0}, 2, 7, 7, 5, a);
+    run_avg(&(ev_pool_desc){40, 40, 1, 1, 0, 0, 0}, 2, 40, 40, 4, a); /* CPU: bands of 26 and 14 rows */
   }
 }
 
-typedef struct { const ev_pool_desc *d; int n, h, w, c, relu; const double *r; uint64_t nfo; } avg_fd_ctx;
-/* sum(r * avgpool(x)) or, relu, sum(r * avgpool(max(z, 0))) */
+typedef struct { const ev_pool_desc *d; int n, h, w, c; const ev_act *act; const double *r; uint64_t nfo; } avg_fd_ctx;
+/* sum(r * avgpool(act(z))) (act NULL: none) */
 static double avg_fd_loss(const double *z, void *v) {
   avg_fd_ctx *f = v;
   uint64_t nfi = ev_tensor_floats(f->n, f->h, f->w, f->c);
   double *x = to_xmalloc(nfi * 8), *y = to_xmalloc(f->nfo * 8), L = 0;
-  for (uint64_t i = 0; i < nfi; i++) x[i] = f->relu && z[i] < 0 ? 0.0 : z[i];
+  for (uint64_t i = 0; i < nfi; i++) x[i] = ev_act_fwd_ref(f->act, z[i]);
   ev_avgpool_forward_ref(f->d, x, f->n, f->h, f->w, f->c, y);
   for (uint64_t i = 0; i < f->nfo; i++) L += f->r[i] * y[i];
   free(x), free(y);
@@ -313,9 +325,10 @@ static double avg_fd_loss(const double *z, void *v) {
 static void test_avg_gradients_fd(void **state) {
   uint64_t seed = tu_seed() ^ 11;
   const ev_pool_desc ds[] = {{3, 3, 2, 2, 1, 1, 0}, {2, 2, 2, 2, 0, 0, 0}, {3, 2, 1, 2, 1, 0, 0}, {5, 4, 1, 1, 0, 0, 0}};
-  for (int t = 0; t < 8; t++) {
-    const ev_pool_desc *d = &ds[t / 2];
-    int relu = t & 1, n = 2, h = 5, w = 4, c = 3;
+  for (int t = 0; t < 16; t++) {
+    const ev_pool_desc *d = &ds[t / 4];
+    const ev_act *act = t % 4 ? &k_acts[t % 4] : NULL;
+    int n = 2, h = 5, w = 4, c = 3;
     int oh = ev_pool_out_size(h, d->kh, d->stride_h, d->pad_h, 0);
     int ow = ev_pool_out_size(w, d->kw, d->stride_w, d->pad_w, 0);
     uint64_t nfi = ev_tensor_floats(n, h, w, c), nfo = ev_tensor_floats(n, oh, ow, c);
@@ -323,14 +336,16 @@ static void test_avg_gradients_fd(void **state) {
     unsigned char *use = to_xmalloc(nfi);
     for (uint64_t i = 0; i < nfi; i++) {
       use[i] = (int)(i % 4) < c;
-      double u = tu_uniform(&seed, 0.05f, 1); /* away from the ReLU's kink at 0 */
+      double u = tu_uniform(&seed, 0.05f, 1); /* away from the (leaky) ReLU's kink at 0 */
       z[i] = use[i] ? (tu_next(&seed) & 1 ? u : -u) : 0;
-      x[i] = relu && z[i] < 0 ? 0.0 : z[i];
+      x[i] = ev_act_fwd_ref(act, z[i]);
     }
     for (uint64_t i = 0; i < nfo; i++) r[i] = tu_uniform(&seed, -1, 1);
-    ev_avgpool_backward_ref(d, r, x, relu, n, h, w, c, gz);
-    avg_fd_ctx f = {d, n, h, w, c, relu, r, nfo};
-    to_fd_check(relu ? "avgpool backward +relu" : "avgpool backward", avg_fd_loss, &f, z, gz, nfi, use, 1e-6, 1e-7);
+    ev_avgpool_backward_ref(d, r, x, act, n, h, w, c, gz);
+    avg_fd_ctx f = {d, n, h, w, c, act, r, nfo};
+    char what[64];
+    snprintf(what, sizeof what, "avgpool backward +%s", ev_act_name(act ? act->kind : EV_ACT_NONE));
+    to_fd_check(what, avg_fd_loss, &f, z, gz, nfi, use, 1e-6, 1e-7);
     free(z), free(x), free(r), free(gz), free(use);
   }
 }
@@ -343,10 +358,10 @@ static void test_avg_bad_input(void **state) {
   TU_OK(ev_stream_begin(g, &s));
   ev_pool_desc d = {2, 2, 2, 2, 0, 0, 0};
   TU_OK(ev_avgpool_forward(s, &d, &x, &y));
-  TU_OK(ev_avgpool_backward(s, &d, &y, NULL, 0, &dx));
-  TU_OK(ev_avgpool_backward(s, &d, &y, &x, 1, &dx));
+  TU_OK(ev_avgpool_backward(s, &d, &y, NULL, NULL, &dx));
+  TU_OK(ev_avgpool_backward(s, &d, &y, &x, &k_acts[1], &dx));
   TU_EXPECT_ARG(ev_avgpool_forward(s, &(ev_pool_desc){2, 2, 2, 2, 0, 0, 1}, &x, &y2)); /* ceil mode */
-  TU_EXPECT_ARG(ev_avgpool_backward(s, &(ev_pool_desc){2, 2, 2, 2, 0, 0, 1}, &y2, NULL, 0, &dx));
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &(ev_pool_desc){2, 2, 2, 2, 0, 0, 1}, &y2, NULL, NULL, &dx));
   TU_EXPECT_ARG(ev_avgpool_forward(s, &d, &x, &y2));                                   /* floor gives 3x2 */
   TU_EXPECT_ARG(ev_avgpool_forward(s, NULL, &x, &y));
   TU_EXPECT_ARG(ev_avgpool_forward(s, &d, &x, NULL));
@@ -361,11 +376,12 @@ static void test_avg_bad_input(void **state) {
   ev_tensor short_y = y;
   short_y.buf.size = 16; /* buffer smaller than the shape */
   TU_EXPECT_ARG(ev_avgpool_forward(s, &d, &x, &short_y));
-  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, NULL, 1, &dx));  /* fused ReLU without x */
-  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, &x3, 1, &dx));   /* x's channels differ */
-  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, &dx, 1, &dx));   /* x is dx */
-  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y2, NULL, 0, &dx)); /* dy's shape */
-  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, NULL, 0, &y2));  /* dx's shape */
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, NULL, &k_acts[1], &dx));  /* fused ReLU without x */
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, &x3, &k_acts[1], &dx));   /* x's channels differ */
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, &dx, &k_acts[1], &dx));   /* x is dx */
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, &x, &(ev_act){EV_ACT_LEAKY_RELU, 0.0f}, &dx)); /* slope 0 */
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y2, NULL, NULL, &dx)); /* dy's shape */
+  TU_EXPECT_ARG(ev_avgpool_backward(s, &d, &y, NULL, NULL, &y2));  /* dx's shape */
   TU_OK(ev_stream_submit(s));
   ev_tensor_free(g, &x), ev_tensor_free(g, &y), ev_tensor_free(g, &y2), ev_tensor_free(g, &dx), ev_tensor_free(g, &x3);
   tu_gpu_assert_clean();
@@ -399,7 +415,7 @@ static void time_gap(int n, int hw, int c) {
     double t0 = now_s();
     TU_OK(ev_stream_begin(g, &s));
     TU_OK(ev_avgpool_forward(s, &d, &tx, &ty));
-    TU_OK(ev_avgpool_backward(s, &d, &tdy, &tx, 1, &tdx));
+    TU_OK(ev_avgpool_backward(s, &d, &tdy, &tx, &k_acts[1], &tdx));
     TU_OK(ev_stream_submit(s));
     t[r] = now_s() - t0;
   }
@@ -408,7 +424,7 @@ static void time_gap(int n, int hw, int c) {
           n, hw, hw, c, t[1 + REPS / 2] * 1e3, t[1] * 1e3, t[REPS] * 1e3, t[0] * 1e3, REPS);
   double *xd = to_double(x, nfi), *dyd = to_double(dy, nfo), *yr = to_xmalloc(nfo * 8), *dxr = to_xmalloc(nfi * 8);
   ev_avgpool_forward_ref(&d, xd, n, hw, hw, c, yr);
-  ev_avgpool_backward_ref(&d, dyd, xd, 1, n, hw, hw, c, dxr);
+  ev_avgpool_backward_ref(&d, dyd, xd, &k_acts[1], n, hw, hw, c, dxr);
   float *y = to_download(&ty), *dx = to_download(&tdx);
   to_check("avgpool global (timed)", y, yr, nfo, 1e-5);
   to_check("avgpool global (timed) backward", dx, dxr, nfi, 1e-5);

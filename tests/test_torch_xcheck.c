@@ -144,7 +144,7 @@ static int kink_flips(ev_model *m, const ev_st_file *f) {
   int flips = 0;
   for (int i = 0; i < m->spec.n; i++) {
     const ev_layer *l = &m->spec.layers[i];
-    if (l->relu) { /* evonet's output > 0 against float64's pre-activation > 0 */
+    if (l->act.kind == EV_ACT_RELU || l->act.kind == EV_ACT_LEAKY_RELU) { /* evonet's output > 0 against float64's pre-activation > 0 */
       const ev_tensor *y = &m->nodes[i].y;
       int C = y->c, c4 = ev_c4(C);
       size_t n = (size_t)y->n * C * y->h * y->w;
@@ -178,7 +178,7 @@ static int kink_flips(ev_model *m, const ev_st_file *f) {
       for (size_t k = 0; k < nx; k++) xd[k] = h[k];
       ev_pool_desc pd = ev_layer_pool_desc(l);
       ev_maxpool_forward_ref(&pd, xd, x->n, x->h, x->w, C, yd, idx);
-      int relu_in = l->in[0] >= 0 && m->spec.layers[l->in[0]].relu;
+      int relu_in = l->in[0] >= 0 && m->spec.layers[l->in[0]].act.kind == EV_ACT_RELU;
       for (int b = 0; b < y->n; b++)
         for (int c = 0; c < C; c++)
           for (int p = 0; p < y->h * y->w; p++) {

@@ -110,6 +110,66 @@ def saliency_vgg(width, bn=False):
     return normalize_arch({"input": {"channels": 3}, "classes": 2, "layers": layers, "output": "score"})
 
 
+ACTS = ("none", "relu", "leaky_relu", "tanh")
+
+
+def _normalize_act(name, o):
+    """The activation keys of layer o as ev_net_to_json writes them (evonet/ops/act.h): a ReLU
+    as "relu": true, leaky_relu and tanh as "act" (leaky_relu with "alpha", the float32 value
+    in its shortest decimal), none as nothing; "act" wins over the legacy "relu": true."""
+    kind = "relu" if o.get("relu") is True else "none"
+    if "act" in o:
+        if o["act"] not in ACTS:
+            raise PeerError(f"layer {name}: 'act' must be \"relu\", \"leaky_relu\", \"tanh\" or \"none\"")
+        kind = o["act"]
+    alpha = 0.01
+    if "alpha" in o:
+        if kind != "leaky_relu":
+            raise PeerError(f"layer {name}: 'alpha' is the slope of \"act\": \"leaky_relu\" only")
+        a = o["alpha"]
+        ok = isinstance(a, (int, float)) and not isinstance(a, bool) and 0 < a <= np.finfo(np.float32).max
+        if not ok or np.float32(a) <= 0:
+            raise PeerError(f"layer {name}: 'alpha' must be a finite number > 0")
+        alpha = a
+    if kind == "relu":
+        return {"relu": True}
+    if kind == "tanh":
+        return {"act": "tanh"}
+    if kind == "leaky_relu":
+        return {"act": "leaky_relu", "alpha": float(str(np.float32(alpha)))}
+    return {}
+
+
+def act_kind(L):
+    """The activation of a normalized layer: one of ACTS."""
+    return "relu" if L.get("relu") else L.get("act", "none")
+
+
+def apply_act(L, y):
+    """The layer's activation (F.relu, F.leaky_relu(alpha), torch.tanh) on y."""
+    kind = act_kind(L)
+    if kind == "relu":
+        return F.relu(y)
+    if kind == "leaky_relu":
+        return F.leaky_relu(y, L.get("alpha", 0.01))
+    if kind == "tanh":
+        return torch.tanh(y)
+    return y
+
+
+def act_gain2(L):
+    """The squared init gain of ev_weights_init_he (PyTorch's calculate_gain)."""
+    kind = act_kind(L)
+    if kind == "relu":
+        return 2.0
+    if kind == "leaky_relu":
+        a = float(np.float32(L.get("alpha", 0.01)))
+        return 2.0 / (1.0 + a * a)
+    if kind == "tanh":
+        return 25.0 / 9.0
+    return 1.0
+
+
 def normalize_arch(a):
     """Checks a description the way ev_net_from_json does (PeerError naming the layer) and
     returns it in ev_net_to_json's form: defaults filled in, only the keys that op prints
@@ -155,11 +215,6 @@ def normalize_arch(a):
         full = op in ("fc", "gap")
         out, k, stride = num(o, "out", 0), num(o, "k", 0 if full else 1), num(o, "stride", 1)
         pad, dil, out_pad = num(o, "pad", 0), num(o, "dil", 1), num(o, "out_pad", 0)
-        relu = o.get("relu") is True
-        if "act" in o:
-            if o["act"] not in ("relu", "none"):
-                raise PeerError(f"layer {name}: 'act' must be \"relu\" or \"none\"")
-            relu = o["act"] == "relu"
         if full:  # the window is the whole input
             stride, pad, dil = 1, 0, 1
         is_conv = op in WEIGHT_OPS
@@ -182,8 +237,7 @@ def normalize_arch(a):
             L["dil"] = dil
         if op == "deconv":
             L["out_pad"] = out_pad
-        if relu:
-            L["relu"] = True
+        L.update(_normalize_act(name, o))
         if o.get("bn") is True:
             L["bn"] = True
         if op == "upsample":
@@ -380,8 +434,7 @@ class Net(nn.Module):
                 y = m.conv(ins[0])
                 if L.get("bn"):
                     y = m.bn(y)
-                if L.get("relu"):
-                    y = F.relu(y)
+                y = apply_act(L, y)
             elif op in ("maxpool", "avgpool"):
                 y = self.mods[L["name"]](ins[0])
             elif op == "gap":
@@ -394,8 +447,8 @@ class Net(nn.Module):
                 y = ins[0]
                 for t in ins[1:]:
                     y = y + t
-            if L.get("relu") and op not in WEIGHT_OPS:
-                y = F.relu(y)
+            if op not in WEIGHT_OPS:
+                y = apply_act(L, y)
             v[L["name"]] = y
         return v[self.arch["output"]]
 
@@ -423,7 +476,8 @@ def _splitmix_stream(s0, n):
 @torch.no_grad()
 def init_he(net, seed):
     """ev_weights_init_he: per layer i (its index in the description) a splitmix64 stream from
-    seed ^ (0x5851f42d4c957f2d * (i+1)), Box-Muller normals, std sqrt((relu ? 2 : 1)/fan_in),
+    seed ^ (0x5851f42d4c957f2d * (i+1)), Box-Muller normals, std sqrt(gain^2/fan_in) (act_gain2:
+    relu 2, leaky_relu 2/(1+alpha^2), tanh 25/9, none 1),
     fan_in = cin*k*k (conv) or out*k*k (deconv); biases 0. BN layers keep PyTorch's (gamma 1,
     beta 0, mean 0, var 1), which is what ev_weights_alloc sets."""
     with np.errstate(over="ignore"):
@@ -434,7 +488,7 @@ def init_he(net, seed):
             wt = m.conv.weight
             # conv weight (out, cin, k, k): fan_in = cin*k*k; deconv (cin, out, k, k): out*k*k
             fan_in = wt.shape[1] * L["k"] * L["k"]
-            std = math.sqrt((2.0 if L.get("relu") else 1.0) / fan_in)
+            std = math.sqrt(act_gain2(L) / fan_in)
             s0 = (int(seed) ^ (0x5851F42D4C957F2D * (i + 1))) & U64
             z = _splitmix_stream(s0, 2 * wt.numel())
             u1 = ((z[0::2] >> np.uint64(11)).astype(np.float64) + 1.0) * (1.0 / 9007199254740993.0)

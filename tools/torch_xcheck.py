@@ -64,11 +64,11 @@ def record_kinks(net, arch):
         return hook
 
     for L in arch["layers"]:
-        if L["op"] in ("conv", "deconv", "fc") and L.get("relu"):
+        if L["op"] in ("conv", "deconv", "fc") and tc.act_kind(L) in ("relu", "leaky_relu"):  # a kink at 0
             m = net.mods[L["name"]]
             (m.bn if L.get("bn") else m.conv).register_forward_hook(relu_hook(L["name"]))
-        elif L.get("relu"):
-            raise SystemExit(f"torch_xcheck: ReLU after {L['op']} ({L['name']}) is not recorded")
+        elif tc.act_kind(L) != "none" and L["op"] not in ("conv", "deconv", "fc"):
+            raise SystemExit(f"torch_xcheck: an activation after {L['op']} ({L['name']}) is not recorded")
         if L["op"] == "maxpool":
             net.mods[L["name"]].register_forward_hook(pool_hook(L["name"], L["k"], L["stride"], L["pad"]))
     return out

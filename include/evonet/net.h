@@ -17,8 +17,11 @@
  *      (C, H, W) order, and every conv path (masks, synthesis, compaction, export) applies;
  *      k is found from the input size; the input must be square),
  *      gap (global average pooling: an avgpool whose window is its whole input).
- * "act": "relu" (or the older "relu": true) applies a ReLU after the layer (and its batch
- * norm, "bn": true) on conv, deconv and fc layers.
+ * "act": "relu" (or the older "relu": true), "leaky_relu" (slope "alpha" for negative inputs,
+ * default 0.01, a number > 0) or "tanh" applies that activation (evonet/ops/act.h) after the
+ * layer (and its batch norm, "bn": true) on conv, deconv and fc layers; "none" (default) none;
+ * "act" wins over "relu". Written back: a ReLU as "relu": true only (what older evonet builds
+ * read, and what every file already written says), the others as "act" (with "alpha"). 
  * "task": "saliency" (default): the output layer yields `classes` logits per pixel at the
  * input's resolution; "classification": the output layer is 1x1 and yields `classes` logits
  * per image. "input": {"size": S} fixes the input size (S x S); networks with fc layers need
@@ -28,6 +31,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "evonet/ops/act.h"
 #include "evonet/status.h"
 
 #define EV_NET_MAX_IN 4
@@ -49,7 +53,8 @@ typedef struct {
   int in[EV_NET_MAX_IN]; /* layer indices; -1 = the network input */
   int out;               /* output channels (conv/deconv); derived for the others */
   int k, stride, pad, dil, out_pad;
-  bool relu, bn;
+  ev_act act;            /* applied after the layer (and its batch norm) */
+  bool bn;
   bool full;             /* conv: fully connected ("fc"); avgpool: global ("gap"): the window is
                             the whole input (k set by ev_net_infer, or kept from the JSON) */
   int like;              /* upsample: layer whose size to match; -1 = the input */

@@ -90,6 +90,11 @@ static void attr_int(arena *a, Onnx__NodeProto *nd, const char *name, int64_t v)
   if (at) at->has_i = 1, at->i = v;
 }
 
+static void attr_float(arena *a, Onnx__NodeProto *nd, const char *name, float v) {
+  Onnx__AttributeProto *at = attr(a, nd, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+  if (at) at->has_f = 1, at->f = v;
+}
+
 static void attr_str(arena *a, Onnx__NodeProto *nd, const char *name, const char *v) {
   Onnx__AttributeProto *at = attr(a, nd, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
   char *d = str(a, v);
@@ -211,10 +216,13 @@ static ev_status build(arena *a, const ev_net_weights *w, int h, int wd, Onnx__M
     const ev_layer *l = &s->layers[i];
     const char *in[EV_NET_MAX_IN];
     for (int j = 0; j < l->n_in; j++) in[j] = l->in[j] < 0 ? "image" : s->layers[l->in[j]].name;
+    /* the activation is a node of its own (Relu, LeakyRelu, Tanh) after the layer's (BN folded
+     * into the conv); a ReLU's tensor and node names are those of earlier exports */
     char pre[EV_NAME_LEN + 16], rn[EV_NAME_LEN + 16];
-    snprintf(pre, sizeof pre, "%s.pre_relu", l->name);
-    snprintf(rn, sizeof rn, "%s.relu", l->name);
-    const char *out = l->relu ? pre : l->name; /* the node's own output; the ReLU writes l->name */
+    bool act = ev_act_on(&l->act), relu = l->act.kind == EV_ACT_RELU;
+    snprintf(pre, sizeof pre, "%s.%s", l->name, relu ? "pre_relu" : "pre_act");
+    snprintf(rn, sizeof rn, "%s.%s", l->name, ev_act_name(l->act.kind));
+    const char *out = act ? pre : l->name; /* the node's own output; the activation writes l->name */
     switch (l->op) {
     case EV_OP_CONV:
     case EV_OP_DECONV: EV_TRY(conv_node(a, l, &w->l[i], in[0], out)); break;
@@ -258,8 +266,12 @@ static ev_status build(arena *a, const ev_net_weights *w, int h, int wd, Onnx__M
     }
     default: return ev_fail(EV_ERR_ARG, "layer %s: op %s has no ONNX export yet", l->name, ev_op_name(l->op));
     }
-    if (l->relu && !node(a, "Relu", rn, (const char *[]){pre}, 1, l->name))
-      return ev_fail(EV_ERR_OOM, "out of memory");
+    if (act) {
+      static const char *const onnx_op[EV_ACT_KINDS] = {"", "Relu", "LeakyRelu", "Tanh"};
+      Onnx__NodeProto *nd = node(a, onnx_op[l->act.kind], rn, (const char *[]){pre}, 1, l->name);
+      if (!nd) return ev_fail(EV_ERR_OOM, "out of memory");
+      if (l->act.kind == EV_ACT_LEAKY_RELU) attr_float(a, nd, "alpha", l->act.alpha);
+    }
   }
   const ev_layer *o = &s->layers[s->output];
   if (!node(a, "Softmax", "probabilities", (const char *[]){o->name}, 1, "probabilities"))

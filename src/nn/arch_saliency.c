@@ -43,7 +43,7 @@ static int add(builder *b, const char *name, ev_op op, int n_in, const int *in) 
 static int conv(builder *b, const char *name, int in, int out, int k, int dil, bool relu) {
   int i = add(b, name, EV_OP_CONV, 1, &in);
   ev_layer *l = &b->s->layers[i];
-  l->out = out, l->k = k, l->dil = dil, l->pad = dil * (k - 1) / 2, l->relu = relu;
+  l->out = out, l->k = k, l->dil = dil, l->pad = dil * (k - 1) / 2, l->act = ev_act_make(relu ? EV_ACT_RELU : EV_ACT_NONE);
   l->bn = b->bn && relu; /* score layers stay plain */
   return i;
 }
@@ -51,7 +51,8 @@ static int conv(builder *b, const char *name, int in, int out, int k, int dil, b
 static int deconv(builder *b, const char *name, int in, int out, int k, int stride) {
   int i = add(b, name, EV_OP_DECONV, 1, &in);
   ev_layer *l = &b->s->layers[i];
-  l->out = out, l->k = k, l->stride = stride, l->pad = (k - stride) / 2, l->relu = true, l->bn = b->bn;
+  l->out = out, l->k = k, l->stride = stride, l->pad = (k - stride) / 2, l->bn = b->bn;
+  l->act = ev_act_make(EV_ACT_RELU);
   return i;
 }
 

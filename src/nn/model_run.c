@@ -16,22 +16,26 @@
 #include "evonet/ops/upsample.h"
 #include "model_internal.h"
 
-/* Whether layer j's ReLU backward is fused into the backward passes of all its consumers
- * (they write dy_j already masked by y_j > 0; a sum of masked parts is the masked sum, and
- * masking twice changes nothing, so a partly fused layer would still be correct): conv and
- * deconv input gradients, max-pool gradients from x, concat splits. */
-static int relu_fused(const ev_model *m, int j) {
-  if (j < 0 || !m->spec.layers[j].relu) return 0;
+/* Whether layer j's activation backward is fused into the backward passes of all its
+ * consumers: conv and deconv input gradients, pool gradients from x, concat splits. They
+ * write dy_j already through it, computed from y_j, the activation's output they read anyway
+ * (every kind's backward is a function of y: evonet/ops/act.h). The backward is linear in
+ * dy, so the sum of the consumers' parts is the backward of the sum. All or nothing: a
+ * partly fused layer would take the fused parts through it twice (harmless for a ReLU's
+ * select, wrong for leaky_relu and tanh), so one consumer that cannot fuse unfuses all. */
+static const ev_act *act_fused(const ev_model *m, int j) {
+  /* the output layer's gradient comes from the loss, not from a consumer */
+  if (j < 0 || j == m->spec.output || !ev_act_on(&m->spec.layers[j].act)) return NULL;
   for (int i = 0; i < m->spec.n; i++) {
     const ev_layer *l = &m->spec.layers[i];
     for (int k = 0; k < l->n_in; k++) {
       if (l->in[k] != j) continue;
       int ok = l->op == EV_OP_CONV || l->op == EV_OP_DECONV || l->op == EV_OP_CONCAT || l->op == EV_OP_AVGPOOL ||
                (l->op == EV_OP_MAXPOOL && ev_layer_pool_from_x(l));
-      if (!ok || (l->op != EV_OP_CONCAT && k != 0)) return 0;
+      if (!ok || (l->op != EV_OP_CONCAT && k != 0)) return NULL;
     }
   }
-  return 1;
+  return &m->spec.layers[j].act;
 }
 
 static ev_bn_params bn_params(ev_node *nd) {
@@ -57,21 +61,23 @@ static ev_status forward_conv(ev_model *m, ev_stream *s, int i, bool train) {
   ev_node *nd = &m->nodes[i];
   ev_tensor *x = ev_model_in_tensor(m, l->in[0]);
   /* inference conv with few live synapses (BN, if any, folded into taps and b): one fused pass */
-  if (nd->sparse) return ev_conv2d_sparse_forward(s, &nd->cd, x, &nd->taps, &nd->b, l->relu, &nd->y);
+  const ev_act *act = &l->act;
+  if (nd->sparse) return ev_conv2d_sparse_forward(s, &nd->cd, x, &nd->taps, &nd->b, act, &nd->y);
   if (nd->bn_folded) { /* inference with batch norm folded into the weights: one fused pass */
-    if (l->op == EV_OP_CONV) return ev_conv2d_forward(s, &nd->cd, x, &nd->w, &nd->b, l->relu, &nd->y);
-    return ev_deconv2d_forward_relu(s, &nd->cd, x, &nd->w, &nd->b, l->relu, &nd->y, &m->conv_ws);
+    if (l->op == EV_OP_CONV) return ev_conv2d_forward(s, &nd->cd, x, &nd->w, &nd->b, act, &nd->y);
+    return ev_deconv2d_forward_act(s, &nd->cd, x, &nd->w, &nd->b, act, &nd->y, &m->conv_ws);
   }
   ev_tensor *pre = l->bn ? &nd->z : &nd->y; /* the convolution's own output */
+  const ev_act *conv_act = l->bn ? NULL : act; /* with batch norm the activation follows it */
   if (l->op == EV_OP_CONV) {
-    EV_TRY(ev_conv2d_forward(s, &nd->cd, x, &nd->w, &nd->b, l->relu && !l->bn, pre));
+    EV_TRY(ev_conv2d_forward(s, &nd->cd, x, &nd->w, &nd->b, conv_act, pre));
   } else {
-    EV_TRY(ev_deconv2d_forward_relu(s, &nd->cd, x, &nd->w, &nd->b, l->relu && !l->bn, pre, &m->conv_ws));
+    EV_TRY(ev_deconv2d_forward_act(s, &nd->cd, x, &nd->w, &nd->b, conv_act, pre, &m->conv_ws));
   }
   if (l->bn) {
     ev_bn_params bp = bn_params(nd);
-    if (train) EV_TRY(ev_bn_forward_train_relu(s, &bp, &nd->z, &nd->bn_save, &m->bn_scratch, l->relu, &nd->y));
-    else EV_TRY(ev_bn_forward_infer_relu(s, &bp, &nd->z, &nd->bn_save, l->relu, &nd->y));
+    if (train) EV_TRY(ev_bn_forward_train_act(s, &bp, &nd->z, &nd->bn_save, &m->bn_scratch, act, &nd->y));
+    else EV_TRY(ev_bn_forward_infer_act(s, &bp, &nd->z, &nd->bn_save, act, &nd->y));
   }
   return EV_OK;
 }
@@ -135,7 +141,7 @@ static ev_status backward_conv(ev_model *m, ev_stream *s, int i) {
   ev_node *nd = &m->nodes[i];
   ev_tensor *g = &nd->dy, *x = ev_model_in_tensor(m, l->in[0]);
   /* in place: dy is not needed again (fused: the consumers wrote it masked) */
-  if (l->relu && !relu_fused(m, i)) EV_TRY(ev_relu_backward(s, &nd->y, g, g));
+  if (ev_act_on(&l->act) && !act_fused(m, i)) EV_TRY(ev_act_backward(s, &l->act, &nd->y, g, g));
   if (l->bn) {
     ev_bn_params bp = bn_params(nd);
     EV_TRY(ev_bn_backward(s, &bp, &nd->z, g, &nd->bn_save, &m->bn_scratch, g, &nd->ggamma, &nd->gbeta));
@@ -147,28 +153,32 @@ static ev_status backward_conv(ev_model *m, ev_stream *s, int i) {
   int pending;
   ev_tensor *dx = grad_dst(m, l->in[0], &pending);
   if (!dx) return EV_OK;
-  ev_tensor *ym = relu_fused(m, l->in[0]) ? x : NULL; /* x is that ReLU's output (viewed like dx) */
+  const ev_act *in_act = act_fused(m, l->in[0]);
+  ev_tensor *ym = in_act ? x : NULL; /* x is that activation's output (viewed like dx) */
   (void)ymv;
   if (l->op == EV_OP_CONV && !(dx = fc_view(m, nd, dx, &dxv))) return EV_ERR_VK;
-  if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_data_relu(s, &nd->cdf, g, &nd->w, dx, &m->conv_ws, ym));
-  else EV_TRY(ev_deconv2d_backward_data_relu(s, &nd->cd, g, &nd->w, dx, ym));
+  if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_data_act(s, &nd->cdf, g, &nd->w, dx, &m->conv_ws, in_act, ym));
+  else EV_TRY(ev_deconv2d_backward_data_act(s, &nd->cd, g, &nd->w, dx, in_act, ym));
   return grad_done(m, s, l->in[0], pending);
 }
 
 static ev_status backward_concat(ev_model *m, ev_stream *s, int i) {
   const ev_layer *l = &m->spec.layers[i];
   ev_tensor *dxs[EV_NET_MAX_IN], *ys[EV_NET_MAX_IN];
+  ev_act acts[EV_NET_MAX_IN];
   int first = 0, later = 0;
   for (int j = 0; j < l->n_in; j++) {
     int k = l->in[j];
     if (k < 0) return ev_fail(EV_ERR_ARG, "layer %s: concatenating the network input is not supported", l->name);
     dxs[j] = &m->nodes[k].dy;
-    ys[j] = relu_fused(m, k) ? &m->nodes[k].y : NULL;
+    const ev_act *a = act_fused(m, k);
+    ys[j] = a ? &m->nodes[k].y : NULL;
+    acts[j] = a ? *a : ev_act_make(EV_ACT_NONE);
     if (m->nodes[k].grads_written++ == 0) first++;
     else later++;
   }
-  if (later == 0) return ev_concat_backward_relu(s, &m->nodes[i].dy, dxs, ys, l->n_in, 0);
-  if (first == 0) return ev_concat_backward_relu(s, &m->nodes[i].dy, dxs, ys, l->n_in, 1);
+  if (later == 0) return ev_concat_backward_act(s, &m->nodes[i].dy, dxs, ys, acts, l->n_in, 0);
+  if (first == 0) return ev_concat_backward_act(s, &m->nodes[i].dy, dxs, ys, acts, l->n_in, 1);
   return ev_fail(EV_ERR_ARG, "layer %s: inputs that also feed other layers are not supported yet", l->name);
 }
 
@@ -189,7 +199,7 @@ ev_status ev_model_backward(ev_model *m, ev_stream *s) {
       ev_pool_desc pd = ev_layer_pool_desc(l);
       if ((dx = grad_dst(m, l->in[0], &pending))) {
         if (ev_layer_pool_from_x(l))
-          EV_TRY(ev_maxpool_backward_x(s, &pd, ev_model_in_tensor(m, l->in[0]), &nd->dy, dx, relu_fused(m, l->in[0])));
+          EV_TRY(ev_maxpool_backward_x(s, &pd, ev_model_in_tensor(m, l->in[0]), &nd->dy, dx, act_fused(m, l->in[0])));
         else EV_TRY(ev_maxpool_backward(s, &pd, &nd->dy, &nd->idx, dx));
         EV_TRY(grad_done(m, s, l->in[0], pending));
       }
@@ -198,7 +208,7 @@ ev_status ev_model_backward(ev_model *m, ev_stream *s) {
     case EV_OP_AVGPOOL: {
       ev_pool_desc pd = ev_layer_pool_desc(l);
       if ((dx = grad_dst(m, l->in[0], &pending))) {
-        int fused = relu_fused(m, l->in[0]);
+        const ev_act *fused = act_fused(m, l->in[0]);
         EV_TRY(ev_avgpool_backward(s, &pd, &nd->dy, fused ? ev_model_in_tensor(m, l->in[0]) : NULL, fused, dx));
         EV_TRY(grad_done(m, s, l->in[0], pending));
       }

@@ -1,5 +1,6 @@
 /* The network description: JSON in and out, copies, lookups. */
 #include <cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,11 +99,22 @@ static ev_status parse_layer(ev_net_spec *s, int idx, const cJSON *o) {
     if (!get_int(o, ints[i].key, ints[i].dflt, 0, ints[i].hi, ints[i].dst))
       return ev_fail(EV_ERR_FORMAT, "layer %s: '%s' must be a whole number from 0 to %d", l->name, ints[i].key,
                      ints[i].hi);
-  l->relu = get_bool(o, "relu");
-  const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "act");
-  if (act && !(cJSON_IsString(act) && (!strcmp(act->valuestring, "relu") || !strcmp(act->valuestring, "none"))))
-    return ev_fail(EV_ERR_FORMAT, "layer %s: 'act' must be \"relu\" or \"none\"", l->name);
-  if (act) l->relu = !strcmp(act->valuestring, "relu");
+  l->act = ev_act_make(get_bool(o, "relu") ? EV_ACT_RELU : EV_ACT_NONE);
+  const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "act"), *alpha = cJSON_GetObjectItemCaseSensitive(o, "alpha");
+  int kind = act && cJSON_IsString(act) ? ev_act_parse(act->valuestring) : -1;
+  if (act && kind < 0)
+    return ev_fail(EV_ERR_FORMAT, "layer %s: 'act' must be \"relu\", \"leaky_relu\", \"tanh\" or \"none\"", l->name);
+  if (act) l->act = ev_act_make((ev_act_kind)kind);
+  if (alpha) {
+    if (l->act.kind != EV_ACT_LEAKY_RELU)
+      return ev_fail(EV_ERR_FORMAT, "layer %s: 'alpha' is the slope of \"act\": \"leaky_relu\" only", l->name);
+    /* > 0: the backward reads the sign of the input from the output (evonet/ops/act.h) */
+    double v = cJSON_IsNumber(alpha) ? alpha->valuedouble : 0.0;
+    float a = v > 0 && v <= FLT_MAX ? (float)v : 0.0f; /* (no float conversion out of range) */
+    if (!(a > 0))
+      return ev_fail(EV_ERR_FORMAT, "layer %s: 'alpha' must be a finite number > 0", l->name);
+    l->act.alpha = a;
+  }
   l->bn = get_bool(o, "bn");
   l->like = -1;
   const cJSON *like = cJSON_GetObjectItemCaseSensitive(o, "like");
@@ -210,6 +222,17 @@ done:
 
 static const char *in_name(const ev_net_spec *s, int j) { return j < 0 ? "input" : s->layers[j].name; }
 
+/* The double of the shortest decimal that reads back as f (0.01f is written 0.01, not
+ * 0.0099999997764825821). */
+static double shortest_float(float f) {
+  char buf[32];
+  for (int digits = 1; digits < 9; digits++) {
+    snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+    if ((float)strtod(buf, NULL) == f) return strtod(buf, NULL);
+  }
+  return (double)f;
+}
+
 char *ev_net_to_json(const ev_net_spec *s) {
   cJSON *root = cJSON_CreateObject();
   cJSON *input = cJSON_AddObjectToObject(root, "input");
@@ -236,7 +259,13 @@ char *ev_net_to_json(const ev_net_spec *s) {
     }
     if (!l->full && (l->op == EV_OP_CONV || l->op == EV_OP_DECONV)) cJSON_AddNumberToObject(o, "dil", l->dil);
     if (l->op == EV_OP_DECONV) cJSON_AddNumberToObject(o, "out_pad", l->out_pad);
-    if (l->relu) cJSON_AddBoolToObject(o, "relu", 1);
+    /* a ReLU stays "relu": true, as every earlier build wrote and reads it (so files are
+     * byte-for-byte what they were); kinds older builds do not know are "act", which they
+     * refuse with a message instead of loading them as something else */
+    if (l->act.kind == EV_ACT_RELU) cJSON_AddBoolToObject(o, "relu", 1);
+    if (l->act.kind == EV_ACT_LEAKY_RELU || l->act.kind == EV_ACT_TANH)
+      cJSON_AddStringToObject(o, "act", ev_act_name(l->act.kind));
+    if (l->act.kind == EV_ACT_LEAKY_RELU) cJSON_AddNumberToObject(o, "alpha", shortest_float(l->act.alpha));
     if (l->bn) cJSON_AddBoolToObject(o, "bn", 1);
     if (l->op == EV_OP_UPSAMPLE) cJSON_AddStringToObject(o, "like", in_name(s, l->like));
     cJSON_AddItemToArray(layers, o);

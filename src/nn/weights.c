@@ -104,7 +104,14 @@ void ev_weights_init_he(ev_net_weights *w, uint64_t seed) {
     if (!ev_layer_has_weights(l)) continue;
     uint64_t s = seed ^ (0x5851f42d4c957f2dull * (uint64_t)(i + 1)); /* one stream per layer */
     double fan_in = (double)(l->op == EV_OP_CONV ? l->cin : l->out) * l->k * l->k;
-    double std = sqrt((l->relu ? 2.0 : 1.0) / fan_in);
+    /* variance gain^2 / fan_in with PyTorch's calculate_gain: relu 2 (exactly as before the
+     * other kinds existed: results must not move), leaky_relu 2 / (1 + alpha^2), tanh (5/3)^2,
+     * none 1 (score layers) */
+    double a = l->act.alpha, gain2 = l->act.kind == EV_ACT_RELU         ? 2.0
+                                     : l->act.kind == EV_ACT_LEAKY_RELU ? 2.0 / (1.0 + a * a)
+                                     : l->act.kind == EV_ACT_TANH       ? 25.0 / 9.0
+                                                                        : 1.0;
+    double std = sqrt(gain2 / fan_in);
     uint64_t n = ev_layer_weight_count(l);
     for (uint64_t k = 0; k < n; k++) w->l[i].w[k] = (float)(std * normal(&s));
     /* A sparse newborn (an offspring) keeps only part of each filter: scale each output

@@ -29,13 +29,15 @@ ev_status ev_avgpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, 
                      (ev_buf *[]){&x->buf, &y->buf}, &pc);
 }
 
-ev_status ev_avgpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy, ev_tensor *x, int relu,
-                              ev_tensor *dx) {
+ev_status ev_avgpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy, ev_tensor *x,
+                              const ev_act *act, ev_tensor *dx) {
   ev_pool_push pc;
   /* dx has the input's shape, dy the output's (and must not overlap dx) */
   EV_TRY(check_avgpool("avgpool backward", d, dx, dy, &pc));
-  if (relu) { /* x is read only for the fused ReLU mask; otherwise it may be NULL and is ignored */
-    EV_TRY(ev_tensor_check("avgpool backward", "x (for the fused ReLU)", x));
+  EV_TRY(ev_act_check("avgpool backward", act));
+  int fused = ev_act_on(act);
+  if (fused) { /* x is read only for the fused activation backward; otherwise it may be NULL and is ignored */
+    EV_TRY(ev_tensor_check("avgpool backward", "x (for the fused activation)", x));
     if (x->n != dx->n || x->h != dx->h || x->w != dx->w || x->c != dx->c)
       return ev_fail(EV_ERR_ARG, "avgpool backward: x is (%d, %d, %d, %d), expected dx's (%d, %d, %d, %d)",
                      x->n, x->c, x->h, x->w, dx->n, dx->c, dx->h, dx->w);
@@ -48,7 +50,8 @@ ev_status ev_avgpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy
   int global = pc.kh == pc.H && pc.kw == pc.W && pc.ph == 0 && pc.pw == 0;
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "avgpool_bwd", .bindings = "ttw",
-                                                .push_size = sizeof pc, .n_spec = 2, .spec = {relu != 0, global},
+                                                .push_size = sizeof pc, .n_spec = 3,
+                                                .spec = {ev_act_spec_kind(act), global, ev_act_spec_alpha(act)},
                                                 .local_size_x = wg}, &p));
   /* rows per invocation: on CPU drivers a workgroup costs as much as a few hundred texels,
    * so each covers about 1024 (lavapipe, 2 cores, GAP 28x28x32 N=128 forward + backward:
@@ -60,10 +63,10 @@ ev_status ev_avgpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy
     uint64_t per_row = row < wg ? row : wg, r = ev_div_up(1024, per_row);
     pc.rows = (int32_t)(r < (uint64_t)pc.H ? r : (uint64_t)pc.H);
   }
-  /* x: the texels of an input row (W*Q), y: bands of rows, z: images; without the ReLU the
+  /* x: the texels of an input row (W*Q), y: bands of rows, z: images; without an activation the
    * shader reads no x, so dy stands in for it (a binding must be a valid buffer) */
   return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, row, wg), ev_div_up(pc.H, pc.rows), (uint32_t)pc.N},
-                     (ev_buf *[]){&dy->buf, relu ? &x->buf : &dy->buf, &dx->buf}, &pc);
+                     (ev_buf *[]){&dy->buf, fused ? &x->buf : &dy->buf, &dx->buf}, &pc);
 }
 
 /* ---------------- references (double, NHWC-C4; floor mode) ---------------- */
@@ -93,8 +96,8 @@ void ev_avgpool_forward_ref(const ev_pool_desc *d, const double *x, int n, int h
 
 /* A scatter (each output's dy / (kh*kw) to its window), the transpose of the forward;
  * the shader gathers instead. */
-void ev_avgpool_backward_ref(const ev_pool_desc *d, const double *dy, const double *x, int relu, int n, int h,
-                             int w, int c, double *dx) {
+void ev_avgpool_backward_ref(const ev_pool_desc *d, const double *dy, const double *x, const ev_act *act, int n,
+                             int h, int w, int c, double *dx) {
   int oh = ev_pool_out_size(h, d->kh, d->stride_h, d->pad_h, 0);
   int ow = ev_pool_out_size(w, d->kw, d->stride_w, d->pad_w, 0), c4 = ev_c4(c);
   double div = (double)d->kh * d->kw;
@@ -113,6 +116,6 @@ void ev_avgpool_backward_ref(const ev_pool_desc *d, const double *dy, const doub
             for (int ix = x0; ix < x1; ix++) dx[(((size_t)b * h + iy) * w + ix) * c4 + k] += g;
         }
       }
-  if (relu)
-    for (size_t i = 0; i < nx; i++) dx[i] = x[i] > 0 ? dx[i] : 0.0;
+  if (ev_act_on(act))
+    for (size_t i = 0; i < nx; i++) dx[i] = ev_act_bwd_ref(act, x[i], dx[i]);
 }

@@ -81,27 +81,28 @@ static void quad_grid(ev_gpu *g, uint32_t Q, uint64_t P, uint32_t *lx, uint32_t 
   groups[0] = ev_div_up(Q, x), groups[1] = (uint32_t)(gy < cap ? gy : cap), groups[2] = 1;
 }
 
-static ev_status affine(ev_stream *s, ev_tensor *x, ev_buf *save, ev_tensor *y, int relu) {
+static ev_status affine(ev_stream *s, ev_tensor *x, ev_buf *save, ev_tensor *y, const ev_act *act) {
   ev_gpu *g = ev_stream_gpu(s);
   struct { uint32_t P, Q; } pc = {(uint32_t)((uint64_t)x->n * x->h * x->w), (uint32_t)ev_c4(x->c) / 4};
   uint32_t lx, ly, groups[3];
   quad_grid(g, pc.Q, pc.P, &lx, &ly, groups);
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_affine", .bindings = "trw", .push_size = sizeof pc,
-                                                .n_spec = 1, .spec = {relu != 0},
+                                                .n_spec = 2, .spec = {ev_act_spec_kind(act), ev_act_spec_alpha(act)},
                                                 .local_size_x = lx, .local_size_y = ly}, &p));
   return ev_dispatch(s, p, groups, (ev_buf *[]){&x->buf, save, &y->buf}, &pc);
 }
 
 ev_status ev_bn_forward_train(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save,
                               ev_buf *scratch, ev_tensor *y) {
-  return ev_bn_forward_train_relu(s, prm, x, save, scratch, 0, y);
+  return ev_bn_forward_train_act(s, prm, x, save, scratch, NULL, y);
 }
 
-ev_status ev_bn_forward_train_relu(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save,
-                                   ev_buf *scratch, int relu, ev_tensor *y) {
+ev_status ev_bn_forward_train_act(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save,
+                                  ev_buf *scratch, const ev_act *act, ev_tensor *y) {
   const char *op = "batchnorm";
   EV_TRY(check_same(op, x, "x", y, "y"));
+  EV_TRY(ev_act_check(op, act));
   EV_TRY(check_params(op, prm, x->c, 1));
   uint64_t P = (uint64_t)x->n * x->h * x->w;
   if (P < 2) return ev_fail(EV_ERR_ARG, "%s: training needs more than one value per channel (N*H*W = %llu)", op, (unsigned long long)P);
@@ -122,17 +123,18 @@ ev_status ev_bn_forward_train_relu(ev_stream *s, const ev_bn_params *prm, ev_ten
       (uint32_t)P, Q, L, chunks, prm->momentum, prm->eps, (uint32_t)x->c};
   EV_TRY(ev_dispatch(s, pc, (uint32_t[3]){Q, 1, 1},
                      (ev_buf *[]){scratch, prm->gamma, prm->beta, prm->running_mean, prm->running_var, save}, &cp));
-  return affine(s, x, save, y, relu);
+  return affine(s, x, save, y, act);
 }
 
 ev_status ev_bn_forward_infer(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save, ev_tensor *y) {
-  return ev_bn_forward_infer_relu(s, prm, x, save, 0, y);
+  return ev_bn_forward_infer_act(s, prm, x, save, NULL, y);
 }
 
-ev_status ev_bn_forward_infer_relu(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save, int relu,
-                                   ev_tensor *y) {
+ev_status ev_bn_forward_infer_act(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save,
+                                  const ev_act *act, ev_tensor *y) {
   const char *op = "batchnorm (inference)";
   EV_TRY(check_same(op, x, "x", y, "y"));
+  EV_TRY(ev_act_check(op, act));
   EV_TRY(check_params(op, prm, x->c, 1));
   EV_TRY(check_vec(op, "save", save, ev_bn_save_floats(x->c)));
   ev_gpu *g = ev_stream_gpu(s);
@@ -143,7 +145,7 @@ ev_status ev_bn_forward_infer_relu(ev_stream *s, const ev_bn_params *prm, ev_ten
                                                 .push_size = sizeof pc, .local_size_x = wg}, &p));
   EV_TRY(ev_dispatch(s, p, (uint32_t[3]){ev_div_up(pc.Q, wg), 1, 1},
                      (ev_buf *[]){prm->gamma, prm->beta, prm->running_mean, prm->running_var, save}, &pc));
-  return affine(s, x, save, y, relu);
+  return affine(s, x, save, y, act);
 }
 
 ev_status ev_bn_backward(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_tensor *dy, ev_buf *save,

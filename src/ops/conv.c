@@ -219,7 +219,8 @@ typedef struct {
   gemm_push pc;
   uint32_t groups[3];
   ev_pipeline *p;
-  int cpu, ymask; /* ymask: the kernel applies the ReLU-backward mask itself */
+  int cpu, ymask; /* ymask: the kernel applies the activation backward itself */
+  ev_act act;    /* the fused activation (kind none: none) */
 } gemm_plan;
 
 /* Checks limits and gets the pipeline; records nothing.
@@ -227,7 +228,7 @@ typedef struct {
  * adjoint = 1: its adjoint (the output phases of stride split into z-slices).
  * The weights operand holds dst->c rows of kh*kw*c4(src->c)/4 texels, `brow` texels apart. */
 static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const ev_tensor *src,
-                           uint64_t brow, int has_bias, int relu, int ymask, const ev_tensor *dst,
+                           uint64_t brow, int has_bias, const ev_act *act, int ymask, const ev_tensor *dst,
                            gemm_plan *plan) {
   const ev_caps *c = ev_gpu_caps(g);
   gemm_push pc = {
@@ -264,26 +265,31 @@ static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const 
   plan->pc = pc;
   plan->cpu = t.cpu;
   plan->ymask = t.cpu && ymask;
+  plan->act = ev_act_on(act) ? *act : ev_act_make(EV_ACT_NONE);
+  /* the gpu kernel fuses only the forward activation; the backward (ymask) runs as a pass of
+   * its own after it (run_gemm) */
+  uint32_t kind = ev_act_spec_kind(act), alpha = ev_act_spec_alpha(act);
   /* narrow layers: unroll the x taps and the texels of a tap (one phase along x, small) */
   int unroll = env_int("EVONET_CONV_UNROLL", 1); /* test hook: 0 keeps the loops */
   uint32_t ktx = unroll && pc.sdw == 1 && pc.kw <= 8 && pc.ks4 <= 2 ? (uint32_t)pc.kw : 0;
   uint32_t ksc = unroll && pc.ks4 <= 2 ? (uint32_t)pc.ks4 : 0;
   if (t.cpu)
     return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_cpu", .bindings = "tttwt",
-                                                  .push_size = sizeof pc, .n_spec = 10,
-                                                  .spec = {c->subgroup_size, has_bias, relu != 0, t.cn, t.swap,
-                                                           t.cn >= 4 ? 1 : 2, ktx, ksc, ymask != 0, t.ha},
+                                                  .push_size = sizeof pc, .n_spec = 11,
+                                                  .spec = {c->subgroup_size, has_bias, kind, t.cn, t.swap,
+                                                           t.cn >= 4 ? 1 : 2, ktx, ksc, ymask != 0, t.ha, alpha},
                                                   .local_size_x = t.lx,
                                                   .require_full_subgroups = c->subgroup_size_control},
                            &plan->p);
   return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_gpu", .bindings = "ttrw",
-                                                .push_size = sizeof pc, .n_spec = 5,
-                                                .spec = {t.tm, t.tn, t.bk4, has_bias, relu != 0},
+                                                .push_size = sizeof pc, .n_spec = 6,
+                                                .spec = {t.tm, t.tn, t.bk4, has_bias, ymask ? 0u : kind,
+                                                         ymask ? 0u : alpha},
                                                 .local_size_x = t.lx, .local_size_y = t.ly},
                          &plan->p);
 }
 
-/* ymask: a ReLU's output with dst's shape, or NULL: dst := ymask > 0 ? dst : 0 */
+/* ymask: the output of plan->act with dst's shape, or NULL: dst := act_bwd(ymask, dst) */
 static ev_status run_gemm(ev_stream *s, gemm_plan *plan, ev_tensor *src, ev_buf *wb, ev_buf *bias,
                           ev_tensor *dst, ev_tensor *ymask) {
   /* no bias: bind the weights in its place (the kernel never reads it); no mask: the source */
@@ -294,7 +300,7 @@ static ev_status run_gemm(ev_stream *s, gemm_plan *plan, ev_tensor *src, ev_buf 
   else
     EV_TRY(ev_dispatch(s, plan->p, plan->groups, (ev_buf *[]){&src->buf, wb, bias ? bias : wb, &dst->buf},
                        &plan->pc));
-  if (ymask && !plan->ymask) EV_TRY(ev_relu_backward(s, ymask, dst, dst)); /* gpu variant */
+  if (ymask && !plan->ymask) EV_TRY(ev_act_backward(s, &plan->act, ymask, dst, dst)); /* gpu variant */
   return EV_OK;
 }
 
@@ -333,28 +339,32 @@ static ev_status check_workspace(const ev_buf *ws, uint64_t bytes) {
   return EV_OK;
 }
 
-/* ymask (optional): a ReLU's output with dst's shape; the pass then writes the ReLU
- * backward of its result (see conv.h). */
-static ev_status check_ymask(const ev_tensor *ym, const ev_tensor *dst) {
-  if (!ym) return EV_OK;
-  if (ym->n != dst->n || ym->h != dst->h || ym->w != dst->w || ym->c != dst->c)
-    return ev_fail(EV_ERR_ARG, "conv: the ReLU output is (%d, %d, %d, %d), expected the gradient's (%d, %d, %d, %d)",
-                   ym->n, ym->c, ym->h, ym->w, dst->n, dst->c, dst->h, dst->w);
-  if (!ym->buf.block || ym->buf.size < ev_tensor_floats(ym->n, ym->h, ym->w, ym->c) * 4)
-    return ev_fail(EV_ERR_ARG, "conv: the ReLU output's buffer is too small");
+/* ymask (optional): the output of the activation act, with dst's shape; the pass then writes
+ * the activation's backward of its result (see conv.h). Fused only where both are given;
+ * returns in *ym the mask to use (NULL: none). */
+static ev_status check_ymask(const ev_act *act, ev_tensor *act_y, const ev_tensor *dst, ev_tensor **ym) {
+  *ym = NULL;
+  EV_TRY(ev_act_check("conv", act));
+  if (!act_y || !ev_act_on(act)) return EV_OK;
+  if (act_y->n != dst->n || act_y->h != dst->h || act_y->w != dst->w || act_y->c != dst->c)
+    return ev_fail(EV_ERR_ARG, "conv: the activation output is (%d, %d, %d, %d), expected the gradient's (%d, %d, %d, %d)",
+                   act_y->n, act_y->c, act_y->h, act_y->w, dst->n, dst->c, dst->h, dst->w);
+  if (!act_y->buf.block || act_y->buf.size < ev_tensor_floats(act_y->n, act_y->h, act_y->w, act_y->c) * 4)
+    return ev_fail(EV_ERR_ARG, "conv: the activation output's buffer is too small");
+  *ym = act_y;
   return EV_OK;
 }
 
-/* The adjoint passes: transpose w (O = src->c rows) into the workspace, then one GEMM. */
+/* The adjoint passes: transpose w (O = src->c rows) into the workspace, then one GEMM.
+ * act: applied to the result, or with ymask (checked by check_ymask) its backward from ymask. */
 static ev_status adjoint_pass(ev_stream *s, const ev_conv_desc *d, ev_tensor *src, ev_buf *w,
-                              ev_buf *bias, int relu, ev_tensor *dst, ev_buf *ws, ev_tensor *ymask) {
+                              ev_buf *bias, const ev_act *act, ev_tensor *dst, ev_buf *ws, ev_tensor *ymask) {
   ev_gpu *g = ev_stream_gpu(s);
   int taps = d->kh * d->kw;
   uint64_t brow = wt_row_texels(taps, src->c);
   EV_TRY(check_workspace(ws, (uint64_t)dst->c * brow * 16));
-  EV_TRY(check_ymask(ymask, dst));
   gemm_plan plan;
-  EV_TRY(plan_gemm(g, d, 1, src, brow, bias != NULL, relu, ymask != NULL, dst, &plan));
+  EV_TRY(plan_gemm(g, d, 1, src, brow, bias != NULL, act, ymask != NULL, dst, &plan));
   VkBufferView v; /* texel views now: a too-large buffer fails before anything is recorded */
   EV_TRY(ev_buf_texel_view(g, w, &v));
   EV_TRY(ev_buf_texel_view(g, ws, &v));
@@ -366,8 +376,9 @@ static ev_status adjoint_pass(ev_stream *s, const ev_conv_desc *d, ev_tensor *sr
 }
 
 ev_status ev_conv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
-                            ev_buf *bias, int relu, ev_tensor *y) {
+                            ev_buf *bias, const ev_act *act, ev_tensor *y) {
   EV_TRY(check_desc(d, 0));
+  EV_TRY(ev_act_check("conv", act));
   EV_TRY(check_tensor(x, "x", x ? x->n : 0, x ? x->h : 0, x ? x->w : 0, d->cin));
   int ho = ev_conv_out_size(x->h, d->kh, d->stride_h, d->pad_h, d->dil_h);
   int wo = ev_conv_out_size(x->w, d->kw, d->stride_w, d->pad_w, d->dil_w);
@@ -376,59 +387,63 @@ ev_status ev_conv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, e
   if (bias) EV_TRY(check_buf(bias, "bias", ev_c4(d->cout)));
   gemm_plan plan;
   EV_TRY(plan_gemm(ev_stream_gpu(s), d, 0, x, (uint64_t)d->kh * d->kw * ev_c4(d->cin) / 4, bias != NULL,
-                   relu, 0, y, &plan));
+                   act, 0, y, &plan));
   return run_gemm(s, &plan, x, w, bias, y, NULL);
 }
 
-ev_status ev_conv2d_backward_data_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy, ev_buf *w,
-                                       ev_tensor *dx, ev_buf *workspace, ev_tensor *relu_y) {
+ev_status ev_conv2d_backward_data_act(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy, ev_buf *w,
+                                      ev_tensor *dx, ev_buf *workspace, const ev_act *act, ev_tensor *act_y) {
   EV_TRY(check_desc(d, 0));
   EV_TRY(check_tensor(dx, "dx", dx ? dx->n : 0, dx ? dx->h : 0, dx ? dx->w : 0, d->cin));
   int ho = ev_conv_out_size(dx->h, d->kh, d->stride_h, d->pad_h, d->dil_h);
   int wo = ev_conv_out_size(dx->w, d->kw, d->stride_w, d->pad_w, d->dil_w);
   EV_TRY(check_tensor(dy, "dy", dx->n, ho, wo, d->cout));
   EV_TRY(check_buf(w, "weights", (uint64_t)d->cout * d->kh * d->kw * ev_c4(d->cin)));
-  return adjoint_pass(s, d, dy, w, NULL, 0, dx, workspace, relu_y);
+  ev_tensor *ymask;
+  EV_TRY(check_ymask(act, act_y, dx, &ymask));
+  return adjoint_pass(s, d, dy, w, NULL, ymask ? act : NULL, dx, workspace, ymask);
 }
 
 ev_status ev_conv2d_backward_data(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy, ev_buf *w,
                                   ev_tensor *dx, ev_buf *workspace) {
-  return ev_conv2d_backward_data_relu(s, d, dy, w, dx, workspace, NULL);
+  return ev_conv2d_backward_data_act(s, d, dy, w, dx, workspace, NULL, NULL);
 }
 
-ev_status ev_deconv2d_forward_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
-                                   ev_buf *bias, int relu, ev_tensor *y, ev_buf *workspace) {
+ev_status ev_deconv2d_forward_act(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
+                                  ev_buf *bias, const ev_act *act, ev_tensor *y, ev_buf *workspace) {
   EV_TRY(check_desc(d, 1));
+  EV_TRY(ev_act_check("deconv", act));
   EV_TRY(check_tensor(x, "x", x ? x->n : 0, x ? x->h : 0, x ? x->w : 0, d->cin));
   int ho = ev_deconv_out_size(x->h, d->kh, d->stride_h, d->pad_h, d->dil_h, d->out_pad_h);
   int wo = ev_deconv_out_size(x->w, d->kw, d->stride_w, d->pad_w, d->dil_w, d->out_pad_w);
   EV_TRY(check_tensor(y, "y", x->n, ho, wo, d->cout));
   EV_TRY(check_buf(w, "weights", (uint64_t)d->cin * d->kh * d->kw * ev_c4(d->cout)));
   if (bias) EV_TRY(check_buf(bias, "bias", ev_c4(d->cout)));
-  return adjoint_pass(s, d, x, w, bias, relu, y, workspace, NULL);
+  return adjoint_pass(s, d, x, w, bias, act, y, workspace, NULL);
 }
 
 ev_status ev_deconv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
                               ev_buf *bias, ev_tensor *y, ev_buf *workspace) {
-  return ev_deconv2d_forward_relu(s, d, x, w, bias, 0, y, workspace);
+  return ev_deconv2d_forward_act(s, d, x, w, bias, NULL, y, workspace);
 }
 
-ev_status ev_deconv2d_backward_data_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
-                                         ev_buf *w, ev_tensor *dx, ev_tensor *relu_y) {
+ev_status ev_deconv2d_backward_data_act(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
+                                        ev_buf *w, ev_tensor *dx, const ev_act *act, ev_tensor *act_y) {
   EV_TRY(check_desc(d, 1));
   EV_TRY(check_tensor(dx, "dx", dx ? dx->n : 0, dx ? dx->h : 0, dx ? dx->w : 0, d->cin));
   int ho = ev_deconv_out_size(dx->h, d->kh, d->stride_h, d->pad_h, d->dil_h, d->out_pad_h);
   int wo = ev_deconv_out_size(dx->w, d->kw, d->stride_w, d->pad_w, d->dil_w, d->out_pad_w);
   EV_TRY(check_tensor(dy, "dy", dx->n, ho, wo, d->cout));
   EV_TRY(check_buf(w, "weights", (uint64_t)d->cin * d->kh * d->kw * ev_c4(d->cout)));
-  EV_TRY(check_ymask(relu_y, dx));
+  ev_tensor *ymask;
+  EV_TRY(check_ymask(act, act_y, dx, &ymask));
   gemm_plan plan;
-  EV_TRY(plan_gemm(ev_stream_gpu(s), d, 0, dy, (uint64_t)d->kh * d->kw * ev_c4(d->cout) / 4, 0, 0,
-                   relu_y != NULL, dx, &plan));
-  return run_gemm(s, &plan, dy, w, NULL, dx, relu_y);
+  EV_TRY(plan_gemm(ev_stream_gpu(s), d, 0, dy, (uint64_t)d->kh * d->kw * ev_c4(d->cout) / 4, 0,
+                   ymask ? act : NULL, ymask != NULL, dx, &plan));
+  return run_gemm(s, &plan, dy, w, NULL, dx, ymask);
 }
 
 ev_status ev_deconv2d_backward_data(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
                                     ev_buf *w, ev_tensor *dx) {
-  return ev_deconv2d_backward_data_relu(s, d, dy, w, dx, NULL);
+  return ev_deconv2d_backward_data_act(s, d, dy, w, dx, NULL, NULL);
 }

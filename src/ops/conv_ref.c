@@ -9,7 +9,7 @@
 
 /* out (n, ho, wo, c4(rows)) from src (n, hs, ws, c4(cs)) and wt (rows, kh, kw, c4(cs)). */
 static void gather_fwd(const ev_conv_desc *d, int n, int hs, int ws, int cs, const float *src,
-                       const float *wt, int rows, const float *bias, int relu, int ho, int wo,
+                       const float *wt, int rows, const float *bias, const ev_act *act, int ho, int wo,
                        float *out) {
   int s4 = ev_c4(cs), r4 = ev_c4(rows);
   for (int b = 0; b < n; b++)
@@ -33,8 +33,7 @@ static void gather_fwd(const ev_conv_desc *d, int n, int hs, int ws, int cs, con
               for (int i = 0; i < cs; i++) acc += (double)xp[i] * wp[i];
             }
           }
-          if (relu && acc < 0) acc = 0;
-          o[r] = (float)acc;
+          o[r] = (float)ev_act_fwd_ref(act, acc);
         }
       }
 }
@@ -75,10 +74,10 @@ static void gather_bwd(const ev_conv_desc *d, int n, int hs, int ws, int cs, con
 }
 
 void ev_conv2d_forward_ref(const ev_conv_desc *d, int n, int h, int w, const float *x,
-                           const float *wt, const float *bias, int relu, float *y) {
+                           const float *wt, const float *bias, const ev_act *act, float *y) {
   int ho = ev_conv_out_size(h, d->kh, d->stride_h, d->pad_h, d->dil_h);
   int wo = ev_conv_out_size(w, d->kw, d->stride_w, d->pad_w, d->dil_w);
-  gather_fwd(d, n, h, w, d->cin, x, wt, d->cout, bias, relu, ho, wo, y);
+  gather_fwd(d, n, h, w, d->cin, x, wt, d->cout, bias, act, ho, wo, y);
 }
 
 void ev_conv2d_backward_data_ref(const ev_conv_desc *d, int n, int h, int w, const float *dy,
@@ -99,5 +98,5 @@ void ev_deconv2d_backward_data_ref(const ev_conv_desc *d, int n, int h, int w, c
                                    const float *wt, float *dx) {
   int ho = ev_deconv_out_size(h, d->kh, d->stride_h, d->pad_h, d->dil_h, d->out_pad_h);
   int wo = ev_deconv_out_size(w, d->kw, d->stride_w, d->pad_w, d->dil_w, d->out_pad_w);
-  gather_fwd(d, n, ho, wo, d->cout, dy, wt, d->cin, NULL, 0, h, w, dx);
+  gather_fwd(d, n, ho, wo, d->cout, dy, wt, d->cin, NULL, NULL, h, w, dx);
 }

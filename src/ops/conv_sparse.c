@@ -115,10 +115,11 @@ static uint32_t choose_chunk(const ev_conv_desc *d, uint64_t tap_texels) {
 }
 
 ev_status ev_conv2d_sparse_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *taps,
-                                   ev_buf *bias, int relu, ev_tensor *y) {
+                                   ev_buf *bias, const ev_act *act, ev_tensor *y) {
   const char *op = "sparse conv";
   int ho = 0, wo = 0;
   EV_TRY(check_args(op, d, x, taps, bias, y, &ho, &wo));
+  EV_TRY(ev_act_check(op, act));
   ev_gpu *g = ev_stream_gpu(s);
   const ev_caps *caps = ev_gpu_caps(g);
   uint32_t wg = ev_gpu_elementwise_wg(g);
@@ -142,8 +143,9 @@ ev_status ev_conv2d_sparse_forward(ev_stream *s, const ev_conv_desc *d, ev_tenso
                    caps->max_workgroup_count[1], caps->max_workgroup_count[2]);
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_sparse", .bindings = "tttw",
-                                                .push_size = sizeof pc, .n_spec = 5,
-                                                .spec = {bias != NULL, relu != 0, pp, pixels < (1u << 21), chunk},
+                                                .push_size = sizeof pc, .n_spec = 6,
+                                                .spec = {bias != NULL, ev_act_spec_kind(act), pp, pixels < (1u << 21), chunk,
+                                                         ev_act_spec_alpha(act)},
                                                 .local_size_x = wg}, &p));
   VkBufferView v; /* texel views now: a too-large buffer fails before anything is recorded */
   EV_TRY(ev_buf_texel_view(g, &x->buf, &v));

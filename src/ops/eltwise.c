@@ -1,4 +1,4 @@
-/* Host side of the element-wise ops (shaders relu_fwd, relu_bwd, add, add_into, concat_fwd,
+/* Host side of the element-wise ops (shaders act_fwd, act_bwd, add, add_into, concat_fwd,
  * concat_bwd) and their C references. */
 #include "evonet/ops/eltwise.h"
 
@@ -15,39 +15,46 @@ static ev_status check_same(const char *op, const ev_tensor *a, const char *an, 
 
 /* Workgroups for a grid-stride loop over `total` items: enough to cover it, within limits. */
 /* One flat vec4 pass: the shader's push constant is the vec4 count. */
+/* act: the activation's specialization constants (act_fwd, act_bwd), NULL for the others. */
 static ev_status flat_pass(ev_stream *s, const char *shader, const char *bindings, ev_tensor *t,
-                           ev_buf *const *bufs) {
+                           ev_buf *const *bufs, const ev_act *act) {
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
   uint32_t n4 = (uint32_t)(ev_tensor_floats(t->n, t->h, t->w, t->c) / 4);
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = shader, .bindings = bindings,
-                                                .push_size = 4, .local_size_x = wg}, &p));
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = shader, .bindings = bindings, .push_size = 4,
+                                                .n_spec = act ? 2 : 0,
+                                                .spec = {ev_act_spec_kind(act), ev_act_spec_alpha(act)},
+                                                .local_size_x = wg}, &p));
   return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, n4, wg), 1, 1}, bufs, &n4);
 }
 
-ev_status ev_relu_forward(ev_stream *s, ev_tensor *x, ev_tensor *y) {
-  EV_TRY(check_same("relu", x, "x", y, "y"));
-  return flat_pass(s, "relu_fwd", "rw", x, (ev_buf *[]){&x->buf, &y->buf});
+ev_status ev_act_forward(ev_stream *s, const ev_act *act, ev_tensor *x, ev_tensor *y) {
+  EV_TRY(check_same("activation", x, "x", y, "y"));
+  EV_TRY(ev_act_check("activation", act));
+  ev_act none = ev_act_make(EV_ACT_NONE);
+  return flat_pass(s, "act_fwd", "rw", x, (ev_buf *[]){&x->buf, &y->buf}, act ? act : &none);
 }
 
-ev_status ev_relu_backward(ev_stream *s, ev_tensor *y, ev_tensor *dy, ev_tensor *dx) {
-  EV_TRY(check_same("relu backward", y, "y", dy, "dy"));
-  EV_TRY(check_same("relu backward", y, "y", dx, "dx"));
-  return flat_pass(s, "relu_bwd", "rrw", y, (ev_buf *[]){&y->buf, &dy->buf, &dx->buf});
+ev_status ev_act_backward(ev_stream *s, const ev_act *act, ev_tensor *y, ev_tensor *dy, ev_tensor *dx) {
+  EV_TRY(check_same("activation backward", y, "y", dy, "dy"));
+  EV_TRY(check_same("activation backward", y, "y", dx, "dx"));
+  EV_TRY(ev_act_check("activation backward", act));
+  ev_act none = ev_act_make(EV_ACT_NONE);
+  return flat_pass(s, "act_bwd", "rrw", y, (ev_buf *[]){&y->buf, &dy->buf, &dx->buf}, act ? act : &none);
 }
 
 ev_status ev_add(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *out) {
   EV_TRY(check_same("add", a, "a", b, "b"));
   EV_TRY(check_same("add", a, "a", out, "out"));
-  return flat_pass(s, "add", "rrw", a, (ev_buf *[]){&a->buf, &b->buf, &out->buf});
+  return flat_pass(s, "add", "rrw", a, (ev_buf *[]){&a->buf, &b->buf, &out->buf}, NULL);
 }
 
 ev_status ev_add_into(ev_stream *s, ev_tensor *dst, ev_tensor *src) {
   EV_TRY(check_same("add_into", dst, "dst", src, "src"));
   if (ev_buf_overlap(&dst->buf, &src->buf))
     return ev_fail(EV_ERR_ARG, "add_into: dst and src overlap (use ev_add for x + x)");
-  return flat_pass(s, "add_into", "rx", dst, (ev_buf *[]){&src->buf, &dst->buf});
+  return flat_pass(s, "add_into", "rx", dst, (ev_buf *[]){&src->buf, &dst->buf}, NULL);
 }
 
 /* Shared shape checks of concat forward/backward: k inputs of one N, H, W whose channels
@@ -108,15 +115,18 @@ ev_status ev_concat_forward(ev_stream *s, ev_tensor *const *xs, int k, ev_tensor
 }
 
 ev_status ev_concat_backward(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, int k, int accumulate) {
-  return ev_concat_backward_relu(s, dy, dxs, NULL, k, accumulate);
+  return ev_concat_backward_act(s, dy, dxs, NULL, NULL, k, accumulate);
 }
 
-ev_status ev_concat_backward_relu(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, ev_tensor *const *ys,
-                                  int k, int accumulate) {
+ev_status ev_concat_backward_act(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, ev_tensor *const *ys,
+                                 const ev_act *acts, int k, int accumulate) {
   int off[EV_CONCAT_MAX];
   EV_TRY(check_concat("concat backward", dxs, k, dy, off));
-  for (int i = 0; ys && i < k; i++)
-    if (ys[i]) EV_TRY(check_same("concat backward", ys[i], "a ReLU output", dxs[i], "its gradient"));
+  for (int i = 0; ys && acts && i < k; i++)
+    if (ys[i] && ev_act_on(&acts[i])) {
+      EV_TRY(ev_act_check("concat backward", &acts[i]));
+      EV_TRY(check_same("concat backward", ys[i], "an activation output", dxs[i], "its gradient"));
+    }
   for (int i = 0; i < k; i++)
     for (int j = 0; j < i; j++)
       if (ev_buf_overlap(&dxs[i]->buf, &dxs[j]->buf))
@@ -126,11 +136,13 @@ ev_status ev_concat_backward_relu(ev_stream *s, ev_tensor *dy, ev_tensor *const 
   uint32_t npix = (uint32_t)((uint64_t)dy->n * dy->h * dy->w);
   for (int i = 0; i < k; i++) { /* one pass per input: each reads its slice of dy once */
     ev_pipeline *p;
-    ev_tensor *ym = ys ? ys[i] : NULL;
+    const ev_act *act = ys && acts && ys[i] && ev_act_on(&acts[i]) ? &acts[i] : NULL;
+    ev_tensor *ym = act ? ys[i] : NULL; /* unused: bind dy (never read) */
+    uint32_t kind = ev_act_spec_kind(act), alpha = ev_act_spec_alpha(act);
     if (off[i] % 4 == 0 && (uint64_t)npix * ev_c4(dy->c) / 4 < (1u << 21)) { /* texel reads */
       EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_bwd_q", .bindings = "tttw",
-                                                    .push_size = 20, .n_spec = 2,
-                                                    .spec = {accumulate ? 1u : 0u, ym != NULL},
+                                                    .push_size = 20, .n_spec = 3,
+                                                    .spec = {accumulate ? 1u : 0u, kind, alpha},
                                                     .local_size_x = wg}, &p));
       int32_t qp[5] = {(int32_t)npix, ev_c4(dxs[i]->c) / 4, ev_c4(dy->c) / 4, off[i] / 4, dxs[i]->c};
       /* unused inputs: bind dy (never read) */
@@ -139,29 +151,20 @@ ev_status ev_concat_backward_relu(ev_stream *s, ev_tensor *dy, ev_tensor *const 
                                       &dxs[i]->buf}, qp));
       continue;
     }
-    EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_bwd", .bindings = accumulate ? "rx" : "rw",
-                                                  .push_size = 20, .n_spec = 2,
-                                                  .spec = {accumulate ? 1u : 0u, off[i] % 4 == 0},
+    EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_bwd", .bindings = accumulate ? "rxr" : "rwr",
+                                                  .push_size = 20, .n_spec = 4,
+                                                  .spec = {accumulate ? 1u : 0u, off[i] % 4 == 0, kind, alpha},
                                                   .local_size_x = wg}, &p));
     struct { uint32_t npix, qin, cin, off, c4out; } pc = {npix, (uint32_t)ev_c4(dxs[i]->c) / 4,
                                                           (uint32_t)dxs[i]->c, (uint32_t)off[i],
                                                           (uint32_t)ev_c4(dy->c)};
     EV_TRY(ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)npix * pc.qin, wg), 1, 1},
-                       (ev_buf *[]){&dy->buf, &dxs[i]->buf}, &pc));
-    if (ym) EV_TRY(ev_relu_backward(s, ym, dxs[i], dxs[i]));
+                       (ev_buf *[]){&dy->buf, &dxs[i]->buf, ym ? &ym->buf : &dy->buf}, &pc));
   }
   return EV_OK;
 }
 
 /* ---------------- references ---------------- */
-void ev_relu_forward_ref(const double *x, double *y, uint64_t n) {
-  for (uint64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0;
-}
-
-void ev_relu_backward_ref(const double *y, const double *dy, double *dx, uint64_t n) {
-  for (uint64_t i = 0; i < n; i++) dx[i] = y[i] > 0 ? dy[i] : 0.0;
-}
-
 void ev_add_ref(const double *a, const double *b, double *out, uint64_t n) {
   for (uint64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }

@@ -94,11 +94,12 @@ int ev_maxpool_backward_x_ok(const ev_pool_desc *d) {
 }
 
 ev_status ev_maxpool_backward_x(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *dy,
-                                ev_tensor *dx, int relu) {
+                                ev_tensor *dx, const ev_act *act) {
   if (!ev_maxpool_backward_x_ok(d))
     return ev_fail(EV_ERR_ARG, "maxpool backward from x: needs kernel = stride and no padding");
   ev_pool_push pc;
   EV_TRY(ev_pool_check("maxpool backward", d, x, dy, EV_POOL_NO_IDX, &pc));
+  EV_TRY(ev_act_check("maxpool backward", act));
   EV_TRY(ev_tensor_check("maxpool backward", "dx", dx));
   if (dx->n != x->n || dx->h != x->h || dx->w != x->w || dx->c != x->c)
     return ev_fail(EV_ERR_ARG, "maxpool backward: dx is (%d, %d, %d, %d), expected x's (%d, %d, %d, %d)",
@@ -109,8 +110,9 @@ ev_status ev_maxpool_backward_x(ev_stream *s, const ev_pool_desc *d, ev_tensor *
   /* the windows tile the input exactly: unrolled */
   int exact = pc.OH * pc.sh == pc.H && pc.OW * pc.sw == pc.W && pc.kh * pc.kw <= 16;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "maxpool_bwd_x", .bindings = "ttw",
-                                                .push_size = sizeof pc, .n_spec = 3,
-                                                .spec = {relu != 0, exact ? pc.kh : 0, exact ? pc.kw : 0},
+                                                .push_size = sizeof pc, .n_spec = 4,
+                                                .spec = {ev_act_spec_kind(act), exact ? pc.kh : 0, exact ? pc.kw : 0,
+                                                         ev_act_spec_alpha(act)},
                                                 .local_size_x = wg}, &p));
   uint64_t row = (uint64_t)ev_div_up(pc.W, pc.sw) * pc.Q;
   return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, row, wg), (uint32_t)ev_div_up(pc.H, pc.sh), (uint32_t)pc.N},

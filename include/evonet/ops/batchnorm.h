@@ -16,6 +16,7 @@
  * scratch: float[ev_bn_scratch_floats(...)] of per-chunk partial sums. */
 #ifndef EVONET_OPS_BATCHNORM_H
 #define EVONET_OPS_BATCHNORM_H
+#include "evonet/ops/act.h"
 #include "evonet/tensor.h"
 
 typedef struct {
@@ -33,11 +34,12 @@ ev_status ev_bn_forward_train(ev_stream *s, const ev_bn_params *p, ev_tensor *x,
                               ev_buf *scratch, ev_tensor *y);
 /* Inference with the running statistics; `save` receives their [mean | invstd | a | b]. */
 ev_status ev_bn_forward_infer(ev_stream *s, const ev_bn_params *p, ev_tensor *x, ev_buf *save, ev_tensor *y);
-/* The same with the following ReLU fused (relu != 0: y = max(0, batchnorm(x)), one pass). */
-ev_status ev_bn_forward_train_relu(ev_stream *s, const ev_bn_params *p, ev_tensor *x, ev_buf *save,
-                                   ev_buf *scratch, int relu, ev_tensor *y);
-ev_status ev_bn_forward_infer_relu(ev_stream *s, const ev_bn_params *p, ev_tensor *x, ev_buf *save, int relu,
-                                   ev_tensor *y);
+/* The same with the following activation fused (y = act(batchnorm(x)) in one pass; act:
+ * evonet/ops/act.h, NULL: none). */
+ev_status ev_bn_forward_train_act(ev_stream *s, const ev_bn_params *p, ev_tensor *x, ev_buf *save,
+                                  ev_buf *scratch, const ev_act *act, ev_tensor *y);
+ev_status ev_bn_forward_infer_act(ev_stream *s, const ev_bn_params *p, ev_tensor *x, ev_buf *save,
+                                  const ev_act *act, ev_tensor *y);
 /* Backward of the training forward: x its input, dy the output gradient, save its record.
  * dx: (N, H, W, C) (may be dy: in place), dgamma = sum dy * xhat, dbeta = sum dy (overwritten). */
 ev_status ev_bn_backward(ev_stream *s, const ev_bn_params *p, ev_tensor *x, ev_tensor *dy, ev_buf *save,

@@ -8,7 +8,7 @@
  *     x (N, H, W, cin), w (cout, kh, kw, c4(cin)), bias (c4(cout)) or NULL,
  *     y (N, Ho, Wo, cout), Ho = ev_conv_out_size(H, kh, stride_h, pad_h, dil_h) (same for W)
  *     y[n][oy][ox][o] = bias[o] + sum_{ky,kx,i} x[n][oy*sh-ph+ky*dh][ox*sw-pw+kx*dw][i] * w[o][ky][kx][i]
- *     (x outside the image is 0); relu != 0 applies max(0, .) after the bias.
+ *     (x outside the image is 0); act (evonet/ops/act.h; NULL: none) is applied after the bias.
  *     backward_data: dx (N, H, W, cin) = the adjoint of the map x -> y above (no bias),
  *     given dy (N, Ho, Wo, cout). Rows of x that no output reads get 0.
  *
@@ -44,6 +44,7 @@
  */
 #ifndef EVONET_OPS_CONV_H
 #define EVONET_OPS_CONV_H
+#include "evonet/ops/act.h"
 #include "evonet/ops/conv_desc.h"
 #include "evonet/tensor.h"
 
@@ -52,29 +53,30 @@
 uint64_t ev_conv_workspace_bytes(const ev_conv_desc *d);
 
 ev_status ev_conv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
-                            ev_buf *bias, int relu, ev_tensor *y);
+                            ev_buf *bias, const ev_act *act, ev_tensor *y);
 ev_status ev_conv2d_backward_data(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy, ev_buf *w,
                                   ev_tensor *dx, ev_buf *workspace);
 ev_status ev_deconv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
                               ev_buf *bias, ev_tensor *y, ev_buf *workspace);
 ev_status ev_deconv2d_backward_data(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
                                     ev_buf *w, ev_tensor *dx);
-/* The same passes fused with the neighbouring ReLU (one pass over memory instead of two):
- *   *_backward_data_relu: relu_y (dx's shape) is the output of a ReLU whose input was this
- *     pass's x; dx := relu_y > 0 ? dx : 0 (ev_relu_backward's select). NULL: plain.
- *   ev_deconv2d_forward_relu: relu != 0 applies max(0, .) after the bias. */
-ev_status ev_conv2d_backward_data_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy, ev_buf *w,
-                                       ev_tensor *dx, ev_buf *workspace, ev_tensor *relu_y);
-ev_status ev_deconv2d_backward_data_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
-                                         ev_buf *w, ev_tensor *dx, ev_tensor *relu_y);
-ev_status ev_deconv2d_forward_relu(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
-                                   ev_buf *bias, int relu, ev_tensor *y, ev_buf *workspace);
+/* The same passes fused with the neighbouring activation (one pass over memory instead of two):
+ *   *_backward_data_act: act_y (dx's shape) is the output of the activation act whose input
+ *     was this pass's x; dx := act's backward from act_y (ev_act_backward's). act_y NULL or
+ *     act NULL / none: plain.
+ *   ev_deconv2d_forward_act: act (NULL: none) is applied after the bias. */
+ev_status ev_conv2d_backward_data_act(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy, ev_buf *w,
+                                      ev_tensor *dx, ev_buf *workspace, const ev_act *act, ev_tensor *act_y);
+ev_status ev_deconv2d_backward_data_act(ev_stream *s, const ev_conv_desc *d, ev_tensor *dy,
+                                        ev_buf *w, ev_tensor *dx, const ev_act *act, ev_tensor *act_y);
+ev_status ev_deconv2d_forward_act(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *w,
+                                  ev_buf *bias, const ev_act *act, ev_tensor *y, ev_buf *workspace);
 
 /* Plain C references on host arrays in the same layouts (sums in double). (n, h, w) is the
  * spatial size of the pass's *x* (the conv's or the deconv's input); the other tensor's
  * size follows from d. bias may be NULL. Outputs' padding channels are written as zero. */
 void ev_conv2d_forward_ref(const ev_conv_desc *d, int n, int h, int w, const float *x,
-                           const float *wt, const float *bias, int relu, float *y);
+                           const float *wt, const float *bias, const ev_act *act, float *y);
 void ev_conv2d_backward_data_ref(const ev_conv_desc *d, int n, int h, int w, const float *dy,
                                  const float *wt, float *dx);
 void ev_deconv2d_forward_ref(const ev_conv_desc *d, int n, int h, int w, const float *x,

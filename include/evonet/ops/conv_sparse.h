@@ -5,9 +5,9 @@
  * a packed list of the live taps instead. Semantics are conv2d's (PyTorch, groups = 1):
  *   y[n][oy][ox][o] = bias[o] + sum over o's live taps (ky, kx, i) of
  *                     x[n][oy*sh-ph+ky*dh][ox*sw-pw+kx*dw][i] * w[o][i][ky][kx]
- *   (x outside the image is 0); relu != 0 applies max(0, .) after the bias; y's padding
- *   channels are written as 0. x (N, H, W, cin) and y (N, Ho, Wo, cout) are NHWC-C4
- *   (evonet/tensor.h), bias float[c4(cout)] or NULL.
+ *   (x outside the image is 0); act (evonet/ops/act.h; NULL: none) is applied after the
+ *   bias; y's padding channels are written as 0. x (N, H, W, cin) and y (N, Ho, Wo, cout)
+ *   are NHWC-C4 (evonet/tensor.h), bias float[c4(cout)] or NULL.
  *
  * Taps ("packed", RGBA32F texels, built on the host):
  *   texel o < cout:        (start, count, 0, 0): o's taps are texels [start, start+count)
@@ -27,6 +27,7 @@
  */
 #ifndef EVONET_OPS_CONV_SPARSE_H
 #define EVONET_OPS_CONV_SPARSE_H
+#include "evonet/ops/act.h"
 #include "evonet/ops/conv_desc.h"
 #include "evonet/tensor.h"
 
@@ -41,5 +42,5 @@ ev_status ev_conv_sparse_pack(const ev_conv_desc *d, const float *w, const float
 
 /* taps: a device buffer holding the packed texels (at least cout of them). */
 ev_status ev_conv2d_sparse_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_buf *taps,
-                                   ev_buf *bias, int relu, ev_tensor *y);
+                                   ev_buf *bias, const ev_act *act, ev_tensor *y);
 #endif

@@ -1,19 +1,21 @@
-/* Element-wise training ops on NHWC-C4 tensors (see evonet/tensor.h): ReLU forward and
- * backward, add and add-into (gradient accumulation), channel concatenation and its
+/* Element-wise training ops on NHWC-C4 tensors (see evonet/tensor.h): activation forward and
+ * backward (evonet/ops/act.h), add and add-into (gradient accumulation), channel concatenation and its
  * gradient split. Every output keeps its padding channels at zero.
  *
  * Each GPU op records into a stream; each has a plain C reference (`_ref`, in double,
  * on the same NHWC-C4 layout, padding included) that the tests compare against. */
 #ifndef EVONET_OPS_ELTWISE_H
 #define EVONET_OPS_ELTWISE_H
+#include "evonet/ops/act.h"
 #include "evonet/tensor.h"
 
 #define EV_CONCAT_MAX 4
 
-/* y = max(x, 0).  x, y: (N, H, W, C) NHWC-C4, same shape; y == x allowed (in place). */
-ev_status ev_relu_forward(ev_stream *s, ev_tensor *x, ev_tensor *y);
-/* dx = dy * [y > 0], y the forward's OUTPUT.  y, dy, dx: same shape; dx == dy allowed. */
-ev_status ev_relu_backward(ev_stream *s, ev_tensor *y, ev_tensor *dy, ev_tensor *dx);
+/* y = f(x), the activation act (NULL: none, a copy).  x, y: (N, H, W, C) NHWC-C4, same shape;
+ * y == x allowed (in place). References: ev_act_forward_ref / ev_act_backward_ref (act.h). */
+ev_status ev_act_forward(ev_stream *s, const ev_act *act, ev_tensor *x, ev_tensor *y);
+/* dx = f'(.) dy from y, the forward's OUTPUT (act.h).  y, dy, dx: same shape; dx == dy allowed. */
+ev_status ev_act_backward(ev_stream *s, const ev_act *act, ev_tensor *y, ev_tensor *dy, ev_tensor *dx);
 
 /* out = a + b.  a, b, out: same shape; out may be a or b. */
 ev_status ev_add(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *out);
@@ -27,15 +29,16 @@ ev_status ev_concat_forward(ev_stream *s, ev_tensor *const *xs, int k, ev_tensor
 /* Gradient split: dxs[i] = dy[..., off_i : off_i + C_i] (accumulate: dxs[i] += that).
  * Shapes as in ev_concat_forward. */
 ev_status ev_concat_backward(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, int k, int accumulate);
-/* The same fused with the ReLU backward of the inputs: ys[i] (dxs[i]'s shape, or NULL) is
- * the output of a ReLU that produced input i: after the split (and with accumulate, the sum)
- * dxs[i] := ys[i] > 0 ? dxs[i] : 0, ev_relu_backward's select. ys NULL: plain. */
-ev_status ev_concat_backward_relu(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, ev_tensor *const *ys,
-                                  int k, int accumulate);
+/* The same fused with the activation backward of the inputs: ys[i] (dxs[i]'s shape, or NULL)
+ * is the output of the activation acts[i] that produced input i: its part of dy goes through
+ * that backward (ev_act_backward's, from ys[i]) before it is stored or, with accumulate, added
+ * (the earlier dxs[i] is then taken as a gradient already through it: by linearity the sum of
+ * the parts' backwards is the backward of the sum). ys or acts NULL, ys[i] NULL or acts[i]
+ * none: input i plain. */
+ev_status ev_concat_backward_act(ev_stream *s, ev_tensor *dy, ev_tensor *const *dxs, ev_tensor *const *ys,
+                                 const ev_act *acts, int k, int accumulate);
 
 /* References: arrays of n_floats = N*H*W*C4 doubles (NHWC-C4). */
-void ev_relu_forward_ref(const double *x, double *y, uint64_t n_floats);
-void ev_relu_backward_ref(const double *y, const double *dy, double *dx, uint64_t n_floats);
 void ev_add_ref(const double *a, const double *b, double *out, uint64_t n_floats);
 /* xs[i]: (npix, C4(c[i])), y: (npix, C4(sum c)); npix = N*H*W. */
 void ev_concat_forward_ref(const double *const *xs, const int *c, int k, uint64_t npix, double *y);
