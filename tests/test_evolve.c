@@ -208,22 +208,26 @@ static void test_budget_rule(void **state) {
   tu_gpu_assert_clean();
 }
 
-/* Probabilities of a network on a fixed random input batch. */
-static void forward_probs(const ev_net_weights *w, float *out) {
+/* A network's output on a fixed random batch of n images at size x size: the saliency
+ * probabilities (n, size, size), or a classifier's logits (n, C4 of the classes). */
+static void forward_out(const ev_net_weights *w, int n, int size, uint64_t seed, float *out) {
   ev_gpu *g = tu_gpu();
   ev_net_spec s;
   TU_OK(ev_net_copy(&w->spec, &s));
-  TU_OK(ev_net_infer(&s, 32, 32));
+  TU_OK(ev_net_infer(&s, size, size));
   ev_model *m;
-  TU_OK(ev_model_create(g, &s, 2, 32, 32, false, &m));
+  TU_OK(ev_model_create(g, &s, n, size, size, false, &m));
   TU_OK(ev_model_upload(m, w));
-  TU_OK(ev_fill_random_input(m, 4242));
+  TU_OK(ev_fill_random_input(m, seed));
   ev_stream *st;
   TU_OK(ev_stream_begin(g, &st));
   TU_OK(ev_model_forward(m, st, false));
   TU_OK(ev_model_predict(m, st));
   TU_OK(ev_stream_submit(st));
-  TU_OK(ev_buf_download(g, ev_model_prob(m), 0, out, 2 * 32 * 32 * 4));
+  if (s.task == EV_TASK_CLASSIFY)
+    TU_OK(ev_buf_download(g, &ev_model_logits(m)->buf, 0, out, (uint64_t)n * ev_c4(s.classes) * 4));
+  else
+    TU_OK(ev_buf_download(g, ev_model_prob(m), 0, out, (uint64_t)n * size * size * 4));
   ev_model_destroy(m);
   ev_net_free(&s);
 }
@@ -280,8 +284,8 @@ static void test_compaction_keeps_function(void **state) {
   assert_int_equal(small.spec.layers[small.spec.output].c, 2); /* the classes stay */
   TU_OK(ev_net_infer(&small.spec, 32, 32));                     /* a valid, smaller network */
   float *p0 = malloc(2 * 32 * 32 * 4), *p1 = malloc(2 * 32 * 32 * 4);
-  forward_probs(&child, p0);
-  forward_probs(&small, p1);
+  forward_out(&child, 2, 32, 4242, p0);
+  forward_out(&small, 2, 32, 4242, p1);
   assert_true(tu_max_abs_err(p1, p0, 2 * 32 * 32) < 1e-5);
   /* compacting again finds nothing more to remove */
   ev_net_weights again;
@@ -313,26 +317,6 @@ static void make_classifier(ev_net_weights *w, uint64_t seed) {
   TU_OK(ev_net_infer(&s, 16, 16));
   TU_OK(ev_weights_alloc(&s, w));
   ev_weights_init_he(w, seed);
-  ev_net_free(&s);
-}
-
-/* Logits (N = 3, 5 classes; C4 = 8 floats per image) of a classifier on a fixed random batch. */
-static void forward_logits(const ev_net_weights *w, float *out) {
-  ev_gpu *g = tu_gpu();
-  ev_net_spec s;
-  TU_OK(ev_net_copy(&w->spec, &s));
-  TU_OK(ev_net_infer(&s, 16, 16));
-  ev_model *m;
-  TU_OK(ev_model_create(g, &s, 3, 16, 16, false, &m));
-  TU_OK(ev_model_upload(m, w));
-  TU_OK(ev_fill_random_input(m, 777));
-  ev_stream *st;
-  TU_OK(ev_stream_begin(g, &st));
-  TU_OK(ev_model_forward(m, st, false));
-  TU_OK(ev_model_predict(m, st));
-  TU_OK(ev_stream_submit(st));
-  TU_OK(ev_buf_download(g, &ev_model_logits(m)->buf, 0, out, 3 * 8 * 4));
-  ev_model_destroy(m);
   ev_net_free(&s);
 }
 
@@ -376,8 +360,8 @@ static void test_classifier_evolution(void **state) {
   assert_int_equal(small.spec.layers[f3].cin, small.spec.layers[c2].out);
   assert_int_equal(small.spec.layers[small.spec.output].c, 5);
   float p0[24], p1[24];
-  forward_logits(&child, p0);
-  forward_logits(&small, p1);
+  forward_out(&child, 3, 16, 777, p0); /* 3 images x C4(5) = 8 logits */
+  forward_out(&small, 3, 16, 777, p1);
   for (int n = 0; n < 3; n++)
     for (int c = 0; c < 5; c++)
       if (fabsf(p0[n * 8 + c] - p1[n * 8 + c]) > 1e-4f * (1 + fabsf(p0[n * 8 + c])))
