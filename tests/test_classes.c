@@ -25,22 +25,6 @@ static const float k_std[3] = {0.229f, 0.224f, 0.225f};
 static uint64_t g_rng;
 static char g_tmp[256];
 
-static void rm_rf(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    DIR *d = opendir(path);
-    struct dirent *de;
-    char sub[4096];
-    while (d && (de = readdir(d)))
-      if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-        rm_rf(ev_path_join(sub, sizeof sub, path, de->d_name));
-    if (d) closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
 
 static int group_setup(void **state) {
   g_rng = tu_seed() ^ 0xc1a55e5;
@@ -49,13 +33,13 @@ static int group_setup(void **state) {
 }
 
 static int group_teardown(void **state) {
-  rm_rf(g_tmp);
+  tu_rm_rf(g_tmp);
   return 0;
 }
 
 static char *fresh_dir(char *out, const char *name) {
   ev_path_join(out, 4096, g_tmp, name);
-  rm_rf(out);
+  tu_rm_rf(out);
   TU_OK(ev_mkdirs(out));
   return out;
 }
@@ -653,13 +637,13 @@ static void test_imagefolder_errors(void **state) {
   rmdir(dir);
   sub(dir, root, "val/emu/x");
   TU_OK(ev_mkdirs(dir)); /* a class folder of val with no images in it (only a folder) */
-  rm_rf(ev_path_join(dir, sizeof dir, root, "val/emu/v1.png"));
+  tu_rm_rf(ev_path_join(dir, sizeof dir, root, "val/emu/v1.png"));
   expect_fail(ev_dataset_open(root, "val", EV_LAYOUT_AUTO, &ds), EV_ERR_FORMAT, "val/emu", "no images");
-  rm_rf(ev_path_join(dir, sizeof dir, root, "val/emu"));
+  tu_rm_rf(ev_path_join(dir, sizeof dir, root, "val/emu"));
   write_img(root, "val", "yak", "q.png", 4, 4);
   expect_fail(ev_dataset_open(root, "val", EV_LAYOUT_AUTO, &ds), EV_ERR_FORMAT, "val/yak",
               "train");
-  rm_rf(ev_path_join(dir, sizeof dir, root, "val"));
+  tu_rm_rf(ev_path_join(dir, sizeof dir, root, "val"));
   expect_fail(ev_dataset_open(root, "val", EV_LAYOUT_IMAGEFOLDER, &ds), EV_ERR_IO, "/val", NULL);
   TU_OK(ev_dataset_open(root, NULL, EV_LAYOUT_AUTO, &ds)); /* all: the splits there are */
   assert_int_equal(ds.n, 6);

@@ -23,22 +23,6 @@ static const float k_std[3] = {0.229f, 0.224f, 0.225f};
 static uint64_t g_rng;
 static char g_tmp[256]; /* this program's temp folder; each test makes a subfolder */
 
-static void rm_rf(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    DIR *d = opendir(path);
-    struct dirent *de;
-    char sub[4096];
-    while (d && (de = readdir(d)))
-      if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-        rm_rf(ev_path_join(sub, sizeof sub, path, de->d_name));
-    if (d) closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
 
 static int group_setup(void **state) {
   g_rng = tu_seed() ^ 0xda7a;
@@ -47,14 +31,14 @@ static int group_setup(void **state) {
 }
 
 static int group_teardown(void **state) {
-  rm_rf(g_tmp);
+  tu_rm_rf(g_tmp);
   return 0;
 }
 
 /* A fresh folder under the temp folder: out = g_tmp/name. */
 static char *fresh_dir(char *out, const char *name) {
   ev_path_join(out, 4096, g_tmp, name);
-  rm_rf(out);
+  tu_rm_rf(out);
   TU_OK(ev_mkdirs(out));
   return out;
 }

@@ -1,4 +1,8 @@
+#include <string.h>
+#include <sys/stat.h>
+#include <dirent.h>
 #include "testutil.h"
+#include "evonet/io.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -97,4 +101,21 @@ ev_buf tu_upload(const float *x, size_t n) {
 
 void tu_download(const ev_buf *b, float *x, size_t n) {
   TU_OK(ev_buf_download(tu_gpu(), b, 0, x, n * sizeof(float)));
+}
+
+void tu_rm_rf(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    DIR *d = opendir(path);
+    struct dirent *de;
+    char sub[4096];
+    while (d && (de = readdir(d)))
+      if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+        tu_rm_rf(ev_path_join(sub, sizeof sub, path, de->d_name));
+    if (d) closedir(d);
+    rmdir(path);
+  } else {
+    unlink(path);
+  }
 }

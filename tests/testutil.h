@@ -34,6 +34,8 @@ double tu_max_abs_err(const float *a, const float *b, size_t n);
 
 /* Upload a host array into a fresh device buffer (size = n floats rounded up to 4). */
 ev_buf tu_upload(const float *x, size_t n);
+/* Removes a file or a folder tree (links not followed); nothing there is fine. */
+void tu_rm_rf(const char *path);
 void tu_download(const ev_buf *b, float *x, size_t n);
 
 /* Asserts that `call` returned EV_OK, printing the recorded error otherwise. */
