@@ -81,23 +81,23 @@ static int variant_skipped(const variant *v) {
 }
 
 static void set_variant(const variant *v) {
-  setenv("EVONET_CONV_VARIANT", v->variant, 1);
-  setenv("EVONET_CONV_CN", v->cn, 1);
-  setenv("EVONET_CONV_SWAP", v->swap, 1);
-  setenv("EVONET_CONV_GRIDX", v->gridx, 1);
-  setenv("EVONET_CONV_HA", v->ha, 1);
-  setenv("EVONET_CONV_UNROLL", v->unroll, 1);
-  setenv("EVONET_CONV_GPU_TILE", v->tile, 1);
+  tu_tune("EVONET_CONV_VARIANT", v->variant);
+  tu_tune("EVONET_CONV_CN", v->cn);
+  tu_tune("EVONET_CONV_SWAP", v->swap);
+  tu_tune("EVONET_CONV_GRIDX", v->gridx);
+  tu_tune("EVONET_CONV_HA", v->ha);
+  tu_tune("EVONET_CONV_UNROLL", v->unroll);
+  tu_tune("EVONET_CONV_GPU_TILE", v->tile);
 }
 
 static void clear_variant(void) {
-  unsetenv("EVONET_CONV_VARIANT");
-  unsetenv("EVONET_CONV_CN");
-  unsetenv("EVONET_CONV_SWAP");
-  unsetenv("EVONET_CONV_GRIDX");
-  unsetenv("EVONET_CONV_HA");
-  unsetenv("EVONET_CONV_UNROLL");
-  unsetenv("EVONET_CONV_GPU_TILE");
+  tu_tune("EVONET_CONV_VARIANT", NULL);
+  tu_tune("EVONET_CONV_CN", NULL);
+  tu_tune("EVONET_CONV_SWAP", NULL);
+  tu_tune("EVONET_CONV_GRIDX", NULL);
+  tu_tune("EVONET_CONV_HA", NULL);
+  tu_tune("EVONET_CONV_UNROLL", NULL);
+  tu_tune("EVONET_CONV_GPU_TILE", NULL);
 }
 
 /* ---------------- host data ---------------- */

@@ -175,15 +175,15 @@ static const wvariant k_wvariants[] = {
 #define N_WVARIANTS (int)(sizeof k_wvariants / sizeof k_wvariants[0])
 
 static void set_wvariant(const wvariant *v) {
-  setenv("EVONET_CONV_VARIANT", v->variant, 1);
-  setenv("EVONET_WGRAD_MODE", v->mode, 1);
-  setenv("EVONET_WGRAD_NS", v->ns, 1);
+  tu_tune("EVONET_CONV_VARIANT", v->variant);
+  tu_tune("EVONET_WGRAD_MODE", v->mode);
+  tu_tune("EVONET_WGRAD_NS", v->ns);
 }
 
 static void clear_wvariant(void) {
-  unsetenv("EVONET_CONV_VARIANT");
-  unsetenv("EVONET_WGRAD_MODE");
-  unsetenv("EVONET_WGRAD_NS");
+  tu_tune("EVONET_CONV_VARIANT", NULL);
+  tu_tune("EVONET_WGRAD_MODE", NULL);
+  tu_tune("EVONET_WGRAD_NS", NULL);
 }
 
 /* ||a - b|| / ||scale||: scale = the same sums over magnitudes, so a cancelling sum is judged
@@ -223,10 +223,10 @@ static void check_case(const wcase *c, uint64_t *seed) {
       for (int acc = 0; acc < 2; acc++)
         for (int with_b = 0; with_b < 2; with_b++) {
           set_wvariant(&k_wvariants[variant]);
-          if (split) setenv("EVONET_WGRAD_SLICE", "16", 1);
-          else unsetenv("EVONET_WGRAD_SLICE");
+          if (split) tu_tune("EVONET_WGRAD_SLICE", "16");
+          else tu_tune("EVONET_WGRAD_SLICE", NULL);
           ev_buf ws = {0};
-          uint64_t wsb = split ? ev_conv_wgrad_workspace_bytes(&c->d, c->n, c->h, c->w) : 0;
+          uint64_t wsb = split ? ev_conv_wgrad_workspace_bytes(ev_gpu_tuning(g), &c->d, c->n, c->h, c->w) : 0;
           if (split) {
             assert_true(wsb > 0);
             TU_OK(ev_buf_alloc(g, wsb, &ws));
@@ -273,7 +273,7 @@ static void check_case(const wcase *c, uint64_t *seed) {
           ev_buf_free(g, &ws);
         }
   clear_wvariant();
-  unsetenv("EVONET_WGRAD_SLICE");
+  tu_tune("EVONET_WGRAD_SLICE", NULL);
   ev_buf_free(g, &dw), ev_buf_free(g, &db);
   ev_tensor_free(g, &x), ev_tensor_free(g, &dy);
   free(ax), free(ay), free(aw), free(ab);
@@ -341,10 +341,10 @@ static void test_default_split(void **state) {
   float *rw = malloc(nw * 4), *rb = malloc(nb * 4), *gw = malloc(nw * 4), *gb = malloc(nb * 4);
   float *gw2 = malloc(nw * 4);
   ref(&c, hx, hy, rw, rb, 0);
-  uint64_t wsb = ev_conv_wgrad_workspace_bytes(&c.d, c.n, c.h, c.w);
+  uint64_t wsb = ev_conv_wgrad_workspace_bytes(ev_gpu_tuning(g), &c.d, c.n, c.h, c.w);
   assert_true(wsb > 0);
   for (int variant = 0; variant < 2; variant++) {
-    setenv("EVONET_CONV_VARIANT", variant ? "gpu" : "cpu", 1);
+    tu_tune("EVONET_CONV_VARIANT", variant ? "gpu" : "cpu");
     ev_buf dw, db, ws;
     TU_OK(ev_buf_alloc(g, nw * 4, &dw));
     TU_OK(ev_buf_alloc(g, nb * 4, &db));
@@ -363,7 +363,7 @@ static void test_default_split(void **state) {
     assert_memory_equal(gw, gw2, nw * 4); /* fixed reduction order: bitwise repeatable */
     ev_buf_free(g, &dw), ev_buf_free(g, &db), ev_buf_free(g, &ws);
   }
-  unsetenv("EVONET_CONV_VARIANT");
+  tu_tune("EVONET_CONV_VARIANT", NULL);
   ev_tensor_free(g, &x), ev_tensor_free(g, &dy);
   free(hx), free(hy), free(rw), free(rb), free(gw), free(gw2), free(gb);
   tu_gpu_assert_clean();
@@ -424,7 +424,7 @@ static void test_bad_arguments(void **state) {
   TU_EXPECT_ARG(ev_deconv2d_backward_weight(s, &t, &x, &tdy, &dw, &db, 0, NULL));
   TU_OK(ev_stream_submit(s));
   z = d, z.cin = 0;
-  assert_int_equal(ev_conv_wgrad_workspace_bytes(&z, 2, 6, 5), 0);
+  assert_int_equal(ev_conv_wgrad_workspace_bytes(NULL, &z, 2, 6, 5), 0);
 
   ev_tensor_free(g, &x), ev_tensor_free(g, &dy), ev_tensor_free(g, &dy_bad), ev_tensor_free(g, &x6);
   ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdy_bad);

@@ -105,8 +105,8 @@ static void sparse_vs_dense(bool bn, uint64_t *seed) {
   float *y[3];
   const char *mode[3] = {"0", "1", NULL}; /* dense, all sparse, auto */
   for (int k = 0; k < 3; k++) {
-    if (mode[k]) setenv("EVONET_SPARSE", mode[k], 1);
-    else unsetenv("EVONET_SPARSE");
+    if (mode[k]) tu_tune("EVONET_SPARSE", mode[k]);
+    else tu_tune("EVONET_SPARSE", NULL);
     TU_OK(ev_model_upload(m, &w));
     int n_sparse = 0, n_conv = 0;
     for (int i = 0; i < spec.n; i++) {
@@ -129,7 +129,7 @@ static void sparse_vs_dense(bool bn, uint64_t *seed) {
     y[k] = malloc(nf * 4);
     tu_download(&out->buf, y[k], nf);
   }
-  unsetenv("EVONET_SPARSE");
+  tu_tune("EVONET_SPARSE", NULL);
   double scale = 0;
   for (size_t i = 0; i < nf; i++) scale = fmax(scale, fabs(y[0][i]));
   for (int k = 1; k < 3; k++) {

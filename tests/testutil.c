@@ -21,6 +21,10 @@ ev_gpu *tu_gpu(void) {
   return g_gpu;
 }
 
+void tu_tune(const char *name, const char *value) {
+  TU_OK(ev_tuning_set(ev_gpu_tuning_mut(tu_gpu()), name, value));
+}
+
 void tu_gpu_assert_clean(void) {
   if (!g_gpu) return;
   uint32_t e = ev_gpu_validation_errors(g_gpu), w = ev_gpu_validation_warnings(g_gpu);

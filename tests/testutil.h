@@ -13,6 +13,10 @@
 /* The device of this test program, opened on first use with validation on (EVONET_DEVICE
  * or the default choice). Fails the test if no device opens. */
 ev_gpu *tu_gpu(void);
+/* Sets one EVONET_* tuning variable of this program's device (evonet/tuning.h) as if the
+ * environment held `value` when it opened (NULL: as if unset): the tests switch kernel
+ * variants and test hooks on the open device with it. */
+void tu_tune(const char *name, const char *value);
 /* Fails the test if any validation message arrived since the device was opened. */
 void tu_gpu_assert_clean(void);
 /* Closes the device (call from main after the group ran) and checks messages again. */

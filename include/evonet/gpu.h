@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <volk.h>
 #include "evonet/status.h"
+#include "evonet/tuning.h"
 
 /* ---------------- capabilities (read from the device, never assumed) ---------------- */
 typedef struct {
@@ -62,6 +63,11 @@ ev_status ev_gpu_open(const ev_gpu_options *opt, ev_gpu **out);
 void ev_gpu_close(ev_gpu *g); /* waits idle, saves the pipeline cache, prints the profile */
 const ev_caps *ev_gpu_caps(const ev_gpu *g);
 int ev_gpu_index(const ev_gpu *g); /* index of the chosen device in ev_list_devices order */
+/* The EVONET_* settings read when the device opened (evonet/tuning.h); kernels and tile
+ * choices take them from here. The mutable one is for tests and benchmarks that switch a
+ * kernel variant on an open device (ev_tuning_set). */
+const ev_tuning *ev_gpu_tuning(const ev_gpu *g);
+ev_tuning *ev_gpu_tuning_mut(ev_gpu *g);
 
 /* Validation messages counted since open (the tests fail on any). */
 uint32_t ev_gpu_validation_errors(const ev_gpu *g);

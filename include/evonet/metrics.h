@@ -21,17 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EV_METRICS_BETA2 0.3
-#define EV_METRICS_BINS 256
+#include "evonet/image_stats.h" /* ev_image_stats, EV_METRICS_BINS */
 
-/* What one image contributes. The layout a GPU kernel writes: uint32 fg[256], bg[256],
- * then adp_tp, adp_fp, then abs_err (converted to double on the host). */
-typedef struct {
-  uint32_t fg[EV_METRICS_BINS]; /* pixels with G = 1, by q */
-  uint32_t bg[EV_METRICS_BINS]; /* pixels with G = 0, by q */
-  uint32_t adp_tp, adp_fp;      /* S >= adaptive threshold, inside / outside G */
-  double abs_err;               /* sum over pixels of |S - G| */
-} ev_image_stats;
+#define EV_METRICS_BETA2 0.3
 
 /* Sums over images; add and merge in any order (sums of doubles: the order of images
  * can change the last bits, nothing more). */

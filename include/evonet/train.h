@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "evonet/class_metrics.h"
+#include "evonet/clock.h" /* ev_now, for the progress lines and timings */
 #include "evonet/data.h"
 #include "evonet/gpu.h"
 #include "evonet/metrics.h"
@@ -84,7 +85,6 @@ void ev_progress_init(ev_progress *p, const char *label, bool quiet);
 void ev_progress_batch(ev_progress *p, int epoch, int epochs, size_t batch, size_t batches, double loss,
                        double img_s, double eta_s);
 void ev_progress_line(ev_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-double ev_now(void);
 /* Median of v[0..n) (sorts v; the mean of the middle two for even n). */
 double ev_median(double *v, int n);
 #endif

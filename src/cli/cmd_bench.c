@@ -67,7 +67,7 @@ static ev_status bufs_alloc(ev_gpu *g, const bench_shape *sh, bench_bufs *b) {
                           : ev_conv_out_size(sh->w, d->kw, d->stride_w, d->pad_w, d->dil_w);
   int wo_ch = sh->transposed ? d->cin : d->cout, wi_ch = sh->transposed ? d->cout : d->cin;
   uint64_t wfloats = (uint64_t)wo_ch * d->kh * d->kw * ev_c4(wi_ch), seed = 12345;
-  uint64_t wgws = ev_conv_wgrad_workspace_bytes(d, sh->n, sh->h, sh->w);
+  uint64_t wgws = ev_conv_wgrad_workspace_bytes(ev_gpu_tuning(g), d, sh->n, sh->h, sh->w);
   EV_TRY(ev_tensor_alloc(g, sh->n, sh->h, sh->w, d->cin, &b->x));
   EV_TRY(ev_tensor_alloc(g, sh->n, sh->h, sh->w, d->cin, &b->dx));
   EV_TRY(ev_tensor_alloc(g, sh->n, ho, wo, d->cout, &b->y));
@@ -129,7 +129,8 @@ static int bench_kernels(const char *device, int reps) {
   ev_gpu *g;
   if (cli_open_gpu(device, &g) != EV_OK) return cli_error();
   const ev_caps *c = ev_gpu_caps(g);
-  const char *variant = getenv("EVONET_CONV_VARIANT");
+  int forced = ev_gpu_tuning(g)->conv_variant; /* EVONET_CONV_VARIANT: -1 unset */
+  const char *variant = forced == 1 ? "cpu" : forced == 0 ? "gpu" : NULL;
   printf("evonet bench kernels: %s (%s, %s)\n", c->name, ev_device_type_name(c->type),
          c->driver_name[0] ? c->driver_name : "driver ?");
   printf("conv kernels: %s variant%s; fp32, N=8; median of %d runs, %d passes per submission, "

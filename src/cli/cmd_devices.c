@@ -43,23 +43,47 @@ static void print_caps(uint32_t i, const ev_caps *c, int chosen) {
   printf("    fp16 / int8     %s / %s\n", c->fp16 ? "yes" : "no", c->int8 ? "yes" : "no");
 }
 
+/* The EVONET_* variables (evonet/tuning.h), with the value each has here. */
+static int print_env(void) {
+  printf("EVONET_* environment variables (read when a device opens):\n");
+  for (int pass = 0; pass < 2; pass++) {
+    printf("\n%s\n", pass ? "test and benchmark hooks:" : "settings:");
+    for (int i = 0; i < ev_tuning_n_vars; i++) {
+      const ev_tuning_var *v = &ev_tuning_vars[i];
+      if (v->test_hook != (pass == 1)) continue;
+      const char *now = getenv(v->name);
+      printf("  %-25s %-18s %s%s%s%s\n", v->name, v->values, v->what, now ? " [set: '" : "", now ? now : "",
+             now ? "']" : "");
+    }
+  }
+  return 0;
+}
+
 int cmd_devices(int argc, char **argv) {
-  static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-  int c;
+  static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {"env", no_argument, 0, 'e'}, {0, 0, 0, 0}};
+  int c, env = 0;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     if (c == 'h') {
-      printf("usage: evonet devices\n\nLists the Vulkan devices; '*' marks the one evonet would "
-             "use (EVONET_DEVICE or --device on other commands change it).\n");
+      printf("usage: evonet devices [--env]\n\nLists the Vulkan devices; '*' marks the one evonet would "
+             "use (EVONET_DEVICE or --device on other commands change it).\n"
+             "--env lists the EVONET_* environment variables instead, with what each does.\n");
       return 0;
+    }
+    if (c == 'e') {
+      env = 1;
+      continue;
     }
     return cli_usage_error("devices", "unknown option '%s'", cli_bad_option(argc, argv));
   }
+  if (env) return optind < argc ? cli_usage_error("devices", "unexpected argument '%s'", argv[optind]) : print_env();
   if (optind < argc) return cli_usage_error("devices", "unexpected argument '%s'", argv[optind]);
   ev_caps caps[16];
   uint32_t n = 0, chosen = 0;
   if (ev_list_devices(caps, 16, &n) != EV_OK) return cli_error();
   if (n > 16) n = 16;
-  if (ev_choose_device(caps, n, getenv("EVONET_DEVICE"), &chosen) != EV_OK) return cli_error();
+  ev_tuning tu;
+  ev_tuning_from_env(&tu);
+  if (ev_choose_device(caps, n, tu.device_set ? tu.device : NULL, &chosen) != EV_OK) return cli_error();
   for (uint32_t i = 0; i < n; i++) print_caps(i, &caps[i], i == chosen);
   return 0;
 }

@@ -8,11 +8,6 @@ ev_status ev_enumerate_devices(VkInstance inst, VkPhysicalDevice **pds, ev_caps 
                                uint32_t *n);
 int ev_device_has_ext(VkPhysicalDevice pd, const char *name);
 
-static int env_flag(const char *name) {
-  const char *v = getenv(name);
-  return v && *v && strcmp(v, "0") != 0;
-}
-
 static ev_status create_device(ev_gpu *g) {
   uint32_t nq = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(g->phys, &nq, NULL);
@@ -98,9 +93,10 @@ ev_status ev_gpu_open(const ev_gpu_options *opt, ev_gpu **out) {
   *out = NULL;
   ev_gpu *g = calloc(1, sizeof *g);
   if (!g) return ev_fail(EV_ERR_OOM, "out of memory");
-  int validate = opt && opt->validate ? opt->validate > 0 : env_flag("EVONET_VALIDATE");
-  const char *sel = opt && opt->device ? opt->device : getenv("EVONET_DEVICE");
-  g->profile = env_flag("EVONET_PROFILE");
+  ev_tuning_from_env(&g->tuning); /* the one place the EVONET_* variables are read */
+  int validate = opt && opt->validate ? opt->validate > 0 : g->tuning.validate;
+  const char *sel = opt && opt->device ? opt->device : g->tuning.device_set ? g->tuning.device : NULL;
+  g->profile = g->tuning.profile;
   ev_status s = ev_instance_create(validate, &g->instance, &g->messenger, g);
   if (s == EV_OK) s = open_chosen(g, sel);
   if (s != EV_OK) {
@@ -133,6 +129,8 @@ void ev_gpu_close(ev_gpu *g) {
 
 const ev_caps *ev_gpu_caps(const ev_gpu *g) { return &g->caps; }
 int ev_gpu_index(const ev_gpu *g) { return g->index; }
+const ev_tuning *ev_gpu_tuning(const ev_gpu *g) { return &g->tuning; }
+ev_tuning *ev_gpu_tuning_mut(ev_gpu *g) { return &g->tuning; }
 uint32_t ev_gpu_validation_errors(const ev_gpu *g) { return g->val_errors; }
 uint32_t ev_gpu_validation_warnings(const ev_gpu *g) { return g->val_warnings; }
 

@@ -71,6 +71,7 @@ struct ev_gpu {
   uint32_t queue_family;
   int index;
   ev_caps caps;
+  ev_tuning tuning;             /* EVONET_* variables, read at open */
   VkPhysicalDeviceMemoryProperties mem_props;
   uint32_t block_type;          /* memory type of tensor blocks */
   uint32_t staging_type;        /* host-visible type for staging */

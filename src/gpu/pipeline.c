@@ -187,7 +187,7 @@ ev_status ev_pipeline_cache_open(ev_gpu *g) {
   size_t n = 0;
   const void *init = NULL;
   size_t init_n = 0;
-  if (g->cache_path[0] && getenv("EVONET_NO_PIPELINE_CACHE") == NULL) {
+  if (g->cache_path[0] && !g->tuning.no_pipeline_cache) {
     ev_status s = ev_read_file(g->cache_path, &data, &n);
     ev_clear_error(); /* a missing cache is normal */
     if (s == EV_OK && n >= sizeof(cache_header)) {
@@ -216,7 +216,7 @@ ev_status ev_pipeline_cache_open(ev_gpu *g) {
 }
 
 void ev_pipeline_cache_save(ev_gpu *g) {
-  if (!g->cache || !g->cache_path[0] || getenv("EVONET_NO_PIPELINE_CACHE")) return;
+  if (!g->cache || !g->cache_path[0] || g->tuning.no_pipeline_cache) return;
   size_t n = 0;
   if (vkGetPipelineCacheData(g->device, g->cache, &n, NULL) != VK_SUCCESS || n == 0) return;
   unsigned char *buf = malloc(sizeof(cache_header) + n);

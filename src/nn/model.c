@@ -64,9 +64,9 @@ static ev_status create_node(ev_model *m, int i, uint64_t *conv_ws, uint64_t *wg
   if (nd->fc_flat) nd->cdf = (ev_conv_desc){.cin = l->k * l->k * ev_c4(l->cin), .cout = l->out, .kh = 1, .kw = 1,
                                             .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1};
   int xh = nd->fc_flat ? 1 : x->h, xw = nd->fc_flat ? 1 : x->w;
-  uint64_t ws = ev_conv_workspace_bytes(&nd->cdf), wg = ev_conv_wgrad_workspace_bytes(&nd->cdf, m->batch, xh, xw);
+  uint64_t ws = ev_conv_workspace_bytes(&nd->cdf), wg = ev_conv_wgrad_workspace_bytes(ev_gpu_tuning(g), &nd->cdf, m->batch, xh, xw);
   if (l->op == EV_OP_DECONV) /* its weight gradient reads (x, dy) the other way round */
-    wg = ev_conv_wgrad_workspace_bytes(&nd->cd, m->batch, x->h, x->w);
+    wg = ev_conv_wgrad_workspace_bytes(ev_gpu_tuning(g), &nd->cd, m->batch, x->h, x->w);
   if (ws > *conv_ws) *conv_ws = ws;
   if (wg > *wgrad_ws) *wgrad_ws = wg;
   EV_TRY(alloc_floats(g, nd->wn, &nd->w));
@@ -184,10 +184,8 @@ static ev_status upload_vec(ev_gpu *g, ev_buf *b, const float *v, int c) {
  * worst a 20 us layer 1.7x slower). EVONET_SPARSE=0 forces dense, =1 sparse (tests). */
 #define SPARSE_RATIO 20
 
-static bool want_sparse(const ev_layer *l, uint64_t live) {
-  const char *e = getenv("EVONET_SPARSE");
-  if (e && !strcmp(e, "0")) return false;
-  if (e && !strcmp(e, "1")) return true;
+static bool want_sparse(const ev_tuning *t, const ev_layer *l, uint64_t live) {
+  if (t->sparse >= 0) return t->sparse == 1;
   return live * SPARSE_RATIO <= (uint64_t)l->k * l->k * ev_c4(l->cin) * ev_c4(l->out);
 }
 
@@ -201,7 +199,7 @@ static ev_status upload_sparse(ev_model *m, int i, const float *wsrc, const floa
   nd->sparse = false;
   if (m->training || l->op != EV_OP_CONV) return EV_OK;
   uint64_t live = ev_conv_sparse_live(&nd->cd, mask);
-  if (!want_sparse(l, live)) return EV_OK;
+  if (!want_sparse(ev_gpu_tuning(m->g), l, live)) return EV_OK;
   uint64_t n = (uint64_t)l->out + live; /* headers + taps (ev_conv_sparse_texels) */
   float *t = malloc(n * 16);
   if (!t) return ev_fail(EV_ERR_OOM, "out of memory");

@@ -68,34 +68,17 @@ static ev_status check_buf(const ev_buf *b, const char *name, uint64_t floats) {
 }
 
 /* ---------------- kernel choice ---------------- */
-static int env_int(const char *name, int dflt) {
-  const char *e = getenv(name);
-  return e && *e ? atoi(e) : dflt;
-}
-
-static int use_cpu_kernel(const ev_caps *c) {
-  int want = ev_conv_wants_cpu_kernel(c);
-  VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
-  /* shuffled rows come from lanes 0..7, so the kernel needs at least 8 lanes */
-  int able = (c->subgroup_ops & need) == need && (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-             c->subgroup_size >= CPU_ROWS && c->subgroup_size <= 128 &&
-             c->subgroup_size <= c->max_workgroup_size[0] &&
-             c->subgroup_size <= c->max_workgroup_invocations;
-  return want && able;
-}
+/* shuffled rows come from lanes 0..7, so the kernel needs at least 8 lanes (conv_variant.h) */
+static int use_cpu_kernel(const ev_caps *c, const ev_tuning *tu) { return ev_conv_use_cpu_kernel(c, tu, CPU_ROWS, 128); }
 
 /* Per-lane rows of the CPU kernel. It keeps 8 x CN accumulators per lane in vector
  * registers; a CPU device runs the shader on this host's CPU, so ask the CPU: with
  * AVX-512VL, LLVM has 32 vector registers and 8 x 4 fits (measured +19..48% over 8 x 2 on
  * Zen 5); with 16 registers 8 x 4 spills (the reference probe saw that on Zen 3). */
-static uint32_t cpu_cols_per_lane(void) {
-  int cn = env_int("EVONET_CONV_CN", 0); /* test hook: 2 or 4 */
+static uint32_t cpu_cols_per_lane(const ev_tuning *tu) {
+  int cn = tu->conv_cn; /* test hook: 2 or 4 */
   if (cn == 2 || cn == 4) return (uint32_t)cn;
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512vl")) return 4;
-#endif
-  return 2;
+  return tu->host_avx512vl ? 4 : 2; /* read once, with the tuning (ev_tuning_defaults) */
 }
 
 /* How many of `rows` rows `stride` bytes apart share one set of an L1 cache with 64 sets
@@ -115,12 +98,7 @@ static uint64_t wt_row_texels(int taps, int o) {
   return r % 8 == 0 ? r + 4 : r;
 }
 
-typedef struct {
-  int cpu;
-  uint32_t lx, ly, tm, tn, bk4; /* gpu variant tiles; cpu: lx = workgroup size */
-  uint32_t cn, swap, ha;        /* cpu variant: per-lane rows, orientation, shuffled blocks of 8 */
-  uint32_t bm, bn;              /* output pixels / channels per workgroup */
-} conv_tiles;
+typedef ev_conv_tiles conv_tiles; /* conv_variant.h */
 
 /* Relative cost of one orientation of the cpu kernel: padded work (tiles of `rows` output
  * pixels x `cols` channels) times 2 where the `cn*sg` per-lane rows, `stride` bytes apart,
@@ -133,17 +111,17 @@ static double cpu_cost(uint64_t m, uint64_t cd4, uint64_t rows, uint64_t cols, u
 
 /* m: output pixels (largest phase), cd4: padded output channels; brow_bytes: stride of
  * weight rows; pix_bytes: stride of consecutive source pixels; ktex: k texels of a phase
- * (about taps * channel texels). */
-static conv_tiles choose_tiles(const ev_caps *c, uint64_t m, uint64_t cd4, uint64_t brow_bytes,
-                               uint64_t pix_bytes, uint64_t ktex) {
+ * (about taps * channel texels). Pure: (shape, caps, tuning) only. */
+conv_tiles ev_conv_choose_tiles(const ev_caps *c, const ev_tuning *tu, uint64_t m, uint64_t cd4, uint64_t brow_bytes,
+                                uint64_t pix_bytes, uint64_t ktex) {
   conv_tiles t = {0};
-  t.cpu = use_cpu_kernel(c);
+  t.cpu = use_cpu_kernel(c, tu);
   if (t.cpu) {
     uint32_t nsg = CPU_SUBGROUPS, sg = c->subgroup_size;
     while (nsg > 1 && (sg * nsg > c->max_workgroup_invocations || sg * nsg > c->max_workgroup_size[0]))
       nsg /= 2;
     t.lx = sg * nsg;
-    t.cn = cpu_cols_per_lane();
+    t.cn = cpu_cols_per_lane(tu);
     /* Orientation (SWAP) and shuffled blocks (HA: 8*HA shuffled rows) by padded work times
      * a per-multiply-add factor. SWAP = 1 tiles 8*HA channels instead of cn*sg (less waste on
      * narrow layers) but ran ~12% slower at equal waste (64 channels, Zen 5); either may
@@ -154,8 +132,8 @@ static conv_tiles choose_tiles(const ev_caps *c, uint64_t m, uint64_t cd4, uint6
      * With 16 vector registers (cn = 2) the larger tiles are untested: HA = 1 there. */
     static const double ha_cost[5] = {0, 1.0, 0.86, 0.81, 0.70};
     uint32_t lane_rows = t.cn * sg, max_ha = t.cn >= 4 ? 4 : 1;
-    int force = env_int("EVONET_CONV_SWAP", -1); /* test hooks */
-    int fha = env_int("EVONET_CONV_HA", 0);
+    int force = tu->conv_swap; /* test hooks */
+    int fha = tu->conv_ha;
     double best = 0;
     if (fha >= 1 && fha <= 4) max_ha = (uint32_t)fha;
     t.swap = 0, t.ha = 1;
@@ -180,9 +158,9 @@ static conv_tiles choose_tiles(const ev_caps *c, uint64_t m, uint64_t cd4, uint6
   /* bench/test hook "TM,TN,LX,LY[,BK4]": per-thread block (4 or 8 a side), workgroup and k texels
    * per shared-memory stage (the shader needs LX % TM == 0 and LY % TN == 0); ignored
    * unless the device allows it */
-  const char *hook = getenv("EVONET_CONV_GPU_TILE");
-  unsigned htm, htn, hlx, hly, hbk = 4;
-  int nh = hook ? sscanf(hook, "%u,%u,%u,%u,%u", &htm, &htn, &hlx, &hly, &hbk) : 0;
+  const unsigned *hook = tu->conv_gpu_tile; /* EVONET_CONV_GPU_TILE */
+  unsigned htm = hook[0], htn = hook[1], hlx = hook[2], hly = hook[3], hbk = hook[4];
+  int nh = tu->conv_gpu_tile_n;
   if (nh >= 4 && (htm == 4 || htm == 8) && (htn == 4 || htn == 8) && hbk >= 1 && hbk <= 8 && hlx % htm == 0 &&
       hly % htn == 0 && hlx <= c->max_workgroup_size[0] && hly <= c->max_workgroup_size[1] &&
       hlx * hly <= c->max_workgroup_invocations)
@@ -245,14 +223,15 @@ static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const 
   /* the largest phase (r = 0) sets the grid; smaller phases leave their last tiles idle */
   uint64_t m_max = (uint64_t)pc.nb * ev_div_up(pc.ho, pc.bh) * ev_div_up(pc.wo, pc.bw);
   uint64_t ktex = (uint64_t)ev_div_up(pc.kh, pc.sdh) * ev_div_up(pc.kw, pc.sdw) * pc.ks4;
-  conv_tiles t = choose_tiles(c, m_max, pc.cd4, brow * 16, (uint64_t)pc.ks4 * 16 * pc.aw, ktex);
+  const ev_tuning *tu = ev_gpu_tuning(g);
+  conv_tiles t = ev_conv_choose_tiles(c, tu, m_max, pc.cd4, brow * 16, (uint64_t)pc.ks4 * 16 * pc.aw, ktex);
   if (sizeof pc > c->max_push_constants_size)
     return ev_fail(EV_ERR_LIMIT, "conv: %zu bytes of push constants exceed the device's %u",
                    sizeof pc, c->max_push_constants_size);
   /* m-tiles along x, wrapping into y beyond the device's x limit (see tile_m()) */
   uint64_t mt = ev_div_up(m_max, t.bm), nt = ev_div_up(pc.cd4, t.bn);
   uint64_t gx = mt < c->max_workgroup_count[0] ? mt : c->max_workgroup_count[0];
-  int gx_cap = env_int("EVONET_CONV_GRIDX", 0); /* test hook: exercise the wrap */
+  int gx_cap = tu->conv_gridx; /* test hook: exercise the wrap */
   if (gx_cap > 0 && (uint64_t)gx_cap < gx) gx = (uint64_t)gx_cap;
   uint64_t gy = ev_div_up(mt, gx) * nt;
   pc.ntn = (int32_t)nt;
@@ -270,7 +249,7 @@ static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const 
    * its own after it (run_gemm) */
   uint32_t kind = ev_act_spec_kind(act), alpha = ev_act_spec_alpha(act);
   /* narrow layers: unroll the x taps and the texels of a tap (one phase along x, small) */
-  int unroll = env_int("EVONET_CONV_UNROLL", 1); /* test hook: 0 keeps the loops */
+  int unroll = tu->conv_unroll; /* test hook: 0 keeps the loops */
   uint32_t ktx = unroll && pc.sdw == 1 && pc.kw <= 8 && pc.ks4 <= 2 ? (uint32_t)pc.kw : 0;
   uint32_t ksc = unroll && pc.ks4 <= 2 ? (uint32_t)pc.ks4 : 0;
   if (t.cpu)

@@ -91,12 +91,12 @@ static ev_status check_args(const char *op, const ev_conv_desc *d, const ev_tens
  * CPU. PP doubles while the pixels still fill PP passes of a workgroup (lanes past the end
  * pay for their fetches) and at least MIN_GROUPS workgroups remain (more groups at a
  * smaller PP cost a 2-core host more than they gain a many-core one). */
-static uint32_t choose_pp(const ev_caps *caps, uint64_t pixels, uint32_t quads, uint32_t wg) {
+static uint32_t choose_pp(const ev_caps *caps, const ev_tuning *tu, uint64_t pixels, uint32_t quads, uint32_t wg) {
   uint32_t pp = 1;
   if (caps->is_cpu)
     while (pp < 8 && 2 * pp * wg <= pixels && ev_div_up(pixels, 2 * pp * wg) * quads >= MIN_GROUPS) pp *= 2;
-  const char *force = getenv("EVONET_SPARSE_PP"); /* test hook: 1 to 16 */
-  if (force && atoi(force) >= 1 && atoi(force) <= 16) pp = (uint32_t)atoi(force);
+  int force = tu->sparse_pp; /* test hook: 1 to 16 */
+  if (force >= 1 && force <= 16) pp = (uint32_t)force;
   return pp;
 }
 
@@ -104,13 +104,12 @@ static uint32_t choose_pp(const ev_caps *caps, uint64_t pixels, uint32_t quads, 
  * in all (a guard against endless loops, silently); the kernel's loops walk the taps of one
  * channel quad, at most min(4 cin kh kw, all taps) plus an exit per channel, so a quad with
  * more walks CHUNK taps per iteration. 0: beyond even that. */
-static uint32_t choose_chunk(const ev_conv_desc *d, uint64_t tap_texels) {
+static uint32_t choose_chunk(const ev_conv_desc *d, const ev_tuning *tu, uint64_t tap_texels) {
   uint64_t quad_taps = 4ull * d->cin * d->kh * d->kw, chunk = 1;
   if (quad_taps > tap_texels - d->cout) quad_taps = tap_texels - d->cout;
   while (quad_taps / chunk + 8 >= LOOP_LIMIT && chunk < 64) chunk *= 8;
   if (quad_taps / chunk + 8 >= LOOP_LIMIT) return 0;
-  const char *force = getenv("EVONET_SPARSE_CHUNK"); /* test hook: 8 */
-  if (force && atoi(force) == 8 && chunk < 8) chunk = 8;
+  if (tu->sparse_chunk == 8 && chunk < 8) chunk = 8; /* test hook EVONET_SPARSE_CHUNK */
   return (uint32_t)chunk;
 }
 
@@ -128,14 +127,15 @@ ev_status ev_conv2d_sparse_forward(ev_stream *s, const ev_conv_desc *d, ev_tenso
     return ev_fail(EV_ERR_LIMIT, "%s: %llu output pixels exceed 32-bit indexing", op, (unsigned long long)pixels);
   sparse_push pc = {x->n, x->h, x->w, ev_c4(d->cin) / 4, ho, wo, d->cout, ev_c4(d->cout) / 4,
                     d->stride_h, d->stride_w, d->pad_h, d->pad_w, nt < (1u << 31) ? (int32_t)nt : INT32_MAX};
-  uint32_t pp = choose_pp(caps, pixels, (uint32_t)pc.QO, wg), chunk = choose_chunk(d, nt);
+  const ev_tuning *tu = ev_gpu_tuning(g);
+  uint32_t pp = choose_pp(caps, tu, pixels, (uint32_t)pc.QO, wg), chunk = choose_chunk(d, tu, nt);
   if (!chunk) return ev_fail(EV_ERR_LIMIT, "%s: a channel quad has too many taps for one invocation", op);
   /* blocks of wg*PP pixels along x, wrapping into y beyond the device's x limit; channel
    * quads along z */
   uint64_t blocks = ev_div_up(pixels, (uint64_t)pp * wg), gx = blocks;
   if (gx > caps->max_workgroup_count[0]) gx = caps->max_workgroup_count[0];
-  const char *cap = getenv("EVONET_CONV_GRIDX"); /* test hook: exercise the wrap */
-  if (cap && atoi(cap) > 0 && (uint64_t)atoi(cap) < gx) gx = (uint64_t)atoi(cap);
+  int cap = tu->conv_gridx; /* test hook: exercise the wrap */
+  if (cap > 0 && (uint64_t)cap < gx) gx = (uint64_t)cap;
   uint64_t gy = ev_div_up(blocks, gx);
   if (gy > caps->max_workgroup_count[1] || (uint32_t)pc.QO > caps->max_workgroup_count[2])
     return ev_fail(EV_ERR_LIMIT, "%s: %llu x %llu x %d workgroups exceed the device's %u x %u x %u", op,

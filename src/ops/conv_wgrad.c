@@ -74,19 +74,17 @@ enum { CPU_MIN_WG = 64,     /* workgroups that keep a many-core CPU busy */
        MAX_SPLITS = 256,
        MAX_WS_BYTES = 1 << 27 /* Vulkan's minimum maxStorageBufferRange */ };
 
-/* EVONET_WGRAD_SLICE=p forces p pixels per split-K slice (tests use it to exercise the
- * split path on small shapes); it must not change between sizing a workspace and using it. */
-static int slice_override(void) {
-  const char *e = getenv("EVONET_WGRAD_SLICE");
-  return e && atoi(e) > 0 ? atoi(e) : 0;
-}
+/* EVONET_WGRAD_SLICE=p (ev_tuning.wgrad_slice) forces p pixels per split-K slice (tests use it
+ * to exercise the split path on small shapes); it must not change between sizing a workspace
+ * and using it. */
+static int slice_override(const ev_tuning *tu) { return tu->wgrad_slice > 0 ? tu->wgrad_slice : 0; }
 
 static uint64_t pixels(const geom *g) { return (uint64_t)g->n * g->hr * g->wr; }
 
 /* splits so that tiles * splits reaches `want` workgroups, slices >= min_slice pixels */
-static int splits_for(const geom *g, uint64_t tiles, uint64_t want, uint64_t min_slice) {
+static int splits_for(const ev_tuning *tu, const geom *g, uint64_t tiles, uint64_t want, uint64_t min_slice) {
   uint64_t pix = pixels(g), s;
-  if (slice_override()) s = (pix + slice_override() - 1) / slice_override();
+  if (slice_override(tu)) s = (pix + slice_override(tu) - 1) / slice_override(tu);
   else {
     s = (want + tiles - 1) / tiles;
     uint64_t smax = (pix + min_slice - 1) / min_slice, smin = (pix + MAX_SLICE - 1) / MAX_SLICE;
@@ -103,9 +101,9 @@ static int splits_for(const geom *g, uint64_t tiles, uint64_t want, uint64_t min
  * multiply-add and cost no extra spills (lavapipe's texel fetch is a call, so accumulators
  * go through memory around it anyway); relative cost per multiply-add measured on Zen 5 /
  * lavapipe without padding waste: NS 2, 4, 8 = 1, .85, .80. Minimise padded quads x cost. */
-static int wgrad_ns(int rq) {
-  const char *e = getenv("EVONET_WGRAD_NS"); /* test hook: 1 to 8 */
-  if (e && atoi(e) >= 1 && atoi(e) <= 8) return atoi(e) < rq ? atoi(e) : rq;
+static int wgrad_ns(const ev_tuning *tu, int rq) {
+  int e = tu->wgrad_ns; /* test hook: 1 to 8 */
+  if (e >= 1 && e <= 8) return e < rq ? e : rq;
   static const int ns[4] = {1, 2, 4, 8};
   static const double cost[4] = {1.25, 1.0, 0.85, 0.80};
   int best = 1;
@@ -123,7 +121,7 @@ static int wgrad_ns(int rq) {
  *   multi 1: lanes take entries of the flattened (tap, C quad) list, so narrow layers (a few
  *            C quads, e.g. an RGB input or 8 channels) still fill the lanes.
  * The mapping that leaves fewest lanes idle wins (squads: groups of ns shuffled quads). */
-static uint64_t cpu_tiles(const geom *g, int sg, int *swap, int *multi, int *pblocks, int *squads, int *ns) {
+static uint64_t cpu_tiles(const ev_tuning *tu, const geom *g, int sg, int *swap, int *multi, int *pblocks, int *squads, int *ns) {
   int rq = ev_c4(g->rows) / 4, cq = ev_c4(g->cols) / 4, taps = g->kh * g->kw;
   /* idle lane fractions: per-tap C quads, per-tap R quads, the flattened (tap, C quad) list */
   int pbc = (cq + sg - 1) / sg, pbr = (rq + sg - 1) / sg, nent = taps * cq, pbm = (nent + sg - 1) / sg;
@@ -133,10 +131,10 @@ static uint64_t cpu_tiles(const geom *g, int sg, int *swap, int *multi, int *pbl
    * bounds per fetch: ~20% dearer, so it wins only where it fills clearly more lanes */
   *multi = idle_m < idle_c - 0.15 && idle_m < idle_r - 0.15;
   *swap = !*multi && idle_r < idle_c;
-  const char *e = getenv("EVONET_WGRAD_MODE"); /* test hook: 0 tap/C, 1 tap/R, 2 flattened */
-  if (e && *e >= '0' && *e <= '2') *multi = *e == '2', *swap = *e == '1';
+  int e = tu->wgrad_mode; /* test hook: 0 tap/C, 1 tap/R, 2 flattened */
+  if (e >= 0 && e <= 2) *multi = e == 2, *swap = e == 1;
   int sq_all = *swap ? cq : rq;
-  *ns = wgrad_ns(sq_all);
+  *ns = wgrad_ns(tu, sq_all);
   *squads = (sq_all + *ns - 1) / *ns;
   if (*multi) {
     *pblocks = pbm;
@@ -147,9 +145,9 @@ static uint64_t cpu_tiles(const geom *g, int sg, int *swap, int *multi, int *pbl
 }
 
 /* device-independent (tiles counted for 8-lane subgroups), so the workspace size is too */
-static int cpu_splits(const geom *g) {
+static int cpu_splits(const ev_tuning *tu, const geom *g) {
   int swap, multi, pb, sq, ns;
-  return splits_for(g, cpu_tiles(g, 8, &swap, &multi, &pb, &sq, &ns), CPU_MIN_WG, CPU_MIN_SLICE);
+  return splits_for(tu, g, cpu_tiles(tu, g, 8, &swap, &multi, &pb, &sq, &ns), CPU_MIN_WG, CPU_MIN_SLICE);
 }
 
 typedef struct { int bm, bn, bk, tx, ty; } gpu_tile;
@@ -162,32 +160,25 @@ static gpu_tile gpu_tile_for(const ev_caps *c) {
   return t;
 }
 
-static int gpu_splits(const geom *g, int bm, int bn) {
+static int gpu_splits(const ev_tuning *tu, const geom *g, int bm, int bn) {
   uint64_t tiles = (uint64_t)ev_div_up(g->rows, bm) * ev_div_up((uint64_t)g->kh * g->kw * ev_c4(g->cols), bn);
-  return splits_for(g, tiles, GPU_TARGET_WG, GPU_MIN_SLICE);
+  return splits_for(tu, g, tiles, GPU_TARGET_WG, GPU_MIN_SLICE);
 }
 
-static uint64_t ws_bytes(const geom *g) {
-  int s = cpu_splits(g), sg = gpu_splits(g, 32, 32), sg2 = gpu_splits(g, 64, 64);
+static uint64_t ws_bytes(const ev_tuning *tu, const geom *g) {
+  int s = cpu_splits(tu, g), sg = gpu_splits(tu, g, 32, 32), sg2 = gpu_splits(tu, g, 64, 64);
   if (sg > s) s = sg;
   if (sg2 > s) s = sg2;
   return s > 1 ? (uint64_t)s * dw_floats(g) * 4 : 0;
 }
 
-uint64_t ev_conv_wgrad_workspace_bytes(const ev_conv_desc *d, int n, int h, int w) {
+uint64_t ev_conv_wgrad_workspace_bytes(const ev_tuning *tu, const ev_conv_desc *d, int n, int h, int w) {
+  ev_tuning dflt;
+  if (!tu) ev_tuning_defaults(&dflt), tu = &dflt;
   geom a, b;
-  uint64_t x = geom_of(d, 0, n, h, w, &a) ? ws_bytes(&a) : 0;
-  uint64_t y = geom_of(d, 1, n, h, w, &b) ? ws_bytes(&b) : 0;
+  uint64_t x = geom_of(d, 0, n, h, w, &a) ? ws_bytes(tu, &a) : 0;
+  uint64_t y = geom_of(d, 1, n, h, w, &b) ? ws_bytes(tu, &b) : 0;
   return x > y ? x : y;
-}
-
-static int use_cpu_kernel(const ev_caps *c) {
-  int want = ev_conv_wants_cpu_kernel(c);
-  VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
-  int able = (c->subgroup_ops & need) == need && (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-             c->subgroup_size >= 1 && c->subgroup_size <= 64 &&
-             c->subgroup_size <= c->max_workgroup_size[0];
-  return want && able;
 }
 
 /* ---- dispatch ---- */
@@ -233,8 +224,9 @@ static ev_status run_cpu(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C
   ev_gpu *gpu = ev_stream_gpu(s);
   const ev_caps *c = ev_gpu_caps(gpu);
   int sg = (int)c->subgroup_size, swap, multi, pblocks, squads, ns;
-  uint64_t tiles = cpu_tiles(g, sg, &swap, &multi, &pblocks, &squads, &ns);
-  int splits = cpu_splits(g);
+  const ev_tuning *tu = ev_gpu_tuning(gpu);
+  uint64_t tiles = cpu_tiles(tu, g, sg, &swap, &multi, &pblocks, &squads, &ns);
+  int splits = cpu_splits(tu, g);
   if (splits > 1 && (!ws || ws->size < (uint64_t)splits * dw_floats(g) * 4)) splits = 1;
   int chunk = (int)((pixels(g) + splits - 1) / splits);
   int nsg = CPU_NSG;
@@ -259,7 +251,7 @@ static ev_status run_gpu(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C
                          int accumulate, ev_buf *ws) {
   ev_gpu *gpu = ev_stream_gpu(s);
   gpu_tile t = gpu_tile_for(ev_gpu_caps(gpu));
-  int splits = gpu_splits(g, t.bm, t.bn);
+  int splits = gpu_splits(ev_gpu_tuning(gpu), g, t.bm, t.bn);
   if (splits > 1 && (!ws || ws->size < (uint64_t)splits * dw_floats(g) * 4)) splits = 1;
   int chunk = (int)((pixels(g) + splits - 1) / splits);
   ev_pipeline *p;
@@ -302,7 +294,8 @@ static ev_status wgrad(ev_stream *s, const ev_conv_desc *d, int transposed, ev_t
   if (dbias && dbias->size < (uint64_t)ev_c4(d->cout) * 4)
     return ev_fail(EV_ERR_ARG, "%s: dbias holds %llu bytes, %d channels need %d", op,
                    (unsigned long long)dbias->size, d->cout, ev_c4(d->cout) * 4);
-  if (use_cpu_kernel(ev_gpu_caps(ev_stream_gpu(s))))
+  ev_gpu *gpu = ev_stream_gpu(s);
+  if (ev_conv_use_cpu_kernel(ev_gpu_caps(gpu), ev_gpu_tuning(gpu), 1, 64)) /* conv_variant.h: why 1..64 */
     EV_TRY(run_cpu(s, &g, R, C, dw, accumulate, ws));
   else
     EV_TRY(run_gpu(s, &g, R, C, dw, accumulate, ws));

@@ -6,12 +6,6 @@
 
 #include "evonet/train.h"
 
-double ev_now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 void ev_progress_init(ev_progress *p, const char *label, bool quiet) {
   memset(p, 0, sizeof *p);
   p->f = stderr;

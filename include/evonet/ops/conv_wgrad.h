@@ -36,8 +36,10 @@
 
 /* Bytes of workspace that make both passes below run at full speed for a layer `d` whose
  * x (the tensor passed as x, conv or transposed) is (n, h, w, .). 0 if none is needed or
- * the geometry is invalid. The figure covers the conv and the transposed reading of d. */
-uint64_t ev_conv_wgrad_workspace_bytes(const ev_conv_desc *d, int n, int h, int w);
+ * the geometry is invalid. The figure covers the conv and the transposed reading of d.
+ * tu: the device's tuning (ev_gpu_tuning: its split-K test hooks change the figure); NULL:
+ * the defaults. */
+uint64_t ev_conv_wgrad_workspace_bytes(const ev_tuning *tu, const ev_conv_desc *d, int n, int h, int w);
 
 ev_status ev_conv2d_backward_weight(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, ev_tensor *dy,
                                     ev_buf *dw, ev_buf *dbias, int accumulate, ev_buf *workspace);

@@ -34,7 +34,7 @@
 #include <stdint.h>
 
 #include "evonet/gpu.h"
-#include "evonet/metrics.h"
+#include "evonet/image_stats.h"
 
 #define EV_SALMET_WORDS 528u
 #define EV_SALMET_MAX_PIXELS (1u << 24) /* per image: npix is exact in float */
