@@ -1,4 +1,4 @@
-// Implicit-GEMM geometry shared by conv_gemm_cpu.comp and conv_gemm_gpu.comp.
+// Implicit-GEMM geometry shared by conv_gemm_shuffle.comp and conv_gemm_shared.comp.
 //
 // One kernel computes every conv pass as  out[m][col] = sum_k A[m][k] * B[col][k]  with
 //   A = the source activation src (Nb, Hs, Ws, 4*KS4) read as RGBA32F texels,

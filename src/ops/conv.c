@@ -1,6 +1,7 @@
 /* Host side of conv2d / transposed conv2d forward and input-gradient passes: shape checks,
- * kernel variant and tile choice, dispatch. Shaders: conv_gemm_cpu, conv_gemm_gpu (one
- * implicit GEMM for all four passes, geometry in shaders/include/gemm_conv.glsl) and
+ * kernel variant and tile choice, dispatch. Shaders: conv_gemm_shuffle (register tiles
+ * fed by subgroup shuffles, for CPU devices), conv_gemm_shared (shared-memory tiles, for GPUs)
+ * (one implicit GEMM for all four passes, geometry in shaders/include/gemm_conv.glsl) and
  * conv_wtranspose. References: conv_ref.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@ static int env_int(const char *name, int dflt) {
 }
 
 static int use_cpu_kernel(const ev_caps *c) {
-  int want = ev_conv_wants_cpu_kernel(c);
+  int want = ev_conv_wants_shuffle_kernel(c);
   VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
   /* shuffled rows come from lanes 0..7, so the kernel needs at least 8 lanes */
   int able = (c->subgroup_ops & need) == need && (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) &&
@@ -219,7 +220,8 @@ typedef struct {
   gemm_push pc;
   uint32_t groups[3];
   ev_pipeline *p;
-  int cpu, ymask; /* ymask: the kernel applies the activation backward itself */
+  int shuffle;   /* conv_gemm_shuffle, else conv_gemm_shared */
+  int ymask;     /* the kernel applies the activation backward itself */
   ev_act act;    /* the fused activation (kind none: none) */
 } gemm_plan;
 
@@ -263,25 +265,25 @@ static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const 
                    c->max_workgroup_count[1], c->max_workgroup_count[2]);
   plan->groups[0] = (uint32_t)gx, plan->groups[1] = (uint32_t)gy, plan->groups[2] = (uint32_t)(pc.bh * pc.bw);
   plan->pc = pc;
-  plan->cpu = t.cpu;
+  plan->shuffle = t.cpu;
   plan->ymask = t.cpu && ymask;
   plan->act = ev_act_on(act) ? *act : ev_act_make(EV_ACT_NONE);
-  /* the gpu kernel fuses only the forward activation; the backward (ymask) runs as a pass of
-   * its own after it (run_gemm) */
+  /* the shared-memory kernel fuses only the forward activation; the backward (ymask) runs
+   * as a pass of its own after it (run_gemm) */
   uint32_t kind = ev_act_spec_kind(act), alpha = ev_act_spec_alpha(act);
   /* narrow layers: unroll the x taps and the texels of a tap (one phase along x, small) */
   int unroll = env_int("EVONET_CONV_UNROLL", 1); /* test hook: 0 keeps the loops */
   uint32_t ktx = unroll && pc.sdw == 1 && pc.kw <= 8 && pc.ks4 <= 2 ? (uint32_t)pc.kw : 0;
   uint32_t ksc = unroll && pc.ks4 <= 2 ? (uint32_t)pc.ks4 : 0;
   if (t.cpu)
-    return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_cpu", .bindings = "tttwt",
+    return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_shuffle", .bindings = "tttwt",
                                                   .push_size = sizeof pc, .n_spec = 11,
                                                   .spec = {c->subgroup_size, has_bias, kind, t.cn, t.swap,
                                                            t.cn >= 4 ? 1 : 2, ktx, ksc, ymask != 0, t.ha, alpha},
                                                   .local_size_x = t.lx,
                                                   .require_full_subgroups = c->subgroup_size_control},
                            &plan->p);
-  return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_gpu", .bindings = "ttrw",
+  return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_shared", .bindings = "ttrw",
                                                 .push_size = sizeof pc, .n_spec = 6,
                                                 .spec = {t.tm, t.tn, t.bk4, has_bias, ymask ? 0u : kind,
                                                          ymask ? 0u : alpha},
@@ -293,14 +295,14 @@ static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const 
 static ev_status run_gemm(ev_stream *s, gemm_plan *plan, ev_tensor *src, ev_buf *wb, ev_buf *bias,
                           ev_tensor *dst, ev_tensor *ymask) {
   /* no bias: bind the weights in its place (the kernel never reads it); no mask: the source */
-  if (plan->cpu)
+  if (plan->shuffle)
     EV_TRY(ev_dispatch(s, plan->p, plan->groups,
                        (ev_buf *[]){&src->buf, wb, bias ? bias : wb, &dst->buf, ymask ? &ymask->buf : &src->buf},
                        &plan->pc));
   else
     EV_TRY(ev_dispatch(s, plan->p, plan->groups, (ev_buf *[]){&src->buf, wb, bias ? bias : wb, &dst->buf},
                        &plan->pc));
-  if (ymask && !plan->ymask) EV_TRY(ev_act_backward(s, &plan->act, ymask, dst, dst)); /* gpu variant */
+  if (ymask && !plan->ymask) EV_TRY(ev_act_backward(s, &plan->act, ymask, dst, dst)); /* shared-memory kernel */
   return EV_OK;
 }
 

@@ -1,5 +1,5 @@
 /* Host side of the conv / transposed-conv weight and bias gradients (shaders
- * conv_wgrad_cpu, conv_wgrad_gpu, conv_wgrad_reduce, conv_wgrad_bias).
+ * conv_wgrad_shuffle, conv_wgrad_shared, conv_wgrad_reduce, conv_wgrad_bias).
  *
  * Both passes are one GEMM over pixels: dw[o][tap][i] = sum_p R[p][o] * C[shift_tap(p)][i],
  * with (R, C) = (dy, x) for conv2d and (x, dy) for the transposed conv. The pixel sum is cut
@@ -65,14 +65,14 @@ static uint64_t dw_floats(const geom *g) {
 }
 
 /* ---- kernel choice and split-K ---- */
-enum { CPU_MIN_WG = 64,     /* workgroups that keep a many-core CPU busy */
-       CPU_MIN_SLICE = 1024, /* pixels per split-K slice at least */
-       CPU_NSG = 1,         /* subgroups (tiles) per workgroup */
-       GPU_TARGET_WG = 512, /* workgroups a discrete GPU wants in flight */
-       GPU_MIN_SLICE = 256,
-       MAX_SLICE = 4096,    /* fp32 running sums over at most this many pixels: accuracy */
+enum { SHUFFLE_MIN_WG = 64,      /* workgroups that keep a many-core CPU busy */
+       SHUFFLE_MIN_SLICE = 1024, /* pixels per split-K slice at least */
+       SHUFFLE_NSG = 1,          /* subgroups (tiles) per workgroup */
+       SHARED_TARGET_WG = 512,   /* workgroups a discrete GPU wants in flight */
+       SHARED_MIN_SLICE = 256,
+       MAX_SLICE = 4096,         /* fp32 running sums over at most this many pixels: accuracy */
        MAX_SPLITS = 256,
-       MAX_WS_BYTES = 1 << 27 /* Vulkan's minimum maxStorageBufferRange */ };
+       MAX_WS_BYTES = 1 << 27    /* Vulkan's minimum maxStorageBufferRange */ };
 
 /* EVONET_WGRAD_SLICE=p forces p pixels per split-K slice (tests use it to exercise the
  * split path on small shapes); it must not change between sizing a workspace and using it. */
@@ -117,13 +117,13 @@ static int wgrad_ns(int rq) {
   return best;
 }
 
-/* The lane mapping and tile count of the cpu kernel (conv_wgrad_cpu.comp):
+/* The lane mapping and tile count of the shuffle kernel (conv_wgrad_shuffle.comp):
  *   multi 0, swap 0: per tap, lanes take SG quads of C, ns quads of R are shuffled;
  *   multi 0, swap 1: per tap, lanes take SG quads of R, ns quads of C are shuffled;
  *   multi 1: lanes take entries of the flattened (tap, C quad) list, so narrow layers (a few
  *            C quads, e.g. an RGB input or 8 channels) still fill the lanes.
  * The mapping that leaves fewest lanes idle wins (squads: groups of ns shuffled quads). */
-static uint64_t cpu_tiles(const geom *g, int sg, int *swap, int *multi, int *pblocks, int *squads, int *ns) {
+static uint64_t shuffle_tiles(const geom *g, int sg, int *swap, int *multi, int *pblocks, int *squads, int *ns) {
   int rq = ev_c4(g->rows) / 4, cq = ev_c4(g->cols) / 4, taps = g->kh * g->kw;
   /* idle lane fractions: per-tap C quads, per-tap R quads, the flattened (tap, C quad) list */
   int pbc = (cq + sg - 1) / sg, pbr = (rq + sg - 1) / sg, nent = taps * cq, pbm = (nent + sg - 1) / sg;
@@ -147,28 +147,28 @@ static uint64_t cpu_tiles(const geom *g, int sg, int *swap, int *multi, int *pbl
 }
 
 /* device-independent (tiles counted for 8-lane subgroups), so the workspace size is too */
-static int cpu_splits(const geom *g) {
+static int shuffle_splits(const geom *g) {
   int swap, multi, pb, sq, ns;
-  return splits_for(g, cpu_tiles(g, 8, &swap, &multi, &pb, &sq, &ns), CPU_MIN_WG, CPU_MIN_SLICE);
+  return splits_for(g, shuffle_tiles(g, 8, &swap, &multi, &pb, &sq, &ns), SHUFFLE_MIN_WG, SHUFFLE_MIN_SLICE);
 }
 
-typedef struct { int bm, bn, bk, tx, ty; } gpu_tile;
+typedef struct { int bm, bn, bk, tx, ty; } shared_tile;
 
-static gpu_tile gpu_tile_for(const ev_caps *c) {
-  gpu_tile t = {64, 64, 32, 16, 16};
+static shared_tile shared_tile_for(const ev_caps *c) {
+  shared_tile t = {64, 64, 32, 16, 16};
   if (c->max_workgroup_invocations < 256 || c->max_workgroup_size[0] < 16 || c->max_workgroup_size[1] < 16)
-    t = (gpu_tile){32, 32, 32, 8, 8};
+    t = (shared_tile){32, 32, 32, 8, 8};
   while (t.bk > 4 && (uint64_t)t.bk * (t.bm + t.bn) * 4 > c->max_shared_memory) t.bk /= 2;
   return t;
 }
 
-static int gpu_splits(const geom *g, int bm, int bn) {
+static int shared_splits(const geom *g, int bm, int bn) {
   uint64_t tiles = (uint64_t)ev_div_up(g->rows, bm) * ev_div_up((uint64_t)g->kh * g->kw * ev_c4(g->cols), bn);
-  return splits_for(g, tiles, GPU_TARGET_WG, GPU_MIN_SLICE);
+  return splits_for(g, tiles, SHARED_TARGET_WG, SHARED_MIN_SLICE);
 }
 
 static uint64_t ws_bytes(const geom *g) {
-  int s = cpu_splits(g), sg = gpu_splits(g, 32, 32), sg2 = gpu_splits(g, 64, 64);
+  int s = shuffle_splits(g), sg = shared_splits(g, 32, 32), sg2 = shared_splits(g, 64, 64);
   if (sg > s) s = sg;
   if (sg2 > s) s = sg2;
   return s > 1 ? (uint64_t)s * dw_floats(g) * 4 : 0;
@@ -181,8 +181,8 @@ uint64_t ev_conv_wgrad_workspace_bytes(const ev_conv_desc *d, int n, int h, int 
   return x > y ? x : y;
 }
 
-static int use_cpu_kernel(const ev_caps *c) {
-  int want = ev_conv_wants_cpu_kernel(c);
+static int use_shuffle_kernel(const ev_caps *c) {
+  int want = ev_conv_wants_shuffle_kernel(c);
   VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
   int able = (c->subgroup_ops & need) == need && (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) &&
              c->subgroup_size >= 1 && c->subgroup_size <= 64 &&
@@ -228,18 +228,18 @@ static ev_status run_reduce(ev_stream *s, const geom *g, int splits, ev_buf *ws,
   return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(total4, wg), 1, 1}, (ev_buf *[]){ws, dw}, rp);
 }
 
-static ev_status run_cpu(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C, ev_buf *dw,
+static ev_status run_shuffle(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C, ev_buf *dw,
                          int accumulate, ev_buf *ws) {
   ev_gpu *gpu = ev_stream_gpu(s);
   const ev_caps *c = ev_gpu_caps(gpu);
   int sg = (int)c->subgroup_size, swap, multi, pblocks, squads, ns;
-  uint64_t tiles = cpu_tiles(g, sg, &swap, &multi, &pblocks, &squads, &ns);
-  int splits = cpu_splits(g);
+  uint64_t tiles = shuffle_tiles(g, sg, &swap, &multi, &pblocks, &squads, &ns);
+  int splits = shuffle_splits(g);
   if (splits > 1 && (!ws || ws->size < (uint64_t)splits * dw_floats(g) * 4)) splits = 1;
   int chunk = (int)((pixels(g) + splits - 1) / splits);
-  int nsg = CPU_NSG;
+  int nsg = SHUFFLE_NSG;
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_cpu", .bindings = "ttx",
+  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_shuffle", .bindings = "ttx",
                                                   .push_size = 22 * 4, .n_spec = 5,
                                                   .spec = {(uint32_t)sg, (uint32_t)swap, splits == 1, (uint32_t)ns,
                                                            (uint32_t)multi},
@@ -255,15 +255,15 @@ static ev_status run_cpu(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C
   return splits == 1 ? EV_OK : run_reduce(s, g, splits, ws, dw, accumulate);
 }
 
-static ev_status run_gpu(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C, ev_buf *dw,
+static ev_status run_shared(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C, ev_buf *dw,
                          int accumulate, ev_buf *ws) {
   ev_gpu *gpu = ev_stream_gpu(s);
-  gpu_tile t = gpu_tile_for(ev_gpu_caps(gpu));
-  int splits = gpu_splits(g, t.bm, t.bn);
+  shared_tile t = shared_tile_for(ev_gpu_caps(gpu));
+  int splits = shared_splits(g, t.bm, t.bn);
   if (splits > 1 && (!ws || ws->size < (uint64_t)splits * dw_floats(g) * 4)) splits = 1;
   int chunk = (int)((pixels(g) + splits - 1) / splits);
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_gpu", .bindings = "ttx",
+  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_shared", .bindings = "ttx",
                                                   .push_size = 19 * 4, .n_spec = 4,
                                                   .spec = {(uint32_t)t.bm, (uint32_t)t.bn,
                                                            (uint32_t)t.bk, splits == 1},
@@ -302,10 +302,10 @@ static ev_status wgrad(ev_stream *s, const ev_conv_desc *d, int transposed, ev_t
   if (dbias && dbias->size < (uint64_t)ev_c4(d->cout) * 4)
     return ev_fail(EV_ERR_ARG, "%s: dbias holds %llu bytes, %d channels need %d", op,
                    (unsigned long long)dbias->size, d->cout, ev_c4(d->cout) * 4);
-  if (use_cpu_kernel(ev_gpu_caps(ev_stream_gpu(s))))
-    EV_TRY(run_cpu(s, &g, R, C, dw, accumulate, ws));
+  if (use_shuffle_kernel(ev_gpu_caps(ev_stream_gpu(s))))
+    EV_TRY(run_shuffle(s, &g, R, C, dw, accumulate, ws));
   else
-    EV_TRY(run_gpu(s, &g, R, C, dw, accumulate, ws));
+    EV_TRY(run_shared(s, &g, R, C, dw, accumulate, ws));
   if (dbias) EV_TRY(run_bias(s, transposed ? C : R, dbias, accumulate));
   return EV_OK;
 }

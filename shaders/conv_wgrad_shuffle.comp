@@ -1,5 +1,6 @@
 #version 450
-// Weight gradient of conv2d (and of transposed conv, roles exchanged), CPU-device design.
+// Weight gradient of conv2d (and of transposed conv, roles exchanged), register-tiled with subgroup
+// shuffles over texel fetches (the kernel for CPU Vulkan devices).
 //   rows tensor R: (N, Hr, Wr, 4*Rq) NHWC-C4 texels   (conv: dy;  deconv: the deconv's x)
 //   cols tensor C: (N, Hc, Wc, 4*Cq) NHWC-C4 texels   (conv: x;   deconv: the deconv's dy)
 //   out: (O, kh, kw, 4*Cq) floats, O = rows (OHWI4), one such array per split-K slice

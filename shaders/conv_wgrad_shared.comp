@@ -1,5 +1,6 @@
 #version 450
-// Weight gradient of conv2d (and of transposed conv, roles exchanged), discrete-GPU design.
+// Weight gradient of conv2d (and of transposed conv, roles exchanged), shared-memory tiled
+// (the kernel for discrete and integrated GPUs).
 //   rows tensor R: (N, Hr, Wr, 4*Rq) NHWC-C4 texels   (conv: dy;  deconv: the deconv's x)
 //   cols tensor C: (N, Hc, Wc, 4*Cq) NHWC-C4 texels   (conv: x;   deconv: the deconv's dy)
 //   out: (O, kh*kw*4*Cq) floats = OHWI4 read as a row-major GEMM result, one per split
