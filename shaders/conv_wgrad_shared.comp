@@ -18,12 +18,8 @@ layout(constant_id = 3) const int DIRECT = 0; // 1: out is dw itself (no split-K
 layout(binding = 0) uniform samplerBuffer R;
 layout(binding = 1) uniform samplerBuffer C;
 layout(std430, binding = 2) buffer OUT { vec4 o_[]; };
-layout(push_constant) uniform P {
-  int N, Hr, Wr, Rq, Hc, Wc, Cq;
-  int rows, cols;
-  int kh, kw, sh, sw, ph, pw, dh, dw;
-  int chunk, accumulate;
-};
+#include "push/conv.h"
+EV_PUSH_BLOCK(wgrad_shared)
 shared vec4 As[BK][BM / 4];
 shared vec4 Bs[BK][BN / 4];
 

@@ -9,6 +9,7 @@
 
 #include "conv_variant.h"
 #include "evonet/ops/conv_wgrad.h"
+#include "push/conv.h"
 
 typedef struct {
   int n, hr, wr, rows; /* R: the pixel grid walked; its channels are dw's rows (O) */
@@ -16,15 +17,11 @@ typedef struct {
   int kh, kw, sh, sw, ph, pw, dh, dw;
 } geom;
 
-/* push constants shared (as a prefix) by the cpu and gpu kernels */
-typedef struct {
-  int32_t n, hr, wr, rq, hc, wc, cq, rows, cols, kh, kw, sh, sw, ph, pw, dh, dw;
-} push_geom;
-
-static push_geom push_of(const geom *g) {
-  return (push_geom){g->n, g->hr, g->wr, ev_c4(g->rows) / 4, g->hc, g->wc, ev_c4(g->cols) / 4,
-                     g->rows, g->cols, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw};
-}
+/* Initialisers of the geometry that both GEMM kernels' push blocks begin with
+ * (EV_PUSH_WGRAD_GEOMETRY_ in push/conv.h), in its order. */
+#define WGRAD_GEOMETRY_INIT(g)                                                                 \
+  (g)->n, (g)->hr, (g)->wr, ev_c4((g)->rows) / 4, (g)->hc, (g)->wc, ev_c4((g)->cols) / 4,      \
+      (g)->rows, (g)->cols, (g)->kh, (g)->kw, (g)->sh, (g)->sw, (g)->ph, (g)->pw, (g)->dh, (g)->dw
 
 static int desc_ok(const ev_conv_desc *d, int transposed) {
   if (d->cin <= 0 || d->cout <= 0 || d->kh <= 0 || d->kw <= 0 || d->stride_h <= 0 ||
@@ -191,27 +188,15 @@ static int use_shuffle_kernel(const ev_caps *c) {
 }
 
 /* ---- dispatch ---- */
-static ev_status check_tensor(const ev_tensor *t, const char *name, int n, int h, int w, int c,
-                              const char *op) {
-  if (t->n != n || t->h != h || t->w != w || t->c != c)
-    return ev_fail(EV_ERR_ARG, "%s: %s is (%d, %d, %d, %d) NCHW, expected (%d, %d, %d, %d)", op,
-                   name, t->n, t->c, t->h, t->w, n, c, h, w);
-  if (t->buf.size < ev_tensor_floats(n, h, w, c) * 4)
-    return ev_fail(EV_ERR_ARG, "%s: %s's buffer holds %llu bytes, its shape needs %llu", op, name,
-                   (unsigned long long)t->buf.size,
-                   (unsigned long long)(ev_tensor_floats(n, h, w, c) * 4));
-  return EV_OK;
-}
-
 static ev_status run_bias(ev_stream *s, ev_tensor *g, ev_buf *dbias, int accumulate) {
   ev_gpu *gpu = ev_stream_gpu(s);
   uint32_t wg = 64;
   while (wg > ev_gpu_caps(gpu)->max_workgroup_invocations) wg /= 2;
+  ev_push_wgrad_bias pc = {g->n * g->h * g->w, ev_c4(g->c) / 4, g->c, accumulate != 0};
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_bias", .bindings = "tx",
-                                                  .push_size = 16, .local_size_x = wg}, &p));
-  int32_t pc[4] = {g->n * g->h * g->w, ev_c4(g->c) / 4, g->c, accumulate != 0};
-  return ev_dispatch(s, p, (uint32_t[3]){(uint32_t)pc[1], 1, 1}, (ev_buf *[]){&g->buf, dbias}, pc);
+                                                  .push_size = sizeof pc, .local_size_x = wg}, &p));
+  return ev_dispatch(s, p, (uint32_t[3]){(uint32_t)pc.cq, 1, 1}, (ev_buf *[]){&g->buf, dbias}, &pc);
 }
 
 /* dw = (accumulate ? dw : 0) + the sum of the `splits` partial slices in ws, in order */
@@ -219,13 +204,12 @@ static ev_status run_reduce(ev_stream *s, const geom *g, int splits, ev_buf *ws,
                             int accumulate) {
   ev_gpu *gpu = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(gpu);
+  ev_push_wgrad_reduce pc = {(uint32_t)(dw_floats(g) / 4), (uint32_t)splits, (uint32_t)(ev_c4(g->cols) / 4),
+                             (uint32_t)g->cols, accumulate != 0};
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_reduce", .bindings = "rx",
-                                                  .push_size = 20, .local_size_x = wg}, &p));
-  uint32_t total4 = (uint32_t)(dw_floats(g) / 4);
-  uint32_t rp[5] = {total4, (uint32_t)splits, (uint32_t)(ev_c4(g->cols) / 4), (uint32_t)g->cols,
-                    accumulate != 0};
-  return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(total4, wg), 1, 1}, (ev_buf *[]){ws, dw}, rp);
+                                                  .push_size = sizeof pc, .local_size_x = wg}, &p));
+  return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(pc.total4, wg), 1, 1}, (ev_buf *[]){ws, dw}, &pc);
 }
 
 static ev_status run_shuffle(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C, ev_buf *dw,
@@ -240,14 +224,13 @@ static ev_status run_shuffle(ev_stream *s, const geom *g, ev_tensor *R, ev_tenso
   int nsg = SHUFFLE_NSG;
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_shuffle", .bindings = "ttx",
-                                                  .push_size = 22 * 4, .n_spec = 5,
+                                                  .push_size = sizeof(ev_push_wgrad_shuffle), .n_spec = 5,
                                                   .spec = {(uint32_t)sg, (uint32_t)swap, splits == 1, (uint32_t)ns,
                                                            (uint32_t)multi},
                                                   .local_size_x = (uint32_t)(sg * nsg),
                                                   .require_full_subgroups = c->subgroup_size_control},
                          &p));
-  struct { push_geom g; int32_t pblocks, squads, chunk, accumulate, tiles; } pc = {
-      push_of(g), pblocks, squads, chunk, accumulate != 0, (int32_t)tiles};
+  ev_push_wgrad_shuffle pc = {WGRAD_GEOMETRY_INIT(g), pblocks, squads, chunk, accumulate != 0, (int32_t)tiles};
   uint64_t wgs = ev_div_up(tiles, nsg), gx = wgs < c->max_workgroup_count[0] ? wgs : c->max_workgroup_count[0];
   uint32_t groups[3] = {(uint32_t)gx, (uint32_t)splits, ev_div_up(wgs, gx)}; /* z over-limit: ev_dispatch says so */
   ev_buf *out = splits == 1 ? dw : ws;
@@ -264,13 +247,13 @@ static ev_status run_shared(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor
   int chunk = (int)((pixels(g) + splits - 1) / splits);
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_shared", .bindings = "ttx",
-                                                  .push_size = 19 * 4, .n_spec = 4,
+                                                  .push_size = sizeof(ev_push_wgrad_shared), .n_spec = 4,
                                                   .spec = {(uint32_t)t.bm, (uint32_t)t.bn,
                                                            (uint32_t)t.bk, splits == 1},
                                                   .local_size_x = (uint32_t)t.tx,
                                                   .local_size_y = (uint32_t)t.ty},
                          &p));
-  struct { push_geom g; int32_t chunk, accumulate; } pc = {push_of(g), chunk, accumulate != 0};
+  ev_push_wgrad_shared pc = {WGRAD_GEOMETRY_INIT(g), chunk, accumulate != 0};
   uint64_t ncols = (uint64_t)g->kh * g->kw * ev_c4(g->cols);
   uint32_t groups[3] = {ev_div_up(ncols, t.bn), ev_div_up(g->rows, t.bm), (uint32_t)splits};
   ev_buf *out = splits == 1 ? dw : ws;
@@ -293,8 +276,8 @@ static ev_status wgrad(ev_stream *s, const ev_conv_desc *d, int transposed, ev_t
                    x->n, x->c, x->h, x->w);
   /* conv: x = C, dy = R; transposed: x = R, dy = C */
   ev_tensor *R = transposed ? x : dy, *C = transposed ? dy : x;
-  EV_TRY(check_tensor(R, transposed ? "x" : "dy", g.n, g.hr, g.wr, g.rows, op));
-  EV_TRY(check_tensor(C, transposed ? "dy" : "x", g.n, g.hc, g.wc, g.cols, op));
+  EV_TRY(ev_tensor_check_shape(op, transposed ? "x" : "dy", R, g.n, g.hr, g.wr, g.rows));
+  EV_TRY(ev_tensor_check_shape(op, transposed ? "dy" : "x", C, g.n, g.hc, g.wc, g.cols));
   if (dw->size < dw_floats(&g) * 4)
     return ev_fail(EV_ERR_ARG, "%s: dw holds %llu bytes, (%d, %d, %d, %d) OHWI4 needs %llu", op,
                    (unsigned long long)dw->size, g.rows, g.kh, g.kw, ev_c4(g.cols),
