@@ -64,6 +64,26 @@ static const ot_op k_add = {"add, add_into twice", 2, 2, .inplace = 2, .gpu = ad
 
 static void test_add(void **state) { ot_check_row(&(ot_row){&k_add, NULL, {N, H, W, C}, NULL}); }
 
+/* ---- mul: out = a * b (also over a); its gradient da = dy * b, db = dy * a ---- */
+static ev_status mul_gpu(ev_stream *s, ot_run *r) { return ev_mul(s, &r->in[0], &r->in[1], &r->out[0]); }
+static void mul_ref(ot_run *r) { ev_mul_ref(r->in_d[0], r->in_d[1], r->ref[0], ot_floats(r->shape)); }
+static ev_status mul_bwd_gpu(ev_stream *s, ot_run *r) {
+  return ev_mul_backward(s, &r->in[0], &r->in[1], &r->in[2], &r->out[0], &r->out[1]);
+}
+static void mul_bwd_ref(ot_run *r) {
+  ev_mul_backward_ref(r->in_d[0], r->in_d[1], r->in_d[2], r->ref[0], r->ref[1], ot_floats(r->shape));
+}
+static const ot_op k_mul = {"mul", 2, 1, .gpu = mul_gpu, .ref = mul_ref, .tol = 1e-6};
+static const ot_op k_mul_inplace = {"mul in place", 2, 1, .inplace = 1, .gpu = mul_gpu, .ref = mul_ref, .tol = 1e-6};
+static const ot_op k_mul_bwd = {"mul backward", 3, 2, .gpu = mul_bwd_gpu, .ref = mul_bwd_ref, .tol = 1e-6};
+
+static void test_mul(void **state) {
+  const ot_row rows[] = {{&k_mul, NULL, {N, H, W, C}, NULL},         {&k_mul_inplace, NULL, {N, H, W, C}, NULL},
+                         {&k_mul_bwd, NULL, {N, H, W, C}, NULL},     {&k_mul, NULL, {1, 1, 1, 1}, NULL},
+                         {&k_mul_bwd, NULL, {2, 9, 4, 6}, NULL}};
+  OT_CHECK_TABLE(rows);
+}
+
 /* ---- concat of k inputs with channel counts c[]: forward, the split (overwrite and
  * accumulate) and the split fused with the activation backward of the inputs (input i an
  * output of k_acts[(i + k + acc) % 4], input 1 plain by a NULL y) ---- */
@@ -269,7 +289,7 @@ static void test_bad_input(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_act),          cmocka_unit_test(test_add),
+      cmocka_unit_test(test_act),          cmocka_unit_test(test_add),          cmocka_unit_test(test_mul),
       cmocka_unit_test(test_concat),       cmocka_unit_test(test_gradients_fd),
       cmocka_unit_test(test_bad_input),
   };

@@ -1,5 +1,5 @@
-/* Host side of the element-wise ops (shaders act_fwd, act_bwd, add, add_into, concat_fwd,
- * concat_bwd) and their C references. */
+/* Host side of the element-wise ops (shaders act_fwd, act_bwd, add, add_into, mul, mul_bwd,
+ * concat_fwd, concat_bwd) and their C references. */
 #include "evonet/ops/eltwise.h"
 
 #include "push/eltwise.h"
@@ -45,6 +45,26 @@ ev_status ev_add_into(ev_stream *s, ev_tensor *dst, ev_tensor *src) {
   if (ev_buf_overlap(&dst->buf, &src->buf))
     return ev_fail(EV_ERR_ARG, "add_into: dst and src overlap (use ev_add for x + x)");
   return flat_pass(s, "add_into", "rx", dst, (ev_buf *[]){&src->buf, &dst->buf}, NULL);
+}
+
+ev_status ev_mul(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *out) {
+  EV_TRY(ev_tensor_check_same("mul", a, "a", b, "b"));
+  EV_TRY(ev_tensor_check_same("mul", a, "a", out, "out"));
+  return flat_pass(s, "mul", "rrw", a, (ev_buf *[]){&a->buf, &b->buf, &out->buf}, NULL);
+}
+
+ev_status ev_mul_backward(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *dy, ev_tensor *da, ev_tensor *db) {
+  const char *op = "mul backward";
+  EV_TRY(ev_tensor_check_same(op, a, "a", b, "b"));
+  EV_TRY(ev_tensor_check_same(op, a, "a", dy, "dy"));
+  EV_TRY(ev_tensor_check_same(op, a, "a", da, "da"));
+  EV_TRY(ev_tensor_check_same(op, a, "a", db, "db"));
+  ev_tensor *in[3] = {a, b, dy}, *out[2] = {da, db};
+  for (int j = 0; j < 2; j++)
+    for (int i = 0; i < 3; i++)
+      if (ev_buf_overlap(&out[j]->buf, &in[i]->buf) || (j && ev_buf_overlap(&da->buf, &db->buf)))
+        return ev_fail(EV_ERR_ARG, "%s: da and db must not overlap the inputs or each other", op);
+  return flat_pass(s, "mul_bwd", "rrrww", a, (ev_buf *[]){&a->buf, &b->buf, &dy->buf, &da->buf, &db->buf}, NULL);
 }
 
 /* Shared shape checks of concat forward/backward: k inputs of one N, H, W whose channels
@@ -157,6 +177,14 @@ ev_status ev_concat_backward_act(ev_stream *s, ev_tensor *dy, ev_tensor *const *
 /* ---------------- references ---------------- */
 void ev_add_ref(const double *a, const double *b, double *out, uint64_t n) {
   for (uint64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void ev_mul_ref(const double *a, const double *b, double *out, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
+void ev_mul_backward_ref(const double *a, const double *b, const double *dy, double *da, double *db, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) da[i] = dy[i] * b[i], db[i] = dy[i] * a[i];
 }
 
 void ev_concat_forward_ref(const double *const *xs, const int *c, int k, uint64_t npix, double *y) {
