@@ -8,7 +8,8 @@ layout(constant_id = 1) const float ACT_ALPHA = 0.0;
 layout(std430, binding = 0) readonly buffer Yb { vec4 y[]; };
 layout(std430, binding = 1) readonly buffer DY { vec4 dy[]; };
 layout(std430, binding = 2) writeonly buffer DX { vec4 dx[]; };
-layout(push_constant) uniform P { uint n4; };
+#include "push/eltwise.h"
+EV_PUSH_BLOCK(flat)
 void main() {
   uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
   for (uint i = gl_GlobalInvocationID.x; i < n4; i += stride) dx[i] = act_bwd(ACT, ACT_ALPHA, y[i], dy[i]);

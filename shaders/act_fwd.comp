@@ -9,7 +9,8 @@ layout(constant_id = 1) const float ACT_ALPHA = 0.0;
 #include "act.glsl"
 layout(std430, binding = 0) readonly buffer X { vec4 x[]; };
 layout(std430, binding = 1) writeonly buffer Y { vec4 y[]; };
-layout(push_constant) uniform P { uint n4; };
+#include "push/eltwise.h"
+EV_PUSH_BLOCK(flat)
 void main() {
   uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;  // grid-stride: any n4
   for (uint i = gl_GlobalInvocationID.x; i < n4; i += stride) y[i] = act_fwd(ACT, ACT_ALPHA, x[i]);

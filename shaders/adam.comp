@@ -12,9 +12,8 @@ layout(std430, binding = 1) readonly buffer G { vec4 g[]; };
 layout(std430, binding = 2) buffer Mb { vec4 m[]; };
 layout(std430, binding = 3) buffer Vb { vec4 v[]; };
 layout(std430, binding = 4) readonly buffer K { vec4 mask[]; };
-layout(push_constant) uniform PC {
-  uint n; float step_size, bc2_sqrt, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, wd;
-};
+#include "push/optim.h"
+EV_PUSH_BLOCK(adam)
 
 void update(inout vec4 wv, vec4 gv, inout vec4 mv, inout vec4 vv, bvec4 keep) {
   gv = mix(vec4(0.0), gv + wd * wv, keep);

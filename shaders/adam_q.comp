@@ -15,9 +15,8 @@ layout(binding = 4) uniform samplerBuffer KT;
 layout(std430, binding = 5) writeonly buffer Wb { vec4 w[]; };
 layout(std430, binding = 6) writeonly buffer Mb { vec4 m[]; };
 layout(std430, binding = 7) writeonly buffer Vb { vec4 v[]; };
-layout(push_constant) uniform PC {
-  uint n; float step_size, bc2_sqrt, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, wd;
-};
+#include "push/optim.h"
+EV_PUSH_BLOCK(adam)
 void main() {
   int nq = int(n / 4);
   for (int q = int(gl_GlobalInvocationID.x); q < nq; q += int(gl_NumWorkGroups.x * gl_WorkGroupSize.x)) {

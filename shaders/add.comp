@@ -4,7 +4,8 @@ layout(local_size_x_id = 100) in;
 layout(std430, binding = 0) readonly buffer A { vec4 a[]; };
 layout(std430, binding = 1) readonly buffer B { vec4 b[]; };
 layout(std430, binding = 2) writeonly buffer O { vec4 o[]; };
-layout(push_constant) uniform P { uint n4; };
+#include "push/eltwise.h"
+EV_PUSH_BLOCK(flat)
 void main() {
   uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
   for (uint i = gl_GlobalInvocationID.x; i < n4; i += stride) o[i] = a[i] + b[i];

@@ -7,7 +7,7 @@
 // mode) and padding lanes (channel >= C) get 0.
 // dy: (N, OH, OW, Q) texels, x: (N, H, W, Q) texels (ACT none: unread; the host binds dy),
 // dx: (N, H, W, Q) vec4. Grid: x = texel within an input row (ix*Q + q), y = a band of
-// ROWS input rows, z = image. Several rows per invocation: on CPU drivers each workgroup
+// `rows` input rows, z = image. Several rows per invocation: on CPU drivers each workgroup
 // costs about as much as a few hundred texels, and a row is often shorter than a workgroup.
 // GLOBAL (the window is the whole input: global average pooling): every position lies in
 // the one window, dx = dy[n, 0, 0] / (H*W), no window arithmetic.
@@ -19,10 +19,8 @@ layout(constant_id = 2) const float ACT_ALPHA = 0.0;
 layout(std430, binding = 2) writeonly buffer DX { vec4 dx[]; };
 layout(binding = 0) uniform samplerBuffer DY;
 layout(binding = 1) uniform samplerBuffer X;
-layout(push_constant) uniform P {
-  int N, H, W, Q, OH, OW, C, ROWS;
-  int kh, kw, sh, sw, ph, pw;
-};
+#include "push/pool.h"
+EV_PUSH_BLOCK(pool)
 // first output index o with o*s - p + k - 1 >= i (its window reaches i), clamped at 0
 int first_out(int i, int k, int s, int p) {
   int num = i + p - k + 1;
@@ -30,7 +28,7 @@ int first_out(int i, int k, int s, int p) {
 }
 void main() {
   int n = int(gl_GlobalInvocationID.z), row = W * Q;
-  int iy0 = int(gl_GlobalInvocationID.y) * ROWS, iy1 = min(iy0 + ROWS, H);
+  int iy0 = int(gl_GlobalInvocationID.y) * rows, iy1 = min(iy0 + rows, H);
   float rq = 1.0 / float(Q), rk = 1.0 / float(kh * kw);
   for (int i = int(gl_GlobalInvocationID.x); i < row; i += int(gl_NumWorkGroups.x * gl_WorkGroupSize.x)) {
     int ix = int((float(i) + 0.5) * rq), q = i - ix * Q; // exact: i < 2^21 (checked by the host)

@@ -16,10 +16,8 @@ layout(constant_id = 0) const int KHC = 0;  // > 0: the window's size, loops unr
 layout(constant_id = 1) const int KWC = 0;  //      every window inside the input)
 layout(binding = 0) uniform samplerBuffer X;
 layout(std430, binding = 1) writeonly buffer Y { vec4 y[]; };
-layout(push_constant) uniform P {
-  int N, H, W, Q, OH, OW, C, unused;
-  int kh, kw, sh, sw, ph, pw;
-};
+#include "push/pool.h"
+EV_PUSH_BLOCK(pool)
 void main() {
   int oy = int(gl_GlobalInvocationID.y), n = int(gl_GlobalInvocationID.z), row = OW * Q;
   int y0 = oy * sh - ph, y1 = min(y0 + kh, H);

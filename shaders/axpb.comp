@@ -5,7 +5,8 @@ layout(local_size_x_id = 100) in;
 layout(constant_id = 0) const float A = 1.0;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform P { uint n; float b; };
+#include "push/basic.h"
+EV_PUSH_BLOCK(axpb)
 void main() {
   uint i = gl_GlobalInvocationID.x;
   if (i < n) y[i] = A * x[i] + b;

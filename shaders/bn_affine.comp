@@ -9,7 +9,8 @@ layout(constant_id = 1) const float ACT_ALPHA = 0.0;
 layout(binding = 0) uniform samplerBuffer X; // texel reads: an SSBO load costs several on CPU drivers
 layout(std430, binding = 1) readonly buffer S { vec4 save[]; };
 layout(std430, binding = 2) writeonly buffer Y { vec4 y[]; };
-layout(push_constant) uniform PC { uint P, Q; };
+#include "push/batchnorm.h"
+EV_PUSH_BLOCK(bn_affine)
 void main() {
   uint q = gl_GlobalInvocationID.x;
   if (q >= Q) return;

@@ -8,7 +8,8 @@ layout(std430, binding = 0) readonly buffer Part { vec4 part[]; };
 layout(std430, binding = 1) readonly buffer S { vec4 save[]; };
 layout(std430, binding = 2) writeonly buffer DG { vec4 dgamma[]; };
 layout(std430, binding = 3) writeonly buffer DB { vec4 dbeta[]; };
-layout(push_constant) uniform PC { uint P, Q, L, chunks; uint C; };
+#include "push/batchnorm.h"
+EV_PUSH_BLOCK(bn_bwd_combine)
 shared vec4 s_dy[gl_WorkGroupSize.x], s_dyx[gl_WorkGroupSize.x];
 void main() {
   uint q = gl_WorkGroupID.x, t = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;

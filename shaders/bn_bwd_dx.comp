@@ -10,7 +10,8 @@ layout(std430, binding = 2) readonly buffer S { vec4 save[]; };
 layout(std430, binding = 3) readonly buffer DG { vec4 dgamma[]; };
 layout(std430, binding = 4) readonly buffer DB { vec4 dbeta[]; };
 layout(std430, binding = 5) writeonly buffer DX { vec4 dx[]; };
-layout(push_constant) uniform PC { uint P, Q; float inv_p; };
+#include "push/batchnorm.h"
+EV_PUSH_BLOCK(bn_bwd_dx)
 void main() {
   uint q = gl_GlobalInvocationID.x;
   if (q >= Q) return;

@@ -7,7 +7,8 @@ layout(binding = 0) uniform samplerBuffer X;  // texel reads: an SSBO load costs
 layout(binding = 1) uniform samplerBuffer DY; // on CPU drivers
 layout(std430, binding = 2) readonly buffer S { vec4 save[]; };
 layout(std430, binding = 3) writeonly buffer Part { vec4 part[]; };
-layout(push_constant) uniform PC { uint P, Q, L, chunks; };
+#include "push/batchnorm.h"
+EV_PUSH_BLOCK(bn_reduce)
 void main() {
   uint total = chunks * Q, stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
   for (uint i = gl_GlobalInvocationID.x; i < total; i += stride) {

@@ -11,7 +11,8 @@ layout(std430, binding = 2) readonly buffer B { vec4 beta[]; };
 layout(std430, binding = 3) buffer RM { vec4 rmean[]; };
 layout(std430, binding = 4) buffer RV { vec4 rvar[]; };
 layout(std430, binding = 5) writeonly buffer S { vec4 save[]; };
-layout(push_constant) uniform PC { uint P, Q, L, chunks; float momentum, eps; uint C; };
+#include "push/batchnorm.h"
+EV_PUSH_BLOCK(bn_combine)
 shared float s_n[gl_WorkGroupSize.x];
 shared vec4 s_mean[gl_WorkGroupSize.x], s_m2[gl_WorkGroupSize.x];
 

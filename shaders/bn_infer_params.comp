@@ -8,7 +8,8 @@ layout(std430, binding = 1) readonly buffer B { vec4 beta[]; };
 layout(std430, binding = 2) readonly buffer RM { vec4 rmean[]; };
 layout(std430, binding = 3) readonly buffer RV { vec4 rvar[]; };
 layout(std430, binding = 4) writeonly buffer S { vec4 save[]; };
-layout(push_constant) uniform PC { uint Q, C; float eps; };
+#include "push/batchnorm.h"
+EV_PUSH_BLOCK(bn_infer_params)
 void main() {
   uint q = gl_GlobalInvocationID.x;
   if (q >= Q) return;

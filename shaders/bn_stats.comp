@@ -6,7 +6,8 @@
 layout(local_size_x_id = 100) in;
 layout(binding = 0) uniform samplerBuffer X; // texel reads: an SSBO load costs several on CPU drivers
 layout(std430, binding = 1) writeonly buffer Part { vec4 part[]; };
-layout(push_constant) uniform PC { uint P, Q, L, chunks; };
+#include "push/batchnorm.h"
+EV_PUSH_BLOCK(bn_reduce)
 void main() {
   uint total = chunks * Q, stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
   for (uint i = gl_GlobalInvocationID.x; i < total; i += stride) {

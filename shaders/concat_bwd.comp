@@ -16,7 +16,8 @@ layout(std430, binding = 0) readonly buffer DY { float dy[]; };
 layout(std430, binding = 0) readonly buffer DY4 { vec4 dy4[]; };  // the same buffer as vec4
 layout(std430, binding = 1) buffer DX { vec4 dx[]; };
 layout(std430, binding = 2) readonly buffer YMB { vec4 ym[]; };   // ACT none: unread
-layout(push_constant) uniform P { uint npix, qin, cin, off, c4out; };
+#include "push/eltwise.h"
+EV_PUSH_BLOCK(concat_bwd)
 void main() {
   uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x, total = npix * qin;
   for (uint i = gl_GlobalInvocationID.x; i < total; i += stride) {

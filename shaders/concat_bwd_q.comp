@@ -17,7 +17,8 @@ layout(binding = 0) uniform samplerBuffer DY;
 layout(binding = 1) uniform samplerBuffer YM;
 layout(binding = 2) uniform samplerBuffer DXT;
 layout(std430, binding = 3) writeonly buffer DX { vec4 dx[]; };
-layout(push_constant) uniform P { int npix, qin, qout, off4, cin; };
+#include "push/eltwise.h"
+EV_PUSH_BLOCK(concat_bwd_q)
 void main() {
   float rq = 1.0 / float(qin);
   for (int i = int(gl_GlobalInvocationID.x); i < npix * qin; i += int(gl_NumWorkGroups.x * gl_WorkGroupSize.x)) {

@@ -18,7 +18,8 @@ layout(std430, binding = 1) readonly buffer V1 { vec4 v1[]; };
 layout(std430, binding = 2) readonly buffer V2 { vec4 v2[]; };
 layout(std430, binding = 3) readonly buffer V3 { vec4 v3[]; };
 layout(std430, binding = 4) writeonly buffer Y { vec4 y[]; };
-layout(push_constant) uniform P { uint npix, qout, cout, unused; ivec4 off; ivec4 c4in; };
+#include "push/eltwise.h"
+EV_PUSH_BLOCK(concat_fwd)
 float fetch(int s, uint i) {
   if (s == 0) return x0[i];
   if (s == 1) return x1[i];

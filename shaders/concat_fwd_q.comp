@@ -8,7 +8,8 @@
 layout(local_size_x_id = 100) in;
 layout(binding = 0) uniform samplerBuffer X;
 layout(std430, binding = 1) writeonly buffer Y { vec4 y[]; };
-layout(push_constant) uniform P { int npix, qin, qout, off4; };
+#include "push/eltwise.h"
+EV_PUSH_BLOCK(concat_fwd_q)
 void main() {
   float rq = 1.0 / float(qin);
   for (int i = int(gl_GlobalInvocationID.x); i < npix * qin; i += int(gl_NumWorkGroups.x * gl_WorkGroupSize.x)) {

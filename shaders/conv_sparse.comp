@@ -31,11 +31,8 @@ layout(binding = 0) uniform samplerBuffer X;
 layout(binding = 1) uniform samplerBuffer T;
 layout(binding = 2) uniform samplerBuffer Bias;
 layout(std430, binding = 3) writeonly buffer Y { vec4 y[]; };
-layout(push_constant) uniform P {
-  int N, H, W, QI, HO, WO, CO, QO;
-  int sh, sw, ph, pw;
-  int NT; // texels in the taps buffer: a bad header cannot read past it
-};
+#include "push/conv.h"
+EV_PUSH_BLOCK(conv_sparse)
 
 void main() {
   int q = int(gl_WorkGroupID.z), L = int(gl_WorkGroupSize.x);

@@ -6,7 +6,8 @@
 layout(local_size_x_id = 100) in;
 layout(binding = 0) uniform samplerBuffer g;
 layout(std430, binding = 1) buffer DB { vec4 db[]; };
-layout(push_constant) uniform P { int pixels, cq, chans, accumulate; };
+#include "push/conv.h"
+EV_PUSH_BLOCK(wgrad_bias)
 shared vec4 red[gl_WorkGroupSize.x];
 void main() {
   int t = int(gl_LocalInvocationID.x), n = int(gl_WorkGroupSize.x), q = int(gl_WorkGroupID.x);

@@ -6,7 +6,8 @@
 layout(local_size_x_id = 100) in;
 layout(std430, binding = 0) readonly buffer PART { vec4 part[]; };
 layout(std430, binding = 1) buffer DW { vec4 dw[]; };
-layout(push_constant) uniform P { uint total4, splits, cq, cols, accumulate; };
+#include "push/conv.h"
+EV_PUSH_BLOCK(wgrad_reduce)
 void main() {
   uint e = gl_GlobalInvocationID.x;
   if (e >= total4) return;

@@ -7,7 +7,8 @@
 layout(local_size_x_id = 100) in;
 layout(binding = 0) uniform samplerBuffer W;
 layout(std430, binding = 1) writeonly buffer WT { vec4 wt[]; };
-layout(push_constant) uniform P { int O, I, T, O4T, I4T, ROW4; };
+#include "push/conv.h"
+EV_PUSH_BLOCK(conv_wtranspose)
 void main() {
   int idx = int(gl_GlobalInvocationID.x);
   if (idx >= I4T * T * O4T) return;

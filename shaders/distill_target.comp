@@ -6,7 +6,8 @@ layout(local_size_x_id = 100) in;
 layout(std430, binding = 0) readonly buffer M { float mask[]; };
 layout(std430, binding = 1) readonly buffer T { float teacher[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform P { uint n; float lambda; };
+#include "push/loss.h"
+EV_PUSH_BLOCK(distill_target)
 void main() {
   uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
   for (uint i = gl_GlobalInvocationID.x; i < n; i += stride)

@@ -8,7 +8,8 @@ layout(constant_id = 1) const int TN = 4;
 layout(binding = 0) uniform samplerBuffer A;
 layout(binding = 1) uniform samplerBuffer Bt;
 layout(std430, binding = 2) writeonly buffer CB { float C[]; };
-layout(push_constant) uniform P { int M, N, K; };
+#include "push/basic.h"
+EV_PUSH_BLOCK(gemm_small)
 void main() {
   int n0 = int(gl_GlobalInvocationID.x) * TN, m0 = int(gl_GlobalInvocationID.y) * TM;
   if (m0 >= M || n0 >= N) return;

@@ -8,10 +8,8 @@ layout(local_size_x_id = 100) in;
 layout(std430, binding = 0) readonly buffer DY { vec4 dy[]; };
 layout(std430, binding = 1) readonly buffer I { ivec4 idx[]; };
 layout(std430, binding = 2) writeonly buffer DX { vec4 dx[]; };
-layout(push_constant) uniform P {
-  int N, H, W, Q, OH, OW, C, unused;
-  int kh, kw, sh, sw, ph, pw;
-};
+#include "push/pool.h"
+EV_PUSH_BLOCK(pool)
 // first output index o with o*s - p + k - 1 >= i (its window reaches i), clamped at 0
 int first_out(int i, int k, int s, int p) {
   int num = i + p - k + 1;

@@ -21,10 +21,8 @@ layout(constant_id = 3) const float ACT_ALPHA = 0.0;
 layout(binding = 0) uniform samplerBuffer X;
 layout(binding = 1) uniform samplerBuffer DY;
 layout(std430, binding = 2) writeonly buffer DX { vec4 dx[]; };
-layout(push_constant) uniform P {
-  int N, H, W, Q, OH, OW, C, unused;
-  int kh, kw, sh, sw, ph, pw;
-};
+#include "push/pool.h"
+EV_PUSH_BLOCK(pool)
 void main() {
   int oy = int(gl_GlobalInvocationID.y), n = int(gl_GlobalInvocationID.z);
   int cols = (W + sw - 1) / sw, row = cols * Q;

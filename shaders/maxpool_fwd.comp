@@ -15,10 +15,8 @@ layout(constant_id = 2) const int KWC = 0;  //      window inside the input: flo
 layout(binding = 0) uniform samplerBuffer X;
 layout(std430, binding = 1) writeonly buffer Y { vec4 y[]; };
 layout(std430, binding = 2) writeonly buffer I { ivec4 idx[]; };
-layout(push_constant) uniform P {
-  int N, H, W, Q, OH, OW, C, unused;
-  int kh, kw, sh, sw, ph, pw;
-};
+#include "push/pool.h"
+EV_PUSH_BLOCK(pool)
 void main() {
   int oy = int(gl_GlobalInvocationID.y), n = int(gl_GlobalInvocationID.z), row = OW * Q;
   int y0 = oy * sh - ph, y1 = min(y0 + kh, H);

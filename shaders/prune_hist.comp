@@ -12,9 +12,8 @@ layout(local_size_x_id = 100) in;
 layout(std430, binding = 0) readonly buffer W { float w[]; };
 layout(std430, binding = 1) readonly buffer A { float anc[]; };
 layout(std430, binding = 2) buffer Hist { uint hist[]; };
-layout(push_constant) uniform P {
-  uint O, I, kh, kw, I4, layer, generation, seed_lo, seed_hi, flags, shift, pre, kfix, total;
-};
+#include "push/prune.h"
+EV_PUSH_BLOCK(prune_hist)
 shared uint local_hist[256];
 #include "prune_key.glsl"
 void main() {

@@ -9,9 +9,8 @@ layout(local_size_x_id = 100) in;
 layout(std430, binding = 0) readonly buffer W { float w[]; };
 layout(std430, binding = 1) readonly buffer A { float anc[]; };
 layout(std430, binding = 2) writeonly buffer C { float child[]; };
-layout(push_constant) uniform P {
-  uint O, I, kh, kw, I4, layer, generation, seed_lo, seed_hi, flags, kfix, efix, total, nall;
-};
+#include "push/prune.h"
+EV_PUSH_BLOCK(prune_mask)
 #include "prune_key.glsl"
 void main() {
   uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;

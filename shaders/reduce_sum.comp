@@ -5,7 +5,8 @@ layout(local_size_x_id = 100) in;
 layout(constant_id = 0) const uint ITEMS = 4;  // elements each invocation adds serially
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { float partial[]; };
-layout(push_constant) uniform P { uint n; };
+#include "push/basic.h"
+EV_PUSH_BLOCK(reduce_sum)
 shared float s[gl_WorkGroupSize.x];
 void main() {
   uint wg = gl_WorkGroupSize.x, t = gl_LocalInvocationID.x;

@@ -10,7 +10,8 @@ layout(local_size_x = 64) in;  // fixed: the summation order is part of the defi
 layout(std430, binding = 0) readonly buffer Pr { float pred[]; };
 layout(std430, binding = 1) readonly buffer Gt { float gt[]; };
 layout(std430, binding = 2) writeonly buffer Out { uint rec[]; };
-layout(push_constant) uniform Push { uint n_images, npix, p_stride, g_stride; };
+#include "push/sal_metrics.h"
+EV_PUSH_BLOCK(salmet_stats)
 
 shared uint hist[512];         // fg then bg
 shared float lo_s[64], hi_s[64];

@@ -10,7 +10,8 @@ layout(std430, binding = 0) buffer Wb { vec4 w[]; };
 layout(std430, binding = 1) readonly buffer G { vec4 g[]; };
 layout(std430, binding = 2) buffer B { vec4 buf[]; };
 layout(std430, binding = 3) readonly buffer M { vec4 mask[]; };
-layout(push_constant) uniform PC { uint n; float lr, momentum, wd; };
+#include "push/optim.h"
+EV_PUSH_BLOCK(sgd)
 
 void update(inout vec4 wv, vec4 gv, inout vec4 bv, bvec4 keep) {
   gv = mix(vec4(0.0), gv + wd * wv, keep);  // select: Inf/NaN gradients cannot leak into a removed synapse

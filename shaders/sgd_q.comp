@@ -11,7 +11,8 @@ layout(binding = 2) uniform samplerBuffer BT;
 layout(binding = 3) uniform samplerBuffer KT;
 layout(std430, binding = 4) writeonly buffer Wb { vec4 w[]; };
 layout(std430, binding = 5) writeonly buffer B { vec4 buf[]; };
-layout(push_constant) uniform PC { uint n; float lr, momentum, wd; };
+#include "push/optim.h"
+EV_PUSH_BLOCK(sgd)
 void main() {
   int nq = int(n / 4);
   for (int q = int(gl_GlobalInvocationID.x); q < nq; q += int(gl_NumWorkGroups.x * gl_WorkGroupSize.x)) {

@@ -11,7 +11,8 @@ layout(std430, binding = 1) readonly buffer T { float target[]; };
 layout(std430, binding = 2) readonly buffer Wt { float wt[]; };
 layout(std430, binding = 3) readonly buffer Part { float part[]; };
 layout(std430, binding = 4) writeonly buffer DZ { vec4 dz[]; };
-layout(push_constant) uniform PC { uint P, Q, C; };
+#include "push/loss.h"
+EV_PUSH_BLOCK(softmax_ce_bwd)
 
 int target_class(uint p) {
   return TARGET_KIND == 1 ? floatBitsToInt(target[p]) : (target[p] > 0.5 ? 1 : 0);

@@ -6,7 +6,8 @@
 layout(local_size_x_id = 100) in;
 layout(std430, binding = 0) buffer Part { float part[]; };
 layout(std430, binding = 1) writeonly buffer Loss { float loss[]; };
-layout(push_constant) uniform PC { uint chunks; };
+#include "push/loss.h"
+EV_PUSH_BLOCK(softmax_ce_combine)
 shared vec2 s_acc[gl_WorkGroupSize.x];
 void main() {
   uint t = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;

@@ -16,7 +16,8 @@ layout(std430, binding = 1) readonly buffer T { float target[]; };
 layout(std430, binding = 2) readonly buffer Wt { float wt[]; };
 layout(std430, binding = 3) writeonly buffer Pr { float prob[]; };
 layout(std430, binding = 4) writeonly buffer Part { float part[]; };
-layout(push_constant) uniform PC { uint P, Q, C, L, chunks; };
+#include "push/loss.h"
+EV_PUSH_BLOCK(softmax_ce_fwd)
 
 int target_class(uint p) {
   return TARGET_KIND == 1 ? floatBitsToInt(target[p]) : (target[p] > 0.5 ? 1 : 0);

@@ -9,7 +9,8 @@ layout(local_size_x_id = 100) in;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer M { float m[]; };
 layout(std430, binding = 2) writeonly buffer Part { uint part[]; };
-layout(push_constant) uniform P { uint n, i4, ireal, has_mask; };
+#include "push/synth.h"
+EV_PUSH_BLOCK(synth_absmax)
 shared uint best;
 void main() {
   if (gl_LocalInvocationID.x == 0) best = 0u;

@@ -6,7 +6,8 @@
 layout(local_size_x_id = 100) in;
 layout(std430, binding = 0) readonly buffer Part { uint part[]; };
 layout(std430, binding = 1) writeonly buffer Z { float z[]; };
-layout(push_constant) uniform P { uint groups, slot; };
+#include "push/synth.h"
+EV_PUSH_BLOCK(synth_absmax_final)
 shared uint best;
 void main() {
   uint t = gl_LocalInvocationID.x, acc = 0u;

@@ -7,7 +7,8 @@ layout(local_size_x_id = 100) in;
 layout(constant_id = 0) const uint MODE = 0;
 layout(std430, binding = 0) readonly buffer M { float mask[]; };
 layout(std430, binding = 1) buffer Cnt { uint counts[]; };
-layout(push_constant) uniform P { uint O, I, kh, kw, I4; };
+#include "push/synth.h"
+EV_PUSH_BLOCK(synth_count)
 shared uint total;
 void main() {
   uint t = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x, khw = kh * kw;

@@ -9,7 +9,8 @@ layout(local_size_x = 64) in;  // fixed: the tree is part of the definition
 layout(std430, binding = 0) readonly buffer W { float w[]; };
 layout(std430, binding = 1) readonly buffer M { float m[]; };
 layout(std430, binding = 2) writeonly buffer S { float sums[]; };
-layout(push_constant) uniform P { uint O, I, kh, kw, I4, transposed, has_mask; };
+#include "push/synth.h"
+EV_PUSH_BLOCK(synth_filter_sum)
 shared float part[64];
 void main() {
   uint t = gl_LocalInvocationID.x, khw = kh * kw;

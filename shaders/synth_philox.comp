@@ -4,7 +4,8 @@
 #include "philox.glsl"
 layout(local_size_x_id = 100) in;
 layout(std430, binding = 0) writeonly buffer Out { uvec4 words[]; };
-layout(push_constant) uniform P { uvec4 ctr; uvec2 key; uint n; };
+#include "push/synth.h"
+EV_PUSH_BLOCK(synth_philox)
 void main() {
   uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
   for (uint j = gl_GlobalInvocationID.x; j < n; j += stride)

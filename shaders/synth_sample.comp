@@ -13,10 +13,8 @@ layout(std430, binding = 1) readonly buffer A { float anc[]; };
 layout(std430, binding = 2) readonly buffer Z { float z[]; };
 layout(std430, binding = 3) readonly buffer S { float sums[]; };
 layout(std430, binding = 4) writeonly buffer C { float child[]; };
-layout(push_constant) uniform P {
-  uint O, I, kh, kw, I4, layer, generation, offspring, seed_lo, seed_hi, kbits, flags, slot;
-  uint nquads, npad, total, sbits;
-};
+#include "push/synth.h"
+EV_PUSH_BLOCK(synth_sample)
 void main() {
   bool has_mask = (flags & 1u) != 0u, by_filter = (flags & 2u) != 0u, transposed = (flags & 4u) != 0u;
   bool budget = (flags & 8u) != 0u;  // the budget rule: kbits = 1/T, sbits = shift (synth.h)

@@ -4,7 +4,8 @@
 layout(local_size_x_id = 100) in;
 layout(binding = 0) uniform samplerBuffer x;
 layout(std430, binding = 1) writeonly buffer Y { vec4 y[]; };
-layout(push_constant) uniform P { uint n4; };
+#include "push/eltwise.h"
+EV_PUSH_BLOCK(flat)
 void main() {
   uint i = gl_GlobalInvocationID.x;
   if (i < n4) y[i] = texelFetch(x, int(i));

@@ -10,7 +10,8 @@
 layout(local_size_x_id = 100) in;
 layout(binding = 0) uniform samplerBuffer DY; // texel reads: an SSBO load costs several on CPU drivers
 layout(std430, binding = 1) writeonly buffer DX { vec4 dx[]; };
-layout(push_constant) uniform P { int N, H, W, Q, OH, OW; float scale_h, scale_w; };
+#include "push/upsample.h"
+EV_PUSH_BLOCK(upsample)
 // weight with which output o reads input i along one axis (0 if it does not)
 float weight(int o, int i, float scale, int size) {
   precise float src = max(scale * (float(o) + 0.5) - 0.5, 0.0);

@@ -7,7 +7,8 @@
 layout(local_size_x_id = 100) in;
 layout(binding = 0) uniform samplerBuffer X; // texel reads: an SSBO load costs several on CPU drivers
 layout(std430, binding = 1) writeonly buffer Y { vec4 y[]; };
-layout(push_constant) uniform P { int N, H, W, Q, OH, OW; float scale_h, scale_w; };
+#include "push/upsample.h"
+EV_PUSH_BLOCK(upsample)
 // source index and weight of the second tap; `precise` keeps the rounding PyTorch has (no fma)
 void taps(int o, float scale, int size, out int i0, out int i1, out float l1) {
   precise float src = max(scale * (float(o) + 0.5) - 0.5, 0.0);

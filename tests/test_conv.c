@@ -57,24 +57,25 @@ static const conv_case k_deconv[] = {
 
 /* kernel variants: EVONET_CONV_VARIANT, and the test hooks EVONET_CONV_CN (per-lane rows),
  * EVONET_CONV_SWAP (orientation), EVONET_CONV_HA (shuffled blocks of 8 rows) and
- * EVONET_CONV_UNROLL (0: keep the tap and texel loops of narrow layers) of the cpu kernel and
- * EVONET_CONV_GRIDX (x workgroups cap), EVONET_CONV_GPU_TILE (the gpu kernel's TM,TN,LX,LY);
+ * EVONET_CONV_UNROLL (0: keep the tap and texel loops of narrow layers) of the shuffle kernel
+ * and EVONET_CONV_GRIDX (x workgroups cap), EVONET_CONV_GPU_TILE (the shared kernel's
+ * TM,TN,LX,LY); two rows use the variants' old names (cpu = shuffle, gpu = shared);
  * "" leaves the choice to the host */
 typedef struct { const char *name, *variant, *cn, *swap, *gridx, *ha, *unroll, *tile; } variant;
 static const variant k_variants[] = {
-    {"cpu", "cpu", "", "", "", "", "", ""},
-    {"cpu2", "cpu", "2", "0", "1", "", "", ""}, /* gridx 1: every m-tile wraps from x into y */
-    {"cpu4s", "cpu", "4", "1", "", "1", "0", ""},
-    {"h2", "cpu", "4", "0", "", "2", "0", ""},
-    {"h3s", "cpu", "4", "1", "2", "3", "", ""},
-    {"h4", "cpu", "4", "0", "", "4", "", ""},
-    {"gpu", "gpu", "", "", "1", "", "", ""},
-    {"gpu 8x4 on 16x8", "gpu", "", "", "", "", "", "8,4,16,8"}, /* tall blocks, flat workgroup */
+    {"shuffle", "shuffle", "", "", "", "", "", ""},
+    {"shuffle2", "shuffle", "2", "0", "1", "", "", ""}, /* gridx 1: every m-tile wraps from x into y */
+    {"shuffle4s", "shuffle", "4", "1", "", "1", "0", ""},
+    {"shuffle h2", "shuffle", "4", "0", "", "2", "0", ""},
+    {"shuffle h3s", "shuffle", "4", "1", "2", "3", "", ""},
+    {"shuffle h4", "cpu", "4", "0", "", "4", "", ""}, /* "cpu": the old name of shuffle */
+    {"shared", "shared", "", "", "1", "", "", ""},
+    {"shared 8x4 on 16x8", "gpu", "", "", "", "", "", "8,4,16,8"}, /* tall blocks, flat workgroup; "gpu": the old name */
 };
 #define N_VARIANTS (sizeof k_variants / sizeof k_variants[0])
 
-/* EVONET_TEST_CONV_VARIANTS=gpu runs only the variants whose name starts so: on a GPU the
- * cpu kernel's many specialisations take minutes to compile the first time. */
+/* EVONET_TEST_CONV_VARIANTS=shared runs only the variants whose name starts so: on a GPU the
+ * shuffle kernel's many specialisations take minutes to compile the first time. */
 static int variant_skipped(const variant *v) {
   const char *only = getenv("EVONET_TEST_CONV_VARIANTS");
   return only && *only && strncmp(v->name, only, strlen(only)) != 0;

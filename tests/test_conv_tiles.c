@@ -208,20 +208,20 @@ static void test_use_cpu_kernel(void **state) {
   ev_tuning tu;
   tuning_of("", &tu);
   ev_caps c8 = cpu_caps(8), c4 = cpu_caps(4), c128 = cpu_caps(128), g32 = gpu_caps(32, 1024, 49152);
-  assert_true(ev_conv_use_cpu_kernel(&c8, &tu, 8, 128));
-  assert_false(ev_conv_use_cpu_kernel(&c4, &tu, 8, 128));
-  assert_true(ev_conv_use_cpu_kernel(&c4, &tu, 1, 64));
-  assert_true(ev_conv_use_cpu_kernel(&c128, &tu, 8, 128));
-  assert_false(ev_conv_use_cpu_kernel(&c128, &tu, 1, 64));
-  assert_false(ev_conv_use_cpu_kernel(&g32, &tu, 8, 128));
+  assert_true(ev_conv_use_shuffle_kernel(&c8, &tu, 8, 128));
+  assert_false(ev_conv_use_shuffle_kernel(&c4, &tu, 8, 128));
+  assert_true(ev_conv_use_shuffle_kernel(&c4, &tu, 1, 64));
+  assert_true(ev_conv_use_shuffle_kernel(&c128, &tu, 8, 128));
+  assert_false(ev_conv_use_shuffle_kernel(&c128, &tu, 1, 64));
+  assert_false(ev_conv_use_shuffle_kernel(&g32, &tu, 8, 128));
   tuning_of("EVONET_CONV_VARIANT=cpu", &tu);
-  assert_true(ev_conv_use_cpu_kernel(&g32, &tu, 8, 128));
+  assert_true(ev_conv_use_shuffle_kernel(&g32, &tu, 8, 128));
   g32.subgroup_ops = VK_SUBGROUP_FEATURE_BASIC_BIT; /* no shuffle: not able */
-  assert_false(ev_conv_use_cpu_kernel(&g32, &tu, 8, 128));
+  assert_false(ev_conv_use_shuffle_kernel(&g32, &tu, 8, 128));
   tuning_of("EVONET_CONV_VARIANT=gpu", &tu);
-  assert_false(ev_conv_use_cpu_kernel(&c8, &tu, 8, 128));
+  assert_false(ev_conv_use_shuffle_kernel(&c8, &tu, 8, 128));
   tuning_of("EVONET_CONV_VARIANT=other", &tu); /* not cpu|gpu: the device's choice */
-  assert_true(ev_conv_use_cpu_kernel(&c8, &tu, 8, 128));
+  assert_true(ev_conv_use_shuffle_kernel(&c8, &tu, 8, 128));
 }
 
 /* The table's parsers keep the readings the variables had where they were read. */

@@ -1,7 +1,7 @@
 /* Weight and bias gradients of conv2d and transposed conv2d (evonet/ops/conv_wgrad.h):
  *  - the C reference against finite differences (in double) of a forward loss computed by
  *    forward loops written here, independently of the gradient's formula;
- *  - both GPU kernel variants (EVONET_CONV_VARIANT=cpu|gpu; the cpu one also forced into
+ *  - both GPU kernel variants (EVONET_CONV_VARIANT=shuffle|shared; the shuffle one also forced into
  *    each of its lane mappings, EVONET_WGRAD_MODE, with 1 to 8 shuffled quads,
  *    EVONET_WGRAD_NS), with and without split-K,
  *    accumulate 0/1, with and without dbias, against the C reference on odd shapes:
@@ -165,12 +165,14 @@ static void test_reference_finite_differences(void **state) {
 }
 
 /* ---------------- GPU vs reference ---------------- */
-/* kernel configurations: EVONET_CONV_VARIANT, EVONET_WGRAD_MODE (cpu lane mapping: 0 per-tap
+/* kernel configurations: EVONET_CONV_VARIANT, EVONET_WGRAD_MODE (shuffle lane mapping: 0 per-tap
  * C quads, 1 per-tap R quads, 2 flattened (tap, C quad) list), EVONET_WGRAD_NS ("" = host) */
 typedef struct { const char *name, *variant, *mode, *ns; } wvariant;
 static const wvariant k_wvariants[] = {
-    {"cpu", "cpu", "", ""},       {"gpu", "gpu", "", ""},       {"cpu flat ns4", "cpu", "2", "4"},
-    {"cpu R ns3", "cpu", "1", "3"}, {"cpu C ns8", "cpu", "0", "8"}, {"cpu flat ns1", "cpu", "2", "1"},
+    /* two rows use the old names of the variants (cpu = shuffle, gpu = shared), still accepted */
+    {"shuffle", "shuffle", "", ""},           {"shared", "gpu", "", ""},
+    {"shuffle flat ns4", "shuffle", "2", "4"}, {"shuffle R ns3", "shuffle", "1", "3"},
+    {"shuffle C ns8", "shuffle", "0", "8"},    {"shuffle flat ns1", "cpu", "2", "1"},
 };
 #define N_WVARIANTS (int)(sizeof k_wvariants / sizeof k_wvariants[0])
 
@@ -344,7 +346,7 @@ static void test_default_split(void **state) {
   uint64_t wsb = ev_conv_wgrad_workspace_bytes(ev_gpu_tuning(g), &c.d, c.n, c.h, c.w);
   assert_true(wsb > 0);
   for (int variant = 0; variant < 2; variant++) {
-    tu_tune("EVONET_CONV_VARIANT", variant ? "gpu" : "cpu");
+    tu_tune("EVONET_CONV_VARIANT", variant ? "shared" : "shuffle");
     ev_buf dw, db, ws;
     TU_OK(ev_buf_alloc(g, nw * 4, &dw));
     TU_OK(ev_buf_alloc(g, nb * 4, &db));

@@ -1,9 +1,10 @@
 /* Activations (none, relu, leaky_relu, tanh), add, add-into, concat and its gradient split
  * (also fused with each activation's backward): GPU vs the double reference on odd shapes
- * (tolerance 1e-6: exact ops, or tanh's few ulps), padding channels zero, finite-difference
+ * through the op-test harness (tests/optest.h: fresh random inputs, poisoned outputs,
+ * tolerance 1e-6: exact ops, or tanh's few ulps), padding channels zero, finite-difference
  * checks of every backward on tiny shapes, and clear errors for bad shapes or activations. */
 #include "evonet/ops/eltwise.h"
-#include "trainops_util.h"
+#include "optest.h"
 
 enum { N = 3, H = 7, W = 5, C = 13 };
 
@@ -13,197 +14,180 @@ static const ev_act k_acts[4] = {{EV_ACT_RELU, 0.0f}, {EV_ACT_LEAKY_RELU, 0.2f},
 
 /* An activation's output: its forward of uniform values in [-1, 1), about a tenth of them
  * exact zeros (which must count as "not positive"), padding channels zero. */
-static float *rand_act_out(uint64_t *seed, const ev_act *a, int n, int h, int w, int c) {
-  float *y = to_rand_act(seed, n, h, w, c, -1, 1);
-  uint64_t nf = ev_tensor_floats(n, h, w, c);
+static void act_out(const ev_act *a, float *y, uint64_t nf) {
   for (uint64_t i = 0; i < nf; i++) y[i] = fabsf(y[i]) < 0.1f ? 0.0f : (float)ev_act_fwd_ref(a, y[i]);
-  return y;
 }
 
-static void run_act(const ev_act *act) {
-  ev_gpu *g = tu_gpu();
-  uint64_t seed = tu_seed() ^ (1 + 77 * (uint64_t)act->kind);
-  uint64_t nf = ev_tensor_floats(N, H, W, C), npix = (uint64_t)N * H * W;
-  float *x = to_rand_act(&seed, N, H, W, C, -1, 1), *dy = to_rand_act(&seed, N, H, W, C, -1, 1);
-  ev_tensor tx = to_tensor(x, N, H, W, C), ty = to_tensor(NULL, N, H, W, C);
-  ev_tensor tdy = to_tensor(dy, N, H, W, C), tdx = to_tensor(NULL, N, H, W, C);
-  ev_tensor tin = to_tensor(x, N, H, W, C); /* in-place copy */
-  ev_stream *s;
-  TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_act_forward(s, act, &tx, &ty));
-  TU_OK(ev_act_backward(s, act, &ty, &tdy, &tdx));
-  TU_OK(ev_act_forward(s, act, &tin, &tin));
-  TU_OK(ev_stream_submit(s));
-  /* the backward's reference from the GPU's y (tanh: its y differs from the double one by
-   * a few ulps, which would show in 1 - y*y) */
-  float *y = to_download(&ty), *dx = to_download(&tdx), *yin = to_download(&tin);
-  double *xd = to_double(x, nf), *dyd = to_double(dy, nf), *yr = malloc(nf * 8), *dxr = malloc(nf * 8);
-  double *yg = to_double(y, nf);
-  ev_act_forward_ref(act, xd, yr, nf);
-  ev_act_backward_ref(act, yg, dyd, dxr, nf);
-  char what[64];
-  const char *name = ev_act_name(act->kind);
-  snprintf(what, sizeof what, "%s forward", name);
-  to_check(what, y, yr, nf, 1e-6);
-  to_check_padding(what, y, npix, C);
-  snprintf(what, sizeof what, "%s forward in place", name);
-  to_check(what, yin, yr, nf, 1e-6);
-  snprintf(what, sizeof what, "%s backward", name);
-  to_check(what, dx, dxr, nf, 1e-6);
-  to_check_padding(what, dx, npix, C);
-  /* dx in place over dy */
-  TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_act_backward(s, act, &ty, &tdy, &tdy));
-  TU_OK(ev_stream_submit(s));
-  float *dx2 = to_download(&tdy);
-  snprintf(what, sizeof what, "%s backward in place", name);
-  to_check(what, dx2, dxr, nf, 1e-6);
-  free(yg);
-  free(x), free(dy), free(xd), free(dyd), free(yr), free(dxr), free(y), free(dx), free(yin), free(dx2);
-  ev_tensor_free(g, &tx), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdx);
-  ev_tensor_free(g, &tin);
-  tu_gpu_assert_clean();
+/* ---- activations: y = f(x) (also in place), dx = f'(.) dy from y (also over dy) ---- */
+static ev_status act_fwd_gpu(ev_stream *s, ot_run *r) { return ev_act_forward(s, r->arg, &r->in[0], &r->out[0]); }
+static void act_fwd_ref(ot_run *r) { ev_act_forward_ref(r->arg, r->in_d[0], r->ref[0], ot_floats(r->shape)); }
+static const ot_op k_act_fwd = {"act forward", 1, 1, .gpu = act_fwd_gpu, .ref = act_fwd_ref, .tol = 1e-6};
+static const ot_op k_act_fwd_inplace = {"act forward in place", 1, 1, .inplace = 1, .gpu = act_fwd_gpu,
+                                        .ref = act_fwd_ref, .tol = 1e-6};
+
+/* inputs (dy, y): y an output of the activation; dx may be dy (in place) */
+static void act_bwd_prepare(ot_run *r) { act_out(r->arg, r->in_host[1], ot_floats(r->shape)); }
+static ev_status act_bwd_gpu(ev_stream *s, ot_run *r) {
+  return ev_act_backward(s, r->arg, &r->in[1], &r->in[0], &r->out[0]);
 }
+static void act_bwd_ref(ot_run *r) {
+  ev_act_backward_ref(r->arg, r->in_d[1], r->in_d[0], r->ref[0], ot_floats(r->shape));
+}
+static const ot_op k_act_bwd = {"act backward", 2, 1, .prepare = act_bwd_prepare, .gpu = act_bwd_gpu,
+                                .ref = act_bwd_ref, .tol = 1e-6};
+static const ot_op k_act_bwd_inplace = {"act backward in place", 2, 1, .prepare = act_bwd_prepare, .inplace = 1,
+                                        .gpu = act_bwd_gpu, .ref = act_bwd_ref, .tol = 1e-6};
 
 static void test_act(void **state) {
-  for (int a = 0; a < 4; a++) run_act(&k_acts[a]);
-  run_act(&(ev_act){EV_ACT_LEAKY_RELU, 3.0f}); /* a slope > 1 keeps the sign too */
+  static const ev_act leaky3 = {EV_ACT_LEAKY_RELU, 3.0f}; /* a slope > 1 keeps the sign too */
+  const ot_op *ops[4] = {&k_act_fwd, &k_act_fwd_inplace, &k_act_bwd, &k_act_bwd_inplace};
+  for (int a = 0; a < 5; a++)
+    for (int o = 0; o < 4; o++) {
+      const ev_act *act = a < 4 ? &k_acts[a] : &leaky3;
+      ot_check_row(&(ot_row){ops[o], act, {N, H, W, C}, a < 4 ? ev_act_name(act->kind) : "leaky_relu 3"});
+    }
 }
 
-static void test_add(void **state) {
-  ev_gpu *g = tu_gpu();
-  uint64_t seed = tu_seed() ^ 2;
-  uint64_t nf = ev_tensor_floats(N, H, W, C);
-  float *a = to_rand_act(&seed, N, H, W, C, -1, 1), *b = to_rand_act(&seed, N, H, W, C, -1, 1);
-  ev_tensor ta = to_tensor(a, N, H, W, C), tb = to_tensor(b, N, H, W, C), to = to_tensor(NULL, N, H, W, C);
-  ev_stream *s;
-  TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_add(s, &ta, &tb, &to));
-  TU_OK(ev_add_into(s, &ta, &tb)); /* a := a + b, after the add read a (a barrier) */
-  TU_OK(ev_add_into(s, &ta, &tb)); /* a := a + 2b */
-  TU_OK(ev_stream_submit(s));
-  double *ad = to_double(a, nf), *bd = to_double(b, nf), *r = malloc(nf * 8), *r2 = malloc(nf * 8);
-  ev_add_ref(ad, bd, r, nf);
-  ev_add_ref(r, bd, r2, nf);
-  float *o = to_download(&to), *a2 = to_download(&ta);
-  to_check("add", o, r, nf, 1e-6);
-  to_check("add_into twice", a2, r2, nf, 1e-6);
-  to_check_padding("add", o, (uint64_t)N * H * W, C);
-  free(a), free(b), free(ad), free(bd), free(r), free(r2), free(o), free(a2);
-  ev_tensor_free(g, &ta), ev_tensor_free(g, &tb), ev_tensor_free(g, &to);
-  tu_gpu_assert_clean();
+/* ---- add and add-into: inputs (b, a); out 0 = a + b, then a += b twice in the same stream
+ * (the add-into after the add read a: a barrier) ---- */
+static ev_status add_gpu(ev_stream *s, ot_run *r) {
+  EV_TRY(ev_add(s, &r->in[1], &r->in[0], &r->out[0]));
+  EV_TRY(ev_add_into(s, &r->in[1], &r->in[0]));
+  return ev_add_into(s, &r->in[1], &r->in[0]);
+}
+static void add_ref(ot_run *r) {
+  uint64_t nf = ot_floats(r->shape);
+  ev_add_ref(r->in_d[1], r->in_d[0], r->ref[0], nf);
+  ev_add_ref(r->ref[0], r->in_d[0], r->ref[1], nf);
+}
+static const ot_op k_add = {"add, add_into twice", 2, 2, .inplace = 2, .gpu = add_gpu, .ref = add_ref, .tol = 1e-6};
+
+static void test_add(void **state) { ot_check_row(&(ot_row){&k_add, NULL, {N, H, W, C}, NULL}); }
+
+/* ---- mul: out = a * b (also over a); its gradient da = dy * b, db = dy * a ---- */
+static ev_status mul_gpu(ev_stream *s, ot_run *r) { return ev_mul(s, &r->in[0], &r->in[1], &r->out[0]); }
+static void mul_ref(ot_run *r) { ev_mul_ref(r->in_d[0], r->in_d[1], r->ref[0], ot_floats(r->shape)); }
+static ev_status mul_bwd_gpu(ev_stream *s, ot_run *r) {
+  return ev_mul_backward(s, &r->in[0], &r->in[1], &r->in[2], &r->out[0], &r->out[1]);
+}
+static void mul_bwd_ref(ot_run *r) {
+  ev_mul_backward_ref(r->in_d[0], r->in_d[1], r->in_d[2], r->ref[0], r->ref[1], ot_floats(r->shape));
+}
+static const ot_op k_mul = {"mul", 2, 1, .gpu = mul_gpu, .ref = mul_ref, .tol = 1e-6};
+static const ot_op k_mul_inplace = {"mul in place", 2, 1, .inplace = 1, .gpu = mul_gpu, .ref = mul_ref, .tol = 1e-6};
+static const ot_op k_mul_bwd = {"mul backward", 3, 2, .gpu = mul_bwd_gpu, .ref = mul_bwd_ref, .tol = 1e-6};
+
+static void test_mul(void **state) {
+  const ot_row rows[] = {{&k_mul, NULL, {N, H, W, C}, NULL},         {&k_mul_inplace, NULL, {N, H, W, C}, NULL},
+                         {&k_mul_bwd, NULL, {N, H, W, C}, NULL},     {&k_mul, NULL, {1, 1, 1, 1}, NULL},
+                         {&k_mul_bwd, NULL, {2, 9, 4, 6}, NULL}};
+  OT_CHECK_TABLE(rows);
 }
 
-/* Concatenation of k inputs with channel counts c[]: forward, overwrite and accumulate split,
- * and the split fused with the ReLU backward of some inputs. */
-static void run_concat(const int *c, int k) {
-  ev_gpu *g = tu_gpu();
-  uint64_t seed = tu_seed() ^ (uint64_t)(k * 977 + c[0]);
-  uint64_t npix = (uint64_t)N * H * W;
+/* ---- concat of k inputs with channel counts c[]: forward, the split (overwrite and
+ * accumulate) and the split fused with the activation backward of the inputs (input i an
+ * output of k_acts[(i + k + acc) % 4], input 1 plain by a NULL y) ---- */
+typedef struct { int k, c[4], acc; } concat_arg;
+
+static void concat_label(const concat_arg *a, char *buf, size_t n) {
+  int o = snprintf(buf, n, "k=%d C=", a->k);
+  for (int i = 0; i < a->k; i++) o += snprintf(buf + o, n - o, i ? "+%d" : "%d", a->c[i]);
+}
+static int concat_cout(const concat_arg *a) {
   int cout = 0;
-  for (int i = 0; i < k; i++) cout += c[i];
-  float *x[4], *d0[4];
-  double *xd[4], *dxr[4];
-  ev_tensor tx[4], tdx[4];
-  ev_tensor *px[4], *pdx[4];
-  for (int i = 0; i < k; i++) {
-    uint64_t nf = ev_tensor_floats(N, H, W, c[i]);
-    x[i] = to_rand_act(&seed, N, H, W, c[i], -1, 1);
-    d0[i] = to_rand_act(&seed, N, H, W, c[i], -1, 1); /* existing gradient for accumulate */
-    xd[i] = to_double(x[i], nf);
-    dxr[i] = to_double(d0[i], nf);
-    tx[i] = to_tensor(x[i], N, H, W, c[i]);
-    tdx[i] = to_tensor(d0[i], N, H, W, c[i]);
-    px[i] = &tx[i], pdx[i] = &tdx[i];
-  }
-  uint64_t nfo = ev_tensor_floats(N, H, W, cout);
-  float *dy = to_rand_act(&seed, N, H, W, cout, -1, 1);
-  ev_tensor ty = to_tensor(NULL, N, H, W, cout), tdy = to_tensor(dy, N, H, W, cout);
-  ev_stream *s;
-  TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_concat_forward(s, px, k, &ty));
-  TU_OK(ev_concat_backward(s, &tdy, pdx, k, 1));
-  TU_OK(ev_stream_submit(s));
-  double *yr = malloc(nfo * 8), *dyd = to_double(dy, nfo);
-  ev_concat_forward_ref((const double *const *)xd, c, k, npix, yr);
-  ev_concat_backward_ref(dyd, c, k, npix, dxr, 1);
-  float *y = to_download(&ty);
-  char what[64];
-  snprintf(what, sizeof what, "concat forward (k=%d, C=%d)", k, cout);
-  to_check(what, y, yr, nfo, 1e-6);
-  to_check_padding(what, y, npix, cout);
-  for (int i = 0; i < k; i++) {
-    float *dx = to_download(&tdx[i]);
-    snprintf(what, sizeof what, "concat backward accumulate, input %d", i);
-    to_check(what, dx, dxr[i], ev_tensor_floats(N, H, W, c[i]), 1e-6);
-    to_check_padding(what, dx, npix, c[i]);
-    free(dx);
-    tu_poison(&tdx[i].buf); /* overwrite mode must write every element */
-  }
-  TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_concat_backward(s, &tdy, pdx, k, 0));
-  TU_OK(ev_stream_submit(s));
-  ev_concat_backward_ref(dyd, c, k, npix, dxr, 0);
-  for (int i = 0; i < k; i++) {
-    float *dx = to_download(&tdx[i]);
-    snprintf(what, sizeof what, "concat backward, input %d", i);
-    to_check(what, dx, dxr[i], ev_tensor_floats(N, H, W, c[i]), 1e-6);
-    to_check_padding(what, dx, npix, c[i]);
-    free(dx);
-  }
-  /* fused activation backward: inputs are outputs of relu, leaky_relu, tanh or none in turn
-   * (starting from a different kind per call), one more input plain by a NULL y; accumulate
-   * onto d0 (the backward applies to the new part only), then overwrite */
-  float *ym[4];
-  ev_tensor tym[4], *pym[4];
-  ev_act acts[4];
-  for (int acc = 1; acc >= 0; acc--) {
-    for (int i = 0; i < k; i++) {
-      uint64_t nf = ev_tensor_floats(N, H, W, c[i]);
-      acts[i] = k_acts[(i + k + acc) % 4];
-      pym[i] = NULL;
-      if (i != 1) {
-        ym[i] = rand_act_out(&seed, &acts[i], N, H, W, c[i]);
-        tym[i] = to_tensor(ym[i], N, H, W, c[i]);
-        pym[i] = &tym[i];
-      }
-      if (acc) TU_OK(ev_buf_upload(g, &tdx[i].buf, 0, d0[i], nf * 4));
-      else tu_poison(&tdx[i].buf);
-    }
-    TU_OK(ev_stream_begin(g, &s));
-    TU_OK(ev_concat_backward_act(s, &tdy, pdx, pym, acts, k, acc));
-    TU_OK(ev_stream_submit(s));
-    ev_concat_backward_ref(dyd, c, k, npix, dxr, 0);
-    for (int i = 0; i < k; i++) {
-      uint64_t nf = ev_tensor_floats(N, H, W, c[i]);
-      for (uint64_t j = 0; j < nf; j++) {
-        double v = pym[i] ? ev_act_bwd_ref(&acts[i], ym[i][j], dxr[i][j]) : dxr[i][j];
-        dxr[i][j] = acc ? (double)((float)v + d0[i][j]) : v;
-      }
-      float *dx = to_download(&tdx[i]);
-      snprintf(what, sizeof what, "concat backward+%s%s, input %d", pym[i] ? ev_act_name(acts[i].kind) : "plain",
-               acc ? " accumulate" : "", i);
-      to_check(what, dx, dxr[i], nf, 1e-6);
-      to_check_padding(what, dx, npix, c[i]);
-      free(dx);
-      if (pym[i]) free(ym[i]), ev_tensor_free(g, &tym[i]);
-    }
-  }
-  for (int i = 0; i < k; i++) {
-    free(x[i]), free(d0[i]), free(xd[i]), free(dxr[i]);
-    ev_tensor_free(g, &tx[i]), ev_tensor_free(g, &tdx[i]);
-  }
-  free(dy), free(yr), free(dyd), free(y);
-  ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy);
-  tu_gpu_assert_clean();
+  for (int i = 0; i < a->k; i++) cout += a->c[i];
+  return cout;
 }
+static uint64_t npix_of(ot_shape s) { return (uint64_t)s.n * s.h * s.w; }
+
+/* forward: inputs x_i, output y */
+static void concat_fwd_shapes(const void *v, ot_shape s, ot_shape *in, ot_shape *out) {
+  const concat_arg *a = v;
+  for (int i = 0; i < a->k; i++) in[i].c = a->c[i];
+  out[0].c = concat_cout(a);
+}
+static ev_status concat_fwd_gpu(ev_stream *s, ot_run *r) {
+  const concat_arg *a = r->arg;
+  ev_tensor *xs[4] = {&r->in[0], &r->in[1], &r->in[2], &r->in[3]};
+  return ev_concat_forward(s, xs, a->k, &r->out[0]);
+}
+static void concat_fwd_ref(ot_run *r) {
+  const concat_arg *a = r->arg;
+  ev_concat_forward_ref((const double *const *)r->in_d, a->c, a->k, npix_of(r->shape), r->ref[0]);
+}
+
+/* split: input dy (then, fused, the activation outputs y_i), outputs dx_i */
+static void concat_bwd_shapes(const void *v, ot_shape s, ot_shape *in, ot_shape *out) {
+  const concat_arg *a = v;
+  in[0].c = concat_cout(a);
+  for (int i = 0; i < a->k; i++) out[i].c = in[1 + i].c = a->c[i];
+}
+static ev_status concat_bwd_gpu(ev_stream *s, ot_run *r) {
+  const concat_arg *a = r->arg;
+  ev_tensor *dxs[4] = {&r->out[0], &r->out[1], &r->out[2], &r->out[3]};
+  return ev_concat_backward(s, &r->in[0], dxs, a->k, a->acc);
+}
+static void concat_bwd_ref(ot_run *r) { /* accumulate: ref starts as the outputs' initial data */
+  const concat_arg *a = r->arg;
+  ev_concat_backward_ref(r->in_d[0], a->c, a->k, npix_of(r->shape), r->ref, a->acc);
+}
+static const ev_act *concat_act(const concat_arg *a, int i) { return &k_acts[(i + a->k + a->acc) % 4]; }
+static void concat_act_prepare(ot_run *r) {
+  const concat_arg *a = r->arg;
+  for (int i = 0; i < a->k; i++) act_out(concat_act(a, i), r->in_host[1 + i], ot_floats(r->in_shape[1 + i]));
+}
+static ev_status concat_act_gpu(ev_stream *s, ot_run *r) {
+  const concat_arg *a = r->arg;
+  ev_tensor *dxs[4] = {&r->out[0], &r->out[1], &r->out[2], &r->out[3]}, *ys[4];
+  ev_act acts[4];
+  for (int i = 0; i < a->k; i++) ys[i] = i == 1 ? NULL : &r->in[1 + i], acts[i] = *concat_act(a, i);
+  return ev_concat_backward_act(s, &r->in[0], dxs, ys, acts, a->k, a->acc);
+}
+static void concat_act_ref(ot_run *r) {
+  const concat_arg *a = r->arg;
+  double *part[4];
+  for (int i = 0; i < a->k; i++) part[i] = to_xmalloc(ot_floats(r->out_shape[i]) * sizeof(double));
+  ev_concat_backward_ref(r->in_d[0], a->c, a->k, npix_of(r->shape), part, 0);
+  for (int i = 0; i < a->k; i++) {
+    for (uint64_t j = 0; j < ot_floats(r->out_shape[i]); j++) {
+      double v = i == 1 ? part[i][j] : ev_act_bwd_ref(concat_act(a, i), r->in_d[1 + i][j], part[i][j]);
+      r->ref[i][j] = a->acc ? (double)((float)v + r->out_init[i][j]) : v;
+    }
+    free(part[i]);
+  }
+}
+static const ot_op k_concat_fwd = {"concat forward", 4, 1, concat_fwd_shapes, .gpu = concat_fwd_gpu,
+                                   .ref = concat_fwd_ref, .tol = 1e-6};
+static const ot_op k_concat_bwd = {"concat backward", 1, 4, concat_bwd_shapes, .gpu = concat_bwd_gpu,
+                                   .ref = concat_bwd_ref, .tol = 1e-6};
+static const ot_op k_concat_bwd_acc = {"concat backward accumulate", 1, 4, concat_bwd_shapes, .accumulate = 15,
+                                       .gpu = concat_bwd_gpu, .ref = concat_bwd_ref, .tol = 1e-6};
+static const ot_op k_concat_act = {"concat backward+act", 5, 4, concat_bwd_shapes, concat_act_prepare,
+                                   .gpu = concat_act_gpu, .ref = concat_act_ref, .tol = 1e-6};
+static const ot_op k_concat_act_acc = {"concat backward+act accumulate", 5, 4, concat_bwd_shapes, concat_act_prepare,
+                                       .accumulate = 15, .gpu = concat_act_gpu, .ref = concat_act_ref, .tol = 1e-6};
 
 static void test_concat(void **state) {
-  run_concat((int[]){13, 7, 5}, 3);
-  run_concat((int[]){1, 2, 3, 9}, 4);
-  run_concat((int[]){4, 8}, 2);
-  run_concat((int[]){8, 4, 5}, 3); /* aligned offsets, the last input padded */
-  run_concat((int[]){6}, 1);
+  static const concat_arg cases[5] = {
+      {3, {13, 7, 5}, 0}, {4, {1, 2, 3, 9}, 0}, {2, {4, 8}, 0},
+      {3, {8, 4, 5}, 0}, /* aligned offsets, the last input padded */
+      {1, {6}, 0},
+  };
+  for (int t = 0; t < 5; t++) {
+    concat_arg a = cases[t], acc = cases[t];
+    acc.acc = 1;
+    /* the ops take k tensors: a row's op copy says how many */
+    ot_op fwd = k_concat_fwd, bwd = k_concat_bwd, bwd_acc = k_concat_bwd_acc, act = k_concat_act,
+          act_acc = k_concat_act_acc;
+    fwd.n_in = a.k, bwd.n_out = bwd_acc.n_out = act.n_out = act_acc.n_out = a.k;
+    act.n_in = act_acc.n_in = 1 + a.k;
+    char label[48];
+    concat_label(&a, label, sizeof label);
+    const ot_row rows[] = {{&fwd, &a, {N, H, W, 0}, label},     {&bwd_acc, &acc, {N, H, W, 0}, label},
+                           {&bwd, &a, {N, H, W, 0}, label},     {&act_acc, &acc, {N, H, W, 0}, label},
+                           {&act, &a, {N, H, W, 0}, label}};
+    OT_CHECK_TABLE(rows);
+  }
 }
 
 /* ---- finite differences on tiny shapes: L = sum(r * op(x)) ---- */
@@ -305,7 +289,7 @@ static void test_bad_input(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_act),          cmocka_unit_test(test_add),
+      cmocka_unit_test(test_act),          cmocka_unit_test(test_add),          cmocka_unit_test(test_mul),
       cmocka_unit_test(test_concat),       cmocka_unit_test(test_gradients_fd),
       cmocka_unit_test(test_bad_input),
   };

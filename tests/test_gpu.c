@@ -10,6 +10,7 @@
 #include "evonet/ops/basic.h"
 #include "testutil.h"
 #include "gpu/gpu_internal.h"
+#include "push/eltwise.h"
 
 static void test_roundtrip_odd_sizes(void **state) {
   ev_gpu *g = tu_gpu();
@@ -214,11 +215,12 @@ static void test_limits_are_clear_errors(void **state) {
   TU_OK(ev_buf_alloc(g, 64, &x));
   TU_OK(ev_buf_alloc(g, 64, &y));
   ev_pipeline *p;
-  TU_OK(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "copy", .bindings = "rw", .push_size = 4,
+  TU_OK(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "copy", .bindings = "rw", .push_size = sizeof(ev_push_flat),
                                                .local_size_x = 64}, &p));
   ev_stream *s;
   TU_OK(ev_stream_begin(g, &s));
-  uint32_t n4 = 4, groups[3] = {c->max_workgroup_count[0] + 1u, 1, 1};
+  ev_push_flat n4 = {4};
+  uint32_t groups[3] = {c->max_workgroup_count[0] + 1u, 1, 1};
   if (c->max_workgroup_count[0] < UINT32_MAX) {
     assert_int_equal(ev_dispatch(s, p, groups, (ev_buf *[]){&x, &y}, &n4), EV_ERR_LIMIT);
     ev_clear_error();
@@ -294,7 +296,7 @@ static void test_pipeline_cache_files(void **state) {
   ev_gpu *g;
   TU_OK(ev_gpu_open(&(ev_gpu_options){.validate = 1}, &g));
   ev_pipeline *p;
-  TU_OK(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "copy", .bindings = "rw", .push_size = 4,
+  TU_OK(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "copy", .bindings = "rw", .push_size = sizeof(ev_push_flat),
                                                .local_size_x = 32}, &p));
   ev_gpu_close(g);
   char sub[600], path[1200] = "";
@@ -320,7 +322,7 @@ static void test_pipeline_cache_files(void **state) {
     TU_OK(ev_write_file_atomic(path, bad, len));
     free(bad);
     TU_OK(ev_gpu_open(&(ev_gpu_options){.validate = 1}, &g));
-    TU_OK(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "copy", .bindings = "rw", .push_size = 4,
+    TU_OK(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "copy", .bindings = "rw", .push_size = sizeof(ev_push_flat),
                                                  .local_size_x = 32}, &p));
     assert_int_equal(ev_gpu_validation_errors(g) + ev_gpu_validation_warnings(g), 0);
     ev_gpu_close(g);

@@ -168,24 +168,31 @@ static void test_distillation(void **state) {
   ev_gpu *g = tu_gpu();
   uint64_t seed = tu_seed() ^ 4242;
   ev_net_weights tw, sw;
-  he_net(seed, &tw);
   he_net(seed + 1, &sw);
   enum { P = N * S * S };
   float *img = malloc((size_t)P * 4 * 4), *mask = malloc(P * 4), *tp = malloc(P * 4), *got = malloc(P * 4),
         *want = malloc(P * 4);
   tu_fill_uniform(img, (size_t)P * 4, &seed, -2, 2);
   for (int i = 0; i < P; i++) mask[i] = tu_uniform(&seed, 0, 1);
-  /* the teacher's probabilities on these images, from a model of its own */
-  ev_model *t, *m;
-  TU_OK(ev_model_create(g, &tw.spec, N, S, S, false, &t));
-  TU_OK(ev_model_upload(t, &tw));
-  TU_OK(ev_model_feed(t, img, mask, N));
+  /* the teacher's probabilities on these images, from a model of its own; a random teacher
+   * can be sure of class 0 everywhere (then it would not move the target): drawn again */
+  ev_model *t = NULL, *m;
   ev_stream *s;
-  TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_model_forward(t, s, false));
-  TU_OK(ev_model_predict(t, s));
-  TU_OK(ev_stream_submit(s));
-  TU_OK(ev_buf_download(g, ev_model_prob(t), 0, tp, P * 4));
+  double tmax = 0;
+  for (int draw = 0; draw < 8 && tmax < 0.5; draw++) {
+    if (draw) ev_weights_free(&tw), ev_model_destroy(t);
+    he_net(seed + 100 * (uint64_t)draw, &tw);
+    TU_OK(ev_model_create(g, &tw.spec, N, S, S, false, &t));
+    TU_OK(ev_model_upload(t, &tw));
+    TU_OK(ev_model_feed(t, img, mask, N));
+    TU_OK(ev_stream_begin(g, &s));
+    TU_OK(ev_model_forward(t, s, false));
+    TU_OK(ev_model_predict(t, s));
+    TU_OK(ev_stream_submit(s));
+    TU_OK(ev_buf_download(g, ev_model_prob(t), 0, tp, P * 4));
+    tmax = 0;
+    for (int i = 0; i < P; i++) tmax = fmax(tmax, tp[i]);
+  }
   /* the student: a training model; the teacher sees its input after the copy */
   TU_OK(ev_model_create(g, &sw.spec, N, S, S, true, &m));
   TU_OK(ev_model_upload(m, &sw));
@@ -285,9 +292,15 @@ static void act_gradients(const char *act, uint64_t *seed) {
     uint64_t n = ev_layer_weight_count(&spec.layers[i]);
     double gmax = 0, emax = 0;
     for (uint64_t k = 0; k < n; k++) gmax = fmax(gmax, fabs(gw.l[i].w[k]));
-    for (int t = 0; t < 6; t++) {
+    /* one-sided differences on both sides: where they disagree, [w - h, w + h] holds a kink (a
+     * ReLU at 0, a max-pool's runner-up overtaking), where the loss is not smooth: that weight
+     * is skipped; elsewhere the central difference is checked */
+    RUN_LOSS(0);
+    const float l0 = loss;
+    int valid = 0;
+    for (int t = 0; t < 16 && valid < 6; t++) {
       uint64_t k = tu_next(seed) % n;
-      float w0 = w.l[i].w[k], h = 5e-3f, lp, lm;
+      float w0 = w.l[i].w[k], h = 3e-3f, lp, lm;
       w.l[i].w[k] = w0 + h;
       RUN_LOSS(0);
       lp = loss;
@@ -295,10 +308,14 @@ static void act_gradients(const char *act, uint64_t *seed) {
       RUN_LOSS(0);
       lm = loss;
       w.l[i].w[k] = w0;
-      double fd = ((double)lp - lm) / (2.0 * h);
-      emax = fmax(emax, fabs(fd - gw.l[i].w[k]));
+      double up = ((double)lp - l0) / h, down = ((double)l0 - lm) / h;
+      if (fabs(up - down) > 0.01 * gmax + 2e-4) continue;
+      valid++;
+      emax = fmax(emax, fabs(0.5 * (up + down) - gw.l[i].w[k]));
     }
-    print_message("  %s: layer %s, |dL/dw| up to %.3g, finite differences within %.3g\n", act, layers[li], gmax, emax);
+    print_message("  %s: layer %s, |dL/dw| up to %.3g, finite differences within %.3g (%d weights)\n", act,
+                  layers[li], gmax, emax, valid);
+    if (valid < 3) fail_msg("%s: layer %s: only %d weights with a smooth loss around them", act, layers[li], valid);
     if (!(gmax > 0 && emax <= 0.05 * gmax + 1e-4))
       fail_msg("%s: layer %s weight gradients differ from finite differences by %.3g (largest %.3g)", act, layers[li],
                emax, gmax);

@@ -4,8 +4,8 @@
  * backward; clear errors for bad geometry. The argmax-free pair (ev_maxpool_forward_values,
  * ev_maxpool_backward_x, with and without the fused ReLU backward) against the same
  * references, on shapes whose windows tile the input exactly and on ones that leave rows
- * and columns uncovered or cut the last window.
- * Average pooling: GPU vs the double reference (1e-5 relative) on odd shapes (every kernel,
+ * and columns uncovered or cut the last window (through the op-test harness, tests/optest.h).
+ * Average pooling (through the harness too): GPU vs the double reference (1e-5 relative) on odd shapes (every kernel,
  * stride and padding combination of a grid; non-square windows), global pooling (7x7 up to
  * 32x32 windows, 512 channels), the backward with and without the fused ReLU mask; outputs
  * poisoned before the kernels run, padding channels 0; finite differences of the reference
@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "evonet/ops/pool.h"
-#include "trainops_util.h"
+#include "optest.h"
 
 enum { N = 3, H = 7, W = 5, C = 13 };
 
@@ -75,51 +75,78 @@ static void act_out(const ev_act *a, float *x, uint64_t n) {
   for (uint64_t i = 0; i < n; i++) x[i] = (float)ev_act_fwd_ref(a, x[i]);
 }
 
-/* ev_maxpool_forward_values + ev_maxpool_backward_x (act a: the input is that activation's
- * output, its backward fused) vs the references: the same values, and the reference gradient
- * through the activation's backward from x. */
+/* Rows of the op-test harness (tests/optest.h) for the argmax-free and average pools: the
+ * window, k_acts[a] (a > 0: the input is that activation's output and the backward fuses its
+ * backward from x), and for max pooling ties (values from a 3-level set, so most windows hold
+ * several equal maxima) and a count of NaNs in x. */
+typedef struct { ev_pool_desc d; int ties, nans, a; } pool_arg;
+
+static void pool_label(const pool_arg *p, char *buf, size_t n) {
+  const ev_pool_desc *d = &p->d;
+  snprintf(buf, n, "k%dx%d s%dx%d p%dx%d%s%s%s%s", d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w,
+           d->ceil_mode ? " ceil" : "", p->ties ? " ties" : "", p->a ? " +" : "", p->a ? ev_act_name(k_acts[p->a].kind) : "");
+}
+/* input 0: x (N, H, W, C), input 1: dy and output 0 (forward: y) of the pooled size */
+static void pool_shapes(const void *v, ot_shape s, ot_shape *in, ot_shape *out) {
+  const ev_pool_desc *d = &((const pool_arg *)v)->d;
+  in[1].h = out[0].h = ev_pool_out_size(s.h, d->kh, d->stride_h, d->pad_h, d->ceil_mode);
+  in[1].w = out[0].w = ev_pool_out_size(s.w, d->kw, d->stride_w, d->pad_w, d->ceil_mode);
+}
+static void pool_bwd_shapes(const void *v, ot_shape s, ot_shape *in, ot_shape *out) {
+  pool_shapes(v, s, in, out);
+  out[0] = s; /* dx: x's shape */
+}
+static void pool_prepare(ot_run *r) {
+  const pool_arg *p = r->arg;
+  uint64_t nfi = ot_floats(r->in_shape[0]);
+  float *x = r->in_host[0];
+  if (p->ties)
+    for (uint64_t i = 0; i < nfi; i++) x[i] = (i % ev_c4(r->shape.c)) < (uint64_t)r->shape.c ? (float)(int)(x[i] * 1.5f) : 0.0f;
+  act_out(&k_acts[p->a], x, nfi);
+  for (int k = 0; k < p->nans; k++) x[(tu_next(&r->seed) % (nfi / 16)) * 16 + 1] = NAN;
+}
+static void dx_zeros(ot_run *r, float *const *got, const char *what) { /* each dx is one dy or exactly 0 */
+  ot_check_zeros(what, got[0], r->ref[0], ot_floats(r->out_shape[0]));
+}
+
+/* ev_maxpool_forward_values: the values exactly */
+static ev_status maxv_gpu(ev_stream *s, ot_run *r) {
+  return ev_maxpool_forward_values(s, &((const pool_arg *)r->arg)->d, &r->in[0], &r->out[0]);
+}
+static void maxv_ref(ot_run *r) {
+  ot_shape x = r->in_shape[0];
+  int32_t *idx = to_xmalloc(ot_floats(r->out_shape[0]) * 4);
+  ev_maxpool_forward_ref(&((const pool_arg *)r->arg)->d, r->in_d[0], x.n, x.h, x.w, x.c, r->ref[0], idx);
+  free(idx);
+}
+/* ev_maxpool_backward_x: inputs (x, dy) */
+static ev_status maxx_gpu(ev_stream *s, ot_run *r) {
+  const pool_arg *p = r->arg;
+  return ev_maxpool_backward_x(s, &p->d, &r->in[0], &r->in[1], &r->out[0], &k_acts[p->a]);
+}
+static void maxx_ref(ot_run *r) {
+  const pool_arg *p = r->arg;
+  ot_shape x = r->in_shape[0];
+  uint64_t nfo = ot_floats(r->in_shape[1]), nfi = ot_floats(x);
+  double *y = to_xmalloc(nfo * 8);
+  int32_t *idx = to_xmalloc(nfo * 4);
+  ev_maxpool_forward_ref(&p->d, r->in_d[0], x.n, x.h, x.w, x.c, y, idx);
+  ev_maxpool_backward_ref(&p->d, r->in_d[1], idx, x.n, x.h, x.w, x.c, r->ref[0]);
+  for (uint64_t i = 0; i < nfi; i++) r->ref[0][i] = ev_act_bwd_ref(&k_acts[p->a], r->in_d[0][i], r->ref[0][i]);
+  free(y), free(idx);
+}
+static const ot_op k_maxpool_values = {"maxpool values", 1, 1, pool_shapes, pool_prepare, .gpu = maxv_gpu,
+                                       .ref = maxv_ref, .tol = 0};
+static const ot_op k_maxpool_x = {"maxpool backward from x", 2, 1, pool_bwd_shapes, pool_prepare, .gpu = maxx_gpu,
+                                  .ref = maxx_ref, .tol = 1e-6, .extra = dx_zeros};
+
 static void run_pool_x(const ev_pool_desc *d, int n, int h, int w, int c, int ties, int nans, int a) {
-  ev_gpu *g = tu_gpu();
-  const ev_act *act = &k_acts[a];
-  uint64_t seed = tu_seed() ^ (uint64_t)(d->kh * 131 + d->stride_w * 17 + h * 7 + w + ties * 1000 + a * 77);
-  int oh = ev_pool_out_size(h, d->kh, d->stride_h, d->pad_h, d->ceil_mode);
-  int ow = ev_pool_out_size(w, d->kw, d->stride_w, d->pad_w, d->ceil_mode);
-  uint64_t nfi = ev_tensor_floats(n, h, w, c), nfo = ev_tensor_floats(n, oh, ow, c);
-  float *x = to_rand_act(&seed, n, h, w, c, -1, 1);
-  if (ties)
-    for (uint64_t i = 0; i < nfi; i++) x[i] = (i % ev_c4(c)) < (uint64_t)c ? (float)(int)(x[i] * 1.5f) : 0.0f;
-  act_out(act, x, nfi);
-  if (nans)
-    for (int k = 0; k < nans; k++) x[(tu_next(&seed) % (nfi / 16)) * 16 + 1] = NAN;
-  float *dy = to_rand_act(&seed, n, oh, ow, c, -1, 1);
-  ev_tensor tx = to_tensor(x, n, h, w, c), ty = to_tensor(NULL, n, oh, ow, c);
-  ev_tensor tdy = to_tensor(dy, n, oh, ow, c), tdx = to_tensor(NULL, n, h, w, c);
   assert_true(ev_maxpool_backward_x_ok(d));
-  ev_stream *s;
-  TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_maxpool_forward_values(s, d, &tx, &ty));
-  TU_OK(ev_maxpool_backward_x(s, d, &tx, &tdy, &tdx, act));
-  TU_OK(ev_stream_submit(s));
-  double *xd = to_double(x, nfi), *dyd = to_double(dy, nfo), *yr = malloc(nfo * 8), *dxr = malloc(nfi * 8);
-  int32_t *ir = malloc(nfo * 4);
-  ev_maxpool_forward_ref(d, xd, n, h, w, c, yr, ir);
-  ev_maxpool_backward_ref(d, dyd, ir, n, h, w, c, dxr);
-  for (uint64_t i = 0; i < nfi; i++) dxr[i] = ev_act_bwd_ref(act, xd[i], dxr[i]);
-  float *y = to_download(&ty), *dx = to_download(&tdx);
-  for (uint64_t i = 0; i < nfo; i++)
-    if (!(y[i] == (float)yr[i] || (isnan(y[i]) && isnan(yr[i]))))
-      fail_msg("max %llu: gpu %g, reference %g", (unsigned long long)i, y[i], yr[i]);
-  char what[96];
-  snprintf(what, sizeof what, "maxpool-x k%dx%d s%dx%d%s %dx%d%s%s%s", d->kh, d->kw, d->stride_h, d->stride_w,
-           d->ceil_mode ? " ceil" : "", h, w, ties ? " ties" : "", a ? " +" : "", a ? ev_act_name(act->kind) : "");
-  to_check_padding(what, y, (uint64_t)n * oh * ow, c);
-  to_check(what, dx, dxr, nfi, 1e-6);
-  for (uint64_t i = 0; i < nfi; i++) /* every gradient is one dy or exactly zero */
-    if (dxr[i] == 0.0 && dx[i] != 0.0f) fail_msg("%s: dx %llu = %g, expected 0", what, (unsigned long long)i, dx[i]);
-  to_check_padding(what, dx, (uint64_t)n * h * w, c);
-  free(x), free(dy), free(xd), free(dyd), free(yr), free(dxr), free(ir), free(y), free(dx);
-  ev_tensor_free(g, &tx), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdx);
-  tu_gpu_assert_clean();
+  pool_arg p = {*d, ties, nans, a};
+  char label[64];
+  pool_label(&p, label, sizeof label);
+  const ot_row rows[] = {{&k_maxpool_values, &p, {n, h, w, c}, label}, {&k_maxpool_x, &p, {n, h, w, c}, label}};
+  OT_CHECK_TABLE(rows);
 }
 
 static void test_from_x(void **state) {
@@ -233,44 +260,38 @@ static void test_bad_input(void **state) {
 
 /* ---------------- average pooling ---------------- */
 
-/* ev_avgpool_forward + ev_avgpool_backward (act k_acts[a], a > 0: x is its output, the
- * backward fuses its backward from x; a = 0: x is not given) vs the references, on fresh
- * data; ty and tdx start poisoned. */
+/* ev_avgpool_forward; ev_avgpool_backward, inputs (x, dy) (act k_acts[a], a > 0: x is its
+ * output, the backward fuses its backward from x; a = 0: x is not given) */
+static ev_status avg_gpu(ev_stream *s, ot_run *r) {
+  return ev_avgpool_forward(s, &((const pool_arg *)r->arg)->d, &r->in[0], &r->out[0]);
+}
+static void avg_ref(ot_run *r) {
+  ot_shape x = r->in_shape[0];
+  ev_avgpool_forward_ref(&((const pool_arg *)r->arg)->d, r->in_d[0], x.n, x.h, x.w, x.c, r->ref[0]);
+}
+static ev_status avg_bwd_gpu(ev_stream *s, ot_run *r) {
+  const pool_arg *p = r->arg;
+  const ev_act *act = p->a ? &k_acts[p->a] : NULL;
+  return ev_avgpool_backward(s, &p->d, &r->in[1], act ? &r->in[0] : NULL, act, &r->out[0]);
+}
+static void avg_bwd_ref(ot_run *r) {
+  const pool_arg *p = r->arg;
+  const ev_act *act = p->a ? &k_acts[p->a] : NULL;
+  ot_shape x = r->in_shape[0];
+  ev_avgpool_backward_ref(&p->d, r->in_d[1], act ? r->in_d[0] : NULL, act, x.n, x.h, x.w, x.c, r->ref[0]);
+}
+static const ot_op k_avgpool = {"avgpool", 1, 1, pool_shapes, pool_prepare, .gpu = avg_gpu, .ref = avg_ref,
+                                .tol = 1e-5};
+static const ot_op k_avgpool_bwd = {"avgpool backward", 2, 1, pool_bwd_shapes, pool_prepare, .gpu = avg_bwd_gpu,
+                                    .ref = avg_bwd_ref, .tol = 1e-5, .extra = dx_zeros};
+
+/* forward and backward rows (uncovered positions and relu's zeros: exactly 0) */
 static void run_avg(const ev_pool_desc *d, int n, int h, int w, int c, int a) {
-  ev_gpu *g = tu_gpu();
-  const ev_act *act = a ? &k_acts[a] : NULL;
-  uint64_t seed = tu_seed() ^ (uint64_t)(d->kh * 131 + d->kw * 37 + d->stride_h * 17 + d->stride_w * 3 +
-                                         d->pad_h * 7 + d->pad_w * 5 + h * 1009 + w * 9001 + c * 77 + a * 7777);
-  int oh = ev_pool_out_size(h, d->kh, d->stride_h, d->pad_h, 0);
-  int ow = ev_pool_out_size(w, d->kw, d->stride_w, d->pad_w, 0);
-  uint64_t nfi = ev_tensor_floats(n, h, w, c), nfo = ev_tensor_floats(n, oh, ow, c);
-  float *x = to_rand_act(&seed, n, h, w, c, -1, 1);
-  act_out(&k_acts[a], x, nfi);
-  float *dy = to_rand_act(&seed, n, oh, ow, c, -1, 1);
-  ev_tensor tx = to_tensor(x, n, h, w, c), ty = to_tensor(NULL, n, oh, ow, c);
-  ev_tensor tdy = to_tensor(dy, n, oh, ow, c), tdx = to_tensor(NULL, n, h, w, c);
-  ev_stream *s;
-  TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_avgpool_forward(s, d, &tx, &ty));
-  TU_OK(ev_avgpool_backward(s, d, &tdy, act ? &tx : NULL, act, &tdx));
-  TU_OK(ev_stream_submit(s));
-  double *xd = to_double(x, nfi), *dyd = to_double(dy, nfo);
-  double *yr = to_xmalloc(nfo * 8), *dxr = to_xmalloc(nfi * 8);
-  ev_avgpool_forward_ref(d, xd, n, h, w, c, yr);
-  ev_avgpool_backward_ref(d, dyd, act ? xd : NULL, act, n, h, w, c, dxr);
-  float *y = to_download(&ty), *dx = to_download(&tdx);
-  char what[96];
-  snprintf(what, sizeof what, "avgpool k%dx%d s%dx%d p%dx%d %dx%dx%d -> %dx%d%s%s", d->kh, d->kw, d->stride_h,
-           d->stride_w, d->pad_h, d->pad_w, h, w, c, oh, ow, a ? " +" : "", a ? ev_act_name(act->kind) : "");
-  to_check(what, y, yr, nfo, 1e-5);
-  to_check_padding(what, y, (uint64_t)n * oh * ow, c);
-  to_check(what, dx, dxr, nfi, 1e-5);
-  to_check_padding(what, dx, (uint64_t)n * h * w, c);
-  for (uint64_t i = 0; i < nfi; i++) /* uncovered positions and relu's zeros: exactly 0 */
-    if (dxr[i] == 0.0 && dx[i] != 0.0f) fail_msg("%s: dx %llu = %g, expected 0", what, (unsigned long long)i, dx[i]);
-  free(x), free(dy), free(xd), free(dyd), free(yr), free(dxr), free(y), free(dx);
-  ev_tensor_free(g, &tx), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdx);
-  tu_gpu_assert_clean();
+  pool_arg p = {*d, 0, 0, a};
+  char label[64];
+  pool_label(&p, label, sizeof label);
+  const ot_row rows[] = {{&k_avgpool, &p, {n, h, w, c}, label}, {&k_avgpool_bwd, &p, {n, h, w, c}, label}};
+  OT_CHECK_TABLE(rows);
 }
 
 /* every kernel 2/3, stride 1/2/3, padding 0/1 over an odd 11x9 input, C = 5, 7, 13 in turn

@@ -1,37 +1,42 @@
-/* Bilinear resize: GPU vs the double reference (forward tol 1e-6, backward gather vs the
- * reference's scatter tol 1e-5) for up- and down-sampling by odd and large factors,
+/* Bilinear resize: GPU vs the double reference through the op-test harness (tests/optest.h;
+ * forward tol 1e-6, backward gather vs the reference's scatter tol 1e-5) for up- and down-sampling by odd and large factors,
  * finite differences of the backward, and clear errors for bad shapes. */
 #include "evonet/ops/upsample.h"
-#include "trainops_util.h"
+#include "optest.h"
 
 enum { N = 3, C = 13 };
 
+/* inputs x (N, h, w, C), dy (N, oh, ow, C); outputs y = upsample(x), dx = its backward of dy
+ * (the GPU gathers, the reference scatters) */
+typedef struct { int oh, ow; } up_arg;
+static void up_shapes(const void *v, ot_shape s, ot_shape *in, ot_shape *out) {
+  const up_arg *a = v;
+  in[1].h = out[0].h = a->oh, in[1].w = out[0].w = a->ow;
+}
+static ev_status up_fwd_gpu(ev_stream *s, ot_run *r) { return ev_upsample_forward(s, &r->in[0], &r->out[0]); }
+static void up_fwd_ref(ot_run *r) {
+  ot_shape x = r->in_shape[0], y = r->out_shape[0];
+  ev_upsample_forward_ref(r->in_d[0], x.n, x.h, x.w, x.c, y.h, y.w, r->ref[0]);
+}
+static ev_status up_bwd_gpu(ev_stream *s, ot_run *r) { return ev_upsample_backward(s, &r->in[1], &r->out[0]); }
+static void up_bwd_ref(ot_run *r) {
+  ot_shape x = r->in_shape[0], y = r->in_shape[1];
+  ev_upsample_backward_ref(r->in_d[1], x.n, x.h, x.w, x.c, y.h, y.w, r->ref[0]);
+}
+static void up_bwd_shapes(const void *v, ot_shape s, ot_shape *in, ot_shape *out) {
+  const up_arg *a = v;
+  in[1].h = a->oh, in[1].w = a->ow; /* out[0]: dx, x's shape */
+}
+static const ot_op k_up_fwd = {"upsample", 1, 1, up_shapes, .gpu = up_fwd_gpu, .ref = up_fwd_ref, .tol = 1e-6};
+static const ot_op k_up_bwd = {"upsample backward", 2, 1, up_bwd_shapes, .gpu = up_bwd_gpu, .ref = up_bwd_ref,
+                               .tol = 1e-5};
+
 static void run_up(int h, int w, int oh, int ow) {
-  ev_gpu *g = tu_gpu();
-  uint64_t seed = tu_seed() ^ (uint64_t)(h * 1000003 + w * 10007 + oh * 101 + ow);
-  uint64_t nfi = ev_tensor_floats(N, h, w, C), nfo = ev_tensor_floats(N, oh, ow, C);
-  float *x = to_rand_act(&seed, N, h, w, C, -1, 1), *dy = to_rand_act(&seed, N, oh, ow, C, -1, 1);
-  ev_tensor tx = to_tensor(x, N, h, w, C), ty = to_tensor(NULL, N, oh, ow, C);
-  ev_tensor tdy = to_tensor(dy, N, oh, ow, C), tdx = to_tensor(NULL, N, h, w, C);
-  ev_stream *s;
-  TU_OK(ev_stream_begin(g, &s));
-  TU_OK(ev_upsample_forward(s, &tx, &ty));
-  TU_OK(ev_upsample_backward(s, &tdy, &tdx));
-  TU_OK(ev_stream_submit(s));
-  double *xd = to_double(x, nfi), *dyd = to_double(dy, nfo), *yr = malloc(nfo * 8), *dxr = malloc(nfi * 8);
-  ev_upsample_forward_ref(xd, N, h, w, C, oh, ow, yr);
-  ev_upsample_backward_ref(dyd, N, h, w, C, oh, ow, dxr);
-  float *y = to_download(&ty), *dx = to_download(&tdx);
-  char what[64];
-  snprintf(what, sizeof what, "upsample %dx%d -> %dx%d", h, w, oh, ow);
-  to_check(what, y, yr, nfo, 1e-6);
-  to_check_padding(what, y, (uint64_t)N * oh * ow, C);
-  snprintf(what, sizeof what, "upsample backward %dx%d <- %dx%d", h, w, oh, ow);
-  to_check(what, dx, dxr, nfi, 1e-5);
-  to_check_padding(what, dx, (uint64_t)N * h * w, C);
-  free(x), free(dy), free(xd), free(dyd), free(yr), free(dxr), free(y), free(dx);
-  ev_tensor_free(g, &tx), ev_tensor_free(g, &ty), ev_tensor_free(g, &tdy), ev_tensor_free(g, &tdx);
-  tu_gpu_assert_clean();
+  up_arg a = {oh, ow};
+  char label[32];
+  snprintf(label, sizeof label, "-> %dx%d", oh, ow);
+  const ot_row rows[] = {{&k_up_fwd, &a, {N, h, w, C}, label}, {&k_up_bwd, &a, {N, h, w, C}, label}};
+  OT_CHECK_TABLE(rows);
 }
 
 static void test_upsample(void **state) {

@@ -48,6 +48,7 @@ layer_of_header() {
   case "$inc" in
     evonet/ops/*) echo ops; return ;;
     evonet/*) echo "${PUBLIC[${inc#evonet/}]:-}"; return ;;
+    push/*) [ -f "shaders/include/$inc" ] && echo ops; return ;; # push constants shared with the shaders
   esac
   if [ -n "${GENERATED[$inc]:-}" ]; then echo "${GENERATED[$inc]}"; return; fi
   local dir

@@ -32,9 +32,19 @@ static inline uint64_t ev_tensor_floats(int n, int h, int w, int c) {
 /* Allocates an NHWC-C4 tensor (contents undefined). Errors on non-positive sizes. */
 ev_status ev_tensor_alloc(ev_gpu *g, int n, int h, int w, int c, ev_tensor *t);
 void ev_tensor_free(ev_gpu *g, ev_tensor *t);
-/* The host-side checks every op makes of a tensor argument: present, positive shape, a buffer
- * large enough, within 32-bit texel indexing. `op` and `what` name it in the error. */
+/* The host-side argument checks the ops share (their one home: src/ops/tensor.c; an op keeps
+ * only the checks of its own). Each fails with EV_ERR_ARG (EV_ERR_LIMIT beyond 32-bit texel
+ * indexing) and a message that starts with `op` and names the argument by `what`.
+ * ev_tensor_check: present, positive shape, a buffer large enough, within 32-bit texel
+ * indexing. */
 ev_status ev_tensor_check(const char *op, const char *what, const ev_tensor *t);
+/* ev_tensor_check, and t is (n, c, h, w); an expected size <= 0 (an empty result) fails. */
+ev_status ev_tensor_check_shape(const char *op, const char *what, const ev_tensor *t, int n, int h, int w, int c);
+/* ev_tensor_check of a and b, and the same shape. */
+ev_status ev_tensor_check_same(const char *op, const ev_tensor *a, const char *an, const ev_tensor *b,
+                               const char *bn);
+/* A buffer argument: present and at least `bytes` long. */
+ev_status ev_buf_check(const char *op, const char *what, const ev_buf *b, uint64_t bytes);
 /* Host (N, C, H, W) dense floats <-> device NHWC-C4 (padding written as zero). */
 ev_status ev_tensor_upload_nchw(ev_gpu *g, ev_tensor *t, const float *nchw);
 ev_status ev_tensor_download_nchw(ev_gpu *g, const ev_tensor *t, float *nchw);

@@ -1,4 +1,4 @@
-// Implicit-GEMM geometry shared by conv_gemm_cpu.comp and conv_gemm_gpu.comp.
+// Implicit-GEMM geometry shared by conv_gemm_shuffle.comp and conv_gemm_shared.comp.
 //
 // One kernel computes every conv pass as  out[m][col] = sum_k A[m][k] * B[col][k]  with
 //   A = the source activation src (Nb, Hs, Ws, 4*KS4) read as RGBA32F texels,
@@ -13,15 +13,9 @@
 //                    c1 = -dil, sd = stride (each phase r sees only its own taps).
 // The valid taps of a phase form an arithmetic progression k = k0 + j*kstep, j < nk.
 
-layout(push_constant) uniform Geometry {
-  int NB, HS, WS, KS4;   // source batch, height, width, channel texels per pixel
-  int HO, WO, CD, CD4;   // output height, width, true and padded channel counts
-  int KH, KW, BROW;      // kernel size and B's row stride in texels
-  int AH, AW, BH, BW;    // source step per q, output step per q (= number of phases)
-  int C0H, C0W, C1H, C1W, SDH, SDW;
-  int NTN;               // column tiles; gl_WorkGroupID.y = (m-tile / groups.x) * NTN + column tile
-  int TGH, TGW, TINVH, TINVW; // per axis: g = gcd(SD, |C1|) and the inverse of |C1|/g mod SD/g
-} pc;
+// push constants: ev_push_gemm_conv (push/conv.h), read as pc.NB etc.
+#include "push/conv.h"
+EV_PUSH_BLOCK_AS(gemm_conv, pc)
 
 // Output tiles of this workgroup (m-tiles wrap from x into y beyond the device's x limit).
 int tile_m() { return int(gl_WorkGroupID.x) + int(gl_NumWorkGroups.x) * (int(gl_WorkGroupID.y) / pc.NTN); }

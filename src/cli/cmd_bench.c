@@ -134,7 +134,7 @@ static int bench_kernels(const char *device, int reps) {
   printf("evonet bench kernels: %s (%s, %s)\n", c->name, ev_device_type_name(c->type),
          c->driver_name[0] ? c->driver_name : "driver ?");
   printf("conv kernels: %s variant%s; fp32, N=8; median of %d runs, %d passes per submission, "
-         "host-timed\n\n", variant ? variant : c->is_cpu ? "cpu" : "gpu",
+         "host-timed\n\n", variant ? variant : c->is_cpu ? "shuffle" : "shared",
          variant ? " (EVONET_CONV_VARIANT)" : "", reps, INNER);
   printf("%-31s %8s | %22s | %22s | %22s\n", "layer", "GFLOP", "forward", "input-grad", "weight-grad");
   printf("%-31s %8s | %10s %11s | %10s %11s | %10s %11s\n", "", "", "ms", "GFLOP/s", "ms",
@@ -196,8 +196,8 @@ int cmd_bench(int argc, char **argv) {
              "256->256 @16x16; 4x4 stride-2 pad-1 transposed conv 128->64 @16x16->32x32) and\n"
              "prints GFLOP/s = 2*MACs/time, the median of R runs (default 7); each run is one\n"
              "stream submission of %d passes timed on the host.\n"
-             "EVONET_CONV_VARIANT=cpu|gpu forces a kernel variant; EVONET_CONV_GPU_TILE=TM,TN,LX,LY[,BK4]\n"
-             "sets the gpu variant's per-thread block, workgroup and k depth; EVONET_PROFILE=1 adds\n"
+             "EVONET_CONV_VARIANT=shuffle|shared (or cpu|gpu) forces a kernel variant;\n"
+             "EVONET_CONV_GPU_TILE=TM,TN,LX,LY[,BK4] sets the shared variant's per-thread block, workgroup and k depth; EVONET_PROFILE=1 adds\n"
              "per-kernel GPU times.\n", INNER);
       return 0;
     } else return cli_usage_error("bench", "unknown option '%s'", cli_bad_option(argc, argv));

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* set, not empty and not "0" */
@@ -19,7 +20,9 @@ static void p_validate(ev_tuning *t, const char *v) { t->validate = flag(v); }
 static void p_profile(ev_tuning *t, const char *v) { t->profile = flag(v); }
 static void p_no_cache(ev_tuning *t, const char *v) { t->no_pipeline_cache = v != NULL; }
 static void p_conv_variant(ev_tuning *t, const char *v) {
-  t->conv_variant = v && !strcmp(v, "cpu") ? 1 : v && !strcmp(v, "gpu") ? 0 : -1;
+  /* shuffle / shared name the technique; cpu / gpu are the earlier names of the same kernels */
+  bool shuffle = v && (!strcmp(v, "shuffle") || !strcmp(v, "cpu")), shared = v && (!strcmp(v, "shared") || !strcmp(v, "gpu"));
+  t->conv_variant = shuffle ? 1 : shared ? 0 : -1;
 }
 static void p_sparse(ev_tuning *t, const char *v) {
   t->sparse = v && !strcmp(v, "0") ? 0 : v && !strcmp(v, "1") ? 1 : -1;
@@ -55,9 +58,9 @@ typedef void (*parser)(ev_tuning *t, const char *v);
     "neither load nor save the pipeline cache "                                                                        \
     "($XDG_CACHE_HOME/evonet or ~/.cache/evonet)",                                                                     \
     0, p_no_cache)                                                                                                     \
-  X("EVONET_CONV_VARIANT", "cpu | gpu",                                                                                \
-    "convolution kernel family: texel+shuffle kernels (default on CPU "                                                \
-    "devices) or shared-memory tiles (default elsewhere)",                                                             \
+  X("EVONET_CONV_VARIANT", "shuffle | shared",                                                                         \
+    "convolution kernel family: texel+subgroup-shuffle kernels (default on CPU devices) or shared-memory "             \
+    "tiles (default elsewhere); cpu and gpu are accepted as the earlier names",                                        \
     0, p_conv_variant)                                                                                                 \
   X("EVONET_SPARSE", "0 | 1",                                                                                          \
     "inference convolutions: 0 always dense, 1 always sparse (live taps only); "                                       \

@@ -6,14 +6,14 @@
  * the input's right/bottom edge by its part inside the padded input, not by kh*kw, which
  * these kernels do not implement. */
 static ev_status check_avgpool(const char *op, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y,
-                               ev_pool_push *pc) {
+                               ev_push_pool *pc) {
   if (d && d->ceil_mode)
     return ev_fail(EV_ERR_ARG, "%s: ceil_mode is not supported (floor mode only)", op);
   return ev_pool_check(op, d, x, y, EV_POOL_NO_IDX, pc);
 }
 
 ev_status ev_avgpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y) {
-  ev_pool_push pc;
+  ev_push_pool pc;
   EV_TRY(check_avgpool("avgpool", d, x, y, &pc));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
@@ -31,7 +31,7 @@ ev_status ev_avgpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, 
 
 ev_status ev_avgpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy, ev_tensor *x,
                               const ev_act *act, ev_tensor *dx) {
-  ev_pool_push pc;
+  ev_push_pool pc;
   /* dx has the input's shape, dy the output's (and must not overlap dx) */
   EV_TRY(check_avgpool("avgpool backward", d, dx, dy, &pc));
   EV_TRY(ev_act_check("avgpool backward", act));

@@ -2,17 +2,20 @@
 #include <string.h>
 
 #include "evonet/ops/basic.h"
+#include "push/basic.h"
+#include "push/eltwise.h"
 
 ev_status ev_copy(ev_stream *s, ev_buf *x, ev_buf *y, uint64_t n, int texel) {
   ev_gpu *g = ev_stream_gpu(s);
   if (n == 0 || n % 4) return ev_fail(EV_ERR_ARG, "copy of %llu floats: need a positive multiple of 4", (unsigned long long)n);
   if (x->size < n * 4 || y->size < n * 4) return ev_fail(EV_ERR_ARG, "copy of %llu floats exceeds a buffer", (unsigned long long)n);
-  uint32_t wg = ev_gpu_elementwise_wg(g), n4 = (uint32_t)(n / 4);
+  uint32_t wg = ev_gpu_elementwise_wg(g);
+  ev_push_flat pc = {(uint32_t)(n / 4)};
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = texel ? "texel_copy" : "copy",
                                                 .bindings = texel ? "tw" : "rw",
-                                                .push_size = 4, .local_size_x = wg}, &p));
-  return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(n4, wg), 1, 1}, (ev_buf *[]){x, y}, &n4);
+                                                .push_size = sizeof pc, .local_size_x = wg}, &p));
+  return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(pc.n4, wg), 1, 1}, (ev_buf *[]){x, y}, &pc);
 }
 
 ev_status ev_axpb(ev_stream *s, float a, float b, ev_buf *x, ev_buf *y, uint32_t n) {
@@ -21,10 +24,10 @@ ev_status ev_axpb(ev_stream *s, float a, float b, ev_buf *x, ev_buf *y, uint32_t
     return ev_fail(EV_ERR_ARG, "axpb over %u floats does not fit its buffers", n);
   uint32_t wg = ev_gpu_elementwise_wg(g), abits;
   memcpy(&abits, &a, 4);
+  ev_push_axpb pc = {n, b};
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "axpb", .bindings = "rw", .push_size = 8,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "axpb", .bindings = "rw", .push_size = sizeof pc,
                                                 .n_spec = 1, .spec = {abits}, .local_size_x = wg}, &p));
-  struct { uint32_t n; float b; } pc = {n, b};
   return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(n, wg), 1, 1}, (ev_buf *[]){x, y}, &pc);
 }
 
@@ -48,7 +51,8 @@ ev_status ev_reduce_sum(ev_stream *s, ev_buf *x, uint32_t n, ev_buf *scratch, ev
   uint32_t wg = RED_WG; /* a power of two: the tree in the shader halves it */
   if (wg > ev_gpu_caps(g)->max_workgroup_invocations) return ev_fail(EV_ERR_LIMIT, "device workgroups too small");
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "reduce_sum", .bindings = "rw", .push_size = 4,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "reduce_sum", .bindings = "rw",
+                                                .push_size = sizeof(ev_push_reduce_sum),
                                                 .n_spec = 1, .spec = {RED_ITEMS}, .local_size_x = wg}, &p));
   /* passes ping through disjoint ranges of scratch so no pass reads what it writes */
   ev_buf *src = x;
@@ -69,7 +73,8 @@ ev_status ev_reduce_sum(ev_stream *s, ev_buf *x, uint32_t n, ev_buf *scratch, ev
       off += groups;
       dst = &parts[pass];
     }
-    EV_TRY(ev_dispatch(s, p, (uint32_t[3]){groups, 1, 1}, (ev_buf *[]){src, dst}, &n));
+    ev_push_reduce_sum pc = {n};
+    EV_TRY(ev_dispatch(s, p, (uint32_t[3]){groups, 1, 1}, (ev_buf *[]){src, dst}, &pc));
     if (groups == 1) return EV_OK;
     src = dst;
     n = groups;
@@ -90,12 +95,12 @@ ev_status ev_gemm_small(ev_stream *s, ev_buf *A, ev_buf *Bt, ev_buf *C, int M, i
     return ev_fail(EV_ERR_ARG, "gemm %dx%dx%d does not fit its buffers", M, N, K);
   enum { TM = 4, TN = 4, LX = 8, LY = 8 };
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "gemm_small", .bindings = "ttw", .push_size = 12,
+  ev_push_gemm_small pc = {M, N, K};
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "gemm_small", .bindings = "ttw", .push_size = sizeof pc,
                                                 .n_spec = 2, .spec = {TM, TN},
                                                 .local_size_x = LX, .local_size_y = LY}, &p));
-  int pc[3] = {M, N, K};
   return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(ev_div_up(N, TN), LX), ev_div_up(ev_div_up(M, TM), LY), 1},
-                     (ev_buf *[]){A, Bt, C}, pc);
+                     (ev_buf *[]){A, Bt, C}, &pc);
 }
 
 void ev_gemm_ref(const float *A, const float *Bt, float *C, int M, int N, int K) {

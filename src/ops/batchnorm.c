@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "evonet/ops/batchnorm.h"
+#include "push/batchnorm.h"
 
 /* Pixel chunks of the per-channel reductions: enough (chunk, quad) invocations to fill a
  * large GPU (~64k), chunks of at least 16 pixels so each invocation's serial loop amortises
@@ -24,31 +25,14 @@ uint64_t ev_bn_scratch_floats(int n, int h, int w, int c) {
   return (uint64_t)chunks * 2 * ev_c4(c);
 }
 
-static ev_status check_same(const char *op, const ev_tensor *a, const char *an, const ev_tensor *b, const char *bn) {
-  EV_TRY(ev_tensor_check(op, an, a));
-  EV_TRY(ev_tensor_check(op, bn, b));
-  if (a->n != b->n || a->h != b->h || a->w != b->w || a->c != b->c)
-    return ev_fail(EV_ERR_ARG, "%s: %s (%d, %d, %d, %d) and %s (%d, %d, %d, %d) differ in shape", op, an,
-                   a->n, a->c, a->h, a->w, bn, b->n, b->c, b->h, b->w);
-  return EV_OK;
-}
-
-static ev_status check_vec(const char *op, const char *what, const ev_buf *b, uint64_t floats) {
-  if (!b || !b->block) return ev_fail(EV_ERR_ARG, "%s: %s is missing", op, what);
-  if (b->size < floats * 4)
-    return ev_fail(EV_ERR_ARG, "%s: %s has %llu bytes, needs %llu", op, what, (unsigned long long)b->size,
-                   (unsigned long long)floats * 4);
-  return EV_OK;
-}
-
 static ev_status check_params(const char *op, const ev_bn_params *p, int c, int need_running) {
   if (!p) return ev_fail(EV_ERR_ARG, "%s: no parameters", op);
   uint64_t c4 = (uint64_t)ev_c4(c);
-  EV_TRY(check_vec(op, "gamma", p->gamma, c4));
-  EV_TRY(check_vec(op, "beta", p->beta, c4));
+  EV_TRY(ev_buf_check(op, "gamma", p->gamma, c4 * 4));
+  EV_TRY(ev_buf_check(op, "beta", p->beta, c4 * 4));
   if (need_running) {
-    EV_TRY(check_vec(op, "running_mean", p->running_mean, c4));
-    EV_TRY(check_vec(op, "running_var", p->running_var, c4));
+    EV_TRY(ev_buf_check(op, "running_mean", p->running_mean, c4 * 4));
+    EV_TRY(ev_buf_check(op, "running_var", p->running_var, c4 * 4));
   }
   if (!(p->eps > 0) || !(p->momentum >= 0 && p->momentum <= 1))
     return ev_fail(EV_ERR_ARG, "%s: eps %g must be > 0 and momentum %g in [0, 1]", op, p->eps, p->momentum);
@@ -83,7 +67,7 @@ static void quad_grid(ev_gpu *g, uint32_t Q, uint64_t P, uint32_t *lx, uint32_t 
 
 static ev_status affine(ev_stream *s, ev_tensor *x, ev_buf *save, ev_tensor *y, const ev_act *act) {
   ev_gpu *g = ev_stream_gpu(s);
-  struct { uint32_t P, Q; } pc = {(uint32_t)((uint64_t)x->n * x->h * x->w), (uint32_t)ev_c4(x->c) / 4};
+  ev_push_bn_affine pc = {(uint32_t)((uint64_t)x->n * x->h * x->w), (uint32_t)ev_c4(x->c) / 4};
   uint32_t lx, ly, groups[3];
   quad_grid(g, pc.Q, pc.P, &lx, &ly, groups);
   ev_pipeline *p;
@@ -101,26 +85,25 @@ ev_status ev_bn_forward_train(ev_stream *s, const ev_bn_params *prm, ev_tensor *
 ev_status ev_bn_forward_train_act(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save,
                                   ev_buf *scratch, const ev_act *act, ev_tensor *y) {
   const char *op = "batchnorm";
-  EV_TRY(check_same(op, x, "x", y, "y"));
+  EV_TRY(ev_tensor_check_same(op, x, "x", y, "y"));
   EV_TRY(ev_act_check(op, act));
   EV_TRY(check_params(op, prm, x->c, 1));
   uint64_t P = (uint64_t)x->n * x->h * x->w;
   if (P < 2) return ev_fail(EV_ERR_ARG, "%s: training needs more than one value per channel (N*H*W = %llu)", op, (unsigned long long)P);
-  EV_TRY(check_vec(op, "save", save, ev_bn_save_floats(x->c)));
-  EV_TRY(check_vec(op, "scratch", scratch, ev_bn_scratch_floats(x->n, x->h, x->w, x->c)));
+  EV_TRY(ev_buf_check(op, "save", save, ev_bn_save_floats(x->c) * 4));
+  EV_TRY(ev_buf_check(op, "scratch", scratch, ev_bn_scratch_floats(x->n, x->h, x->w, x->c) * 4));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t Q = (uint32_t)ev_c4(x->c) / 4, L, chunks, wg = ev_gpu_elementwise_wg(g), cwg = combine_wg(g);
   bn_plan(P, Q, &L, &chunks);
   ev_pipeline *ps, *pc;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_stats", .bindings = "tw", .push_size = 16,
+  ev_push_bn_reduce plan = {(uint32_t)P, Q, L, chunks};
+  ev_push_bn_combine cp = {(uint32_t)P, Q, L, chunks, prm->momentum, prm->eps, (uint32_t)x->c};
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_stats", .bindings = "tw", .push_size = sizeof plan,
                                                 .local_size_x = wg}, &ps));
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_combine", .bindings = "rrrxxw", .push_size = 28,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_combine", .bindings = "rrrxxw", .push_size = sizeof cp,
                                                 .local_size_x = cwg}, &pc));
-  uint32_t plan[4] = {(uint32_t)P, Q, L, chunks};
   EV_TRY(ev_dispatch(s, ps, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)chunks * Q, wg), 1, 1},
-                     (ev_buf *[]){&x->buf, scratch}, plan));
-  struct { uint32_t P, Q, L, chunks; float momentum, eps; uint32_t C; } cp = {
-      (uint32_t)P, Q, L, chunks, prm->momentum, prm->eps, (uint32_t)x->c};
+                     (ev_buf *[]){&x->buf, scratch}, &plan));
   EV_TRY(ev_dispatch(s, pc, (uint32_t[3]){Q, 1, 1},
                      (ev_buf *[]){scratch, prm->gamma, prm->beta, prm->running_mean, prm->running_var, save}, &cp));
   return affine(s, x, save, y, act);
@@ -133,13 +116,13 @@ ev_status ev_bn_forward_infer(ev_stream *s, const ev_bn_params *prm, ev_tensor *
 ev_status ev_bn_forward_infer_act(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_buf *save,
                                   const ev_act *act, ev_tensor *y) {
   const char *op = "batchnorm (inference)";
-  EV_TRY(check_same(op, x, "x", y, "y"));
+  EV_TRY(ev_tensor_check_same(op, x, "x", y, "y"));
   EV_TRY(ev_act_check(op, act));
   EV_TRY(check_params(op, prm, x->c, 1));
-  EV_TRY(check_vec(op, "save", save, ev_bn_save_floats(x->c)));
+  EV_TRY(ev_buf_check(op, "save", save, ev_bn_save_floats(x->c) * 4));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
-  struct { uint32_t Q, C; float eps; } pc = {(uint32_t)ev_c4(x->c) / 4, (uint32_t)x->c, prm->eps};
+  ev_push_bn_infer_params pc = {(uint32_t)ev_c4(x->c) / 4, (uint32_t)x->c, prm->eps};
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_infer_params", .bindings = "rrrrw",
                                                 .push_size = sizeof pc, .local_size_x = wg}, &p));
@@ -151,31 +134,32 @@ ev_status ev_bn_forward_infer_act(ev_stream *s, const ev_bn_params *prm, ev_tens
 ev_status ev_bn_backward(ev_stream *s, const ev_bn_params *prm, ev_tensor *x, ev_tensor *dy, ev_buf *save,
                          ev_buf *scratch, ev_tensor *dx, ev_buf *dgamma, ev_buf *dbeta) {
   const char *op = "batchnorm backward";
-  EV_TRY(check_same(op, x, "x", dy, "dy"));
-  EV_TRY(check_same(op, x, "x", dx, "dx"));
+  EV_TRY(ev_tensor_check_same(op, x, "x", dy, "dy"));
+  EV_TRY(ev_tensor_check_same(op, x, "x", dx, "dx"));
   EV_TRY(check_params(op, prm, x->c, 0));
   uint64_t P = (uint64_t)x->n * x->h * x->w, c4 = (uint64_t)ev_c4(x->c);
-  EV_TRY(check_vec(op, "save", save, ev_bn_save_floats(x->c)));
-  EV_TRY(check_vec(op, "scratch", scratch, ev_bn_scratch_floats(x->n, x->h, x->w, x->c)));
-  EV_TRY(check_vec(op, "dgamma", dgamma, c4));
-  EV_TRY(check_vec(op, "dbeta", dbeta, c4));
+  EV_TRY(ev_buf_check(op, "save", save, ev_bn_save_floats(x->c) * 4));
+  EV_TRY(ev_buf_check(op, "scratch", scratch, ev_bn_scratch_floats(x->n, x->h, x->w, x->c) * 4));
+  EV_TRY(ev_buf_check(op, "dgamma", dgamma, c4 * 4));
+  EV_TRY(ev_buf_check(op, "dbeta", dbeta, c4 * 4));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t Q = (uint32_t)c4 / 4, L, chunks, wg = ev_gpu_elementwise_wg(g), cwg = combine_wg(g);
   bn_plan(P, Q, &L, &chunks);
   ev_pipeline *pr, *pc, *pd;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_reduce", .bindings = "ttrw", .push_size = 16,
+  ev_push_bn_reduce rp = {(uint32_t)P, Q, L, chunks};
+  ev_push_bn_bwd_combine cp = {(uint32_t)P, Q, L, chunks, (uint32_t)x->c};
+  ev_push_bn_bwd_dx dp = {(uint32_t)P, Q, (float)(1.0 / (double)P)};
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_reduce", .bindings = "ttrw", .push_size = sizeof rp,
                                                 .local_size_x = wg}, &pr));
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_combine", .bindings = "rrww", .push_size = 20,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_combine", .bindings = "rrww", .push_size = sizeof cp,
                                                 .local_size_x = cwg}, &pc));
   uint32_t lx, ly, dgroups[3];
   quad_grid(g, Q, P, &lx, &ly, dgroups);
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_dx", .bindings = "ttrrrw", .push_size = 12,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "bn_bwd_dx", .bindings = "ttrrrw", .push_size = sizeof dp,
                                                 .local_size_x = lx, .local_size_y = ly}, &pd));
-  uint32_t plan[5] = {(uint32_t)P, Q, L, chunks, (uint32_t)x->c};
   EV_TRY(ev_dispatch(s, pr, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)chunks * Q, wg), 1, 1},
-                     (ev_buf *[]){&x->buf, &dy->buf, save, scratch}, plan));
-  EV_TRY(ev_dispatch(s, pc, (uint32_t[3]){Q, 1, 1}, (ev_buf *[]){scratch, save, dgamma, dbeta}, plan));
-  struct { uint32_t P, Q; float inv_p; } dp = {(uint32_t)P, Q, (float)(1.0 / (double)P)};
+                     (ev_buf *[]){&x->buf, &dy->buf, save, scratch}, &rp));
+  EV_TRY(ev_dispatch(s, pc, (uint32_t[3]){Q, 1, 1}, (ev_buf *[]){scratch, save, dgamma, dbeta}, &cp));
   return ev_dispatch(s, pd, dgroups,
                      (ev_buf *[]){&x->buf, &dy->buf, save, dgamma, dbeta, &dx->buf}, &dp);
 }

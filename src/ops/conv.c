@@ -1,6 +1,7 @@
 /* Host side of conv2d / transposed conv2d forward and input-gradient passes: shape checks,
- * kernel variant and tile choice, dispatch. Shaders: conv_gemm_cpu, conv_gemm_gpu (one
- * implicit GEMM for all four passes, geometry in shaders/include/gemm_conv.glsl) and
+ * kernel variant and tile choice, dispatch. Shaders: conv_gemm_shuffle (register tiles
+ * fed by subgroup shuffles, for CPU devices), conv_gemm_shared (shared-memory tiles, for GPUs)
+ * (one implicit GEMM for all four passes, geometry in shaders/include/gemm_conv.glsl) and
  * conv_wtranspose. References: conv_ref.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,14 +10,7 @@
 #include "conv_variant.h"
 #include "evonet/ops/conv.h"
 #include "evonet/ops/eltwise.h"
-
-/* Push constants of conv_gemm_*.comp, in the order of gemm_conv.glsl's block. */
-typedef struct {
-  int32_t nb, hs, ws, ks4, ho, wo, cd, cd4, kh, kw, brow;
-  int32_t ah, aw, bh, bw, c0h, c0w, c1h, c1w, sdh, sdw;
-  int32_t ntn;
-  int32_t tgh, tgw, tinvh, tinvw; /* loop-free tap walk (gemm_conv.glsl axis_taps_fast) */
-} gemm_push;
+#include "push/conv.h"
 
 enum { CPU_ROWS = 8, CPU_SUBGROUPS = 8 }; /* cpu kernel: shuffled rows, subgroups per workgroup */
 
@@ -38,38 +32,19 @@ static ev_status check_desc(const ev_conv_desc *d, int transposed) {
   return EV_OK;
 }
 
+/* The generic checks (evonet/tensor.h) and the shaders' limit: float indices within 31 bits. */
 static ev_status check_tensor(const ev_tensor *t, const char *name, int n, int h, int w, int c) {
-  if (!t) return ev_fail(EV_ERR_ARG, "conv: tensor %s missing", name);
-  if (t->n <= 0 || t->h <= 0 || t->w <= 0 || t->c <= 0)
-    return ev_fail(EV_ERR_ARG, "conv: tensor %s (%d, %d, %d, %d) has a zero or negative size", name,
-                   t->n, t->c, t->h, t->w);
-  if (h <= 0 || w <= 0)
-    return ev_fail(EV_ERR_ARG, "conv: tensor %s would be %dx%d (kernel larger than padded input?)",
-                   name, h, w);
-  if (t->n != n || t->h != h || t->w != w || t->c != c)
-    return ev_fail(EV_ERR_ARG, "conv: tensor %s is (N,C,H,W) = (%d, %d, %d, %d), expected (%d, %d, %d, %d)",
-                   name, t->n, t->c, t->h, t->w, n, c, h, w);
+  EV_TRY(ev_tensor_check_shape("conv", name, t, n, h, w, c));
   uint64_t floats = ev_tensor_floats(n, h, w, c);
   if (floats >= (1ull << 31))
     return ev_fail(EV_ERR_LIMIT, "conv: tensor %s has %llu floats, beyond 32-bit indexing", name,
                    (unsigned long long)floats);
-  if (!t->buf.block || t->buf.size < floats * 4)
-    return ev_fail(EV_ERR_ARG, "conv: tensor %s needs %llu bytes, its buffer has %llu", name,
-                   (unsigned long long)(floats * 4), (unsigned long long)t->buf.size);
-  return EV_OK;
-}
-
-static ev_status check_buf(const ev_buf *b, const char *name, uint64_t floats) {
-  if (!b || !b->block) return ev_fail(EV_ERR_ARG, "conv: %s buffer missing", name);
-  if (b->size < floats * 4)
-    return ev_fail(EV_ERR_ARG, "conv: %s needs %llu bytes, its buffer has %llu", name,
-                   (unsigned long long)(floats * 4), (unsigned long long)b->size);
   return EV_OK;
 }
 
 /* ---------------- kernel choice ---------------- */
 /* shuffled rows come from lanes 0..7, so the kernel needs at least 8 lanes (conv_variant.h) */
-static int use_cpu_kernel(const ev_caps *c, const ev_tuning *tu) { return ev_conv_use_cpu_kernel(c, tu, CPU_ROWS, 128); }
+static int use_cpu_kernel(const ev_caps *c, const ev_tuning *tu) { return ev_conv_use_shuffle_kernel(c, tu, CPU_ROWS, 128); }
 
 /* Per-lane rows of the CPU kernel. It keeps 8 x CN accumulators per lane in vector
  * registers; a CPU device runs the shader on this host's CPU, so ask the CPU: with
@@ -194,10 +169,11 @@ static void tap_walk(int sd, int c1, int32_t *g, int32_t *inv) {
 }
 
 typedef struct {
-  gemm_push pc;
+  ev_push_gemm_conv pc; /* the shaders' block (push/conv.h) */
   uint32_t groups[3];
   ev_pipeline *p;
-  int cpu, ymask; /* ymask: the kernel applies the activation backward itself */
+  int shuffle;   /* conv_gemm_shuffle, else conv_gemm_shared */
+  int ymask;     /* the kernel applies the activation backward itself */
   ev_act act;    /* the fused activation (kind none: none) */
 } gemm_plan;
 
@@ -209,58 +185,58 @@ static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const 
                            uint64_t brow, int has_bias, const ev_act *act, int ymask, const ev_tensor *dst,
                            gemm_plan *plan) {
   const ev_caps *c = ev_gpu_caps(g);
-  gemm_push pc = {
-      .nb = src->n, .hs = src->h, .ws = src->w, .ks4 = ev_c4(src->c) / 4,
-      .ho = dst->h, .wo = dst->w, .cd = dst->c, .cd4 = ev_c4(dst->c), .kh = d->kh, .kw = d->kw,
-      .brow = (int32_t)brow,
-      .ah = adjoint ? 1 : d->stride_h, .aw = adjoint ? 1 : d->stride_w,
-      .bh = adjoint ? d->stride_h : 1, .bw = adjoint ? d->stride_w : 1,
-      .c0h = adjoint ? d->pad_h : -d->pad_h, .c0w = adjoint ? d->pad_w : -d->pad_w,
-      .c1h = adjoint ? -d->dil_h : d->dil_h, .c1w = adjoint ? -d->dil_w : d->dil_w,
-      .sdh = adjoint ? d->stride_h : 1, .sdw = adjoint ? d->stride_w : 1};
-  tap_walk(pc.sdh, pc.c1h, &pc.tgh, &pc.tinvh);
-  tap_walk(pc.sdw, pc.c1w, &pc.tgw, &pc.tinvw);
+  ev_push_gemm_conv pc = {
+      .NB = src->n, .HS = src->h, .WS = src->w, .KS4 = ev_c4(src->c) / 4,
+      .HO = dst->h, .WO = dst->w, .CD = dst->c, .CD4 = ev_c4(dst->c), .KH = d->kh, .KW = d->kw,
+      .BROW = (int32_t)brow,
+      .AH = adjoint ? 1 : d->stride_h, .AW = adjoint ? 1 : d->stride_w,
+      .BH = adjoint ? d->stride_h : 1, .BW = adjoint ? d->stride_w : 1,
+      .C0H = adjoint ? d->pad_h : -d->pad_h, .C0W = adjoint ? d->pad_w : -d->pad_w,
+      .C1H = adjoint ? -d->dil_h : d->dil_h, .C1W = adjoint ? -d->dil_w : d->dil_w,
+      .SDH = adjoint ? d->stride_h : 1, .SDW = adjoint ? d->stride_w : 1};
+  tap_walk(pc.SDH, pc.C1H, &pc.TGH, &pc.TINVH);
+  tap_walk(pc.SDW, pc.C1W, &pc.TGW, &pc.TINVW);
   /* the largest phase (r = 0) sets the grid; smaller phases leave their last tiles idle */
-  uint64_t m_max = (uint64_t)pc.nb * ev_div_up(pc.ho, pc.bh) * ev_div_up(pc.wo, pc.bw);
-  uint64_t ktex = (uint64_t)ev_div_up(pc.kh, pc.sdh) * ev_div_up(pc.kw, pc.sdw) * pc.ks4;
+  uint64_t m_max = (uint64_t)pc.NB * ev_div_up(pc.HO, pc.BH) * ev_div_up(pc.WO, pc.BW);
+  uint64_t ktex = (uint64_t)ev_div_up(pc.KH, pc.SDH) * ev_div_up(pc.KW, pc.SDW) * pc.KS4;
   const ev_tuning *tu = ev_gpu_tuning(g);
-  conv_tiles t = ev_conv_choose_tiles(c, tu, m_max, pc.cd4, brow * 16, (uint64_t)pc.ks4 * 16 * pc.aw, ktex);
+  conv_tiles t = ev_conv_choose_tiles(c, tu, m_max, pc.CD4, brow * 16, (uint64_t)pc.KS4 * 16 * pc.AW, ktex);
   if (sizeof pc > c->max_push_constants_size)
     return ev_fail(EV_ERR_LIMIT, "conv: %zu bytes of push constants exceed the device's %u",
                    sizeof pc, c->max_push_constants_size);
   /* m-tiles along x, wrapping into y beyond the device's x limit (see tile_m()) */
-  uint64_t mt = ev_div_up(m_max, t.bm), nt = ev_div_up(pc.cd4, t.bn);
+  uint64_t mt = ev_div_up(m_max, t.bm), nt = ev_div_up(pc.CD4, t.bn);
   uint64_t gx = mt < c->max_workgroup_count[0] ? mt : c->max_workgroup_count[0];
   int gx_cap = tu->conv_gridx; /* test hook: exercise the wrap */
   if (gx_cap > 0 && (uint64_t)gx_cap < gx) gx = (uint64_t)gx_cap;
   uint64_t gy = ev_div_up(mt, gx) * nt;
-  pc.ntn = (int32_t)nt;
-  if (gy > c->max_workgroup_count[1] || (uint64_t)pc.bh * pc.bw > c->max_workgroup_count[2])
+  pc.NTN = (int32_t)nt;
+  if (gy > c->max_workgroup_count[1] || (uint64_t)pc.BH * pc.BW > c->max_workgroup_count[2])
     return ev_fail(EV_ERR_LIMIT, "conv %dx%d on (%d, %d, %d, %d) needs %llu x %llu x %d workgroups; the device allows %u x %u x %u",
                    d->kh, d->kw, src->n, src->c, src->h, src->w, (unsigned long long)gx,
-                   (unsigned long long)gy, pc.bh * pc.bw, c->max_workgroup_count[0],
+                   (unsigned long long)gy, pc.BH * pc.BW, c->max_workgroup_count[0],
                    c->max_workgroup_count[1], c->max_workgroup_count[2]);
-  plan->groups[0] = (uint32_t)gx, plan->groups[1] = (uint32_t)gy, plan->groups[2] = (uint32_t)(pc.bh * pc.bw);
+  plan->groups[0] = (uint32_t)gx, plan->groups[1] = (uint32_t)gy, plan->groups[2] = (uint32_t)(pc.BH * pc.BW);
   plan->pc = pc;
-  plan->cpu = t.cpu;
+  plan->shuffle = t.cpu;
   plan->ymask = t.cpu && ymask;
   plan->act = ev_act_on(act) ? *act : ev_act_make(EV_ACT_NONE);
-  /* the gpu kernel fuses only the forward activation; the backward (ymask) runs as a pass of
-   * its own after it (run_gemm) */
+  /* the shared-memory kernel fuses only the forward activation; the backward (ymask) runs
+   * as a pass of its own after it (run_gemm) */
   uint32_t kind = ev_act_spec_kind(act), alpha = ev_act_spec_alpha(act);
   /* narrow layers: unroll the x taps and the texels of a tap (one phase along x, small) */
   int unroll = tu->conv_unroll; /* test hook: 0 keeps the loops */
-  uint32_t ktx = unroll && pc.sdw == 1 && pc.kw <= 8 && pc.ks4 <= 2 ? (uint32_t)pc.kw : 0;
-  uint32_t ksc = unroll && pc.ks4 <= 2 ? (uint32_t)pc.ks4 : 0;
+  uint32_t ktx = unroll && pc.SDW == 1 && pc.KW <= 8 && pc.KS4 <= 2 ? (uint32_t)pc.KW : 0;
+  uint32_t ksc = unroll && pc.KS4 <= 2 ? (uint32_t)pc.KS4 : 0;
   if (t.cpu)
-    return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_cpu", .bindings = "tttwt",
+    return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_shuffle", .bindings = "tttwt",
                                                   .push_size = sizeof pc, .n_spec = 11,
                                                   .spec = {c->subgroup_size, has_bias, kind, t.cn, t.swap,
                                                            t.cn >= 4 ? 1 : 2, ktx, ksc, ymask != 0, t.ha, alpha},
                                                   .local_size_x = t.lx,
                                                   .require_full_subgroups = c->subgroup_size_control},
                            &plan->p);
-  return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_gpu", .bindings = "ttrw",
+  return ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_gemm_shared", .bindings = "ttrw",
                                                 .push_size = sizeof pc, .n_spec = 6,
                                                 .spec = {t.tm, t.tn, t.bk4, has_bias, ymask ? 0u : kind,
                                                          ymask ? 0u : alpha},
@@ -272,14 +248,14 @@ static ev_status plan_gemm(ev_gpu *g, const ev_conv_desc *d, int adjoint, const 
 static ev_status run_gemm(ev_stream *s, gemm_plan *plan, ev_tensor *src, ev_buf *wb, ev_buf *bias,
                           ev_tensor *dst, ev_tensor *ymask) {
   /* no bias: bind the weights in its place (the kernel never reads it); no mask: the source */
-  if (plan->cpu)
+  if (plan->shuffle)
     EV_TRY(ev_dispatch(s, plan->p, plan->groups,
                        (ev_buf *[]){&src->buf, wb, bias ? bias : wb, &dst->buf, ymask ? &ymask->buf : &src->buf},
                        &plan->pc));
   else
     EV_TRY(ev_dispatch(s, plan->p, plan->groups, (ev_buf *[]){&src->buf, wb, bias ? bias : wb, &dst->buf},
                        &plan->pc));
-  if (ymask && !plan->ymask) EV_TRY(ev_act_backward(s, &plan->act, ymask, dst, dst)); /* gpu variant */
+  if (ymask && !plan->ymask) EV_TRY(ev_act_backward(s, &plan->act, ymask, dst, dst)); /* shared-memory kernel */
   return EV_OK;
 }
 
@@ -292,11 +268,11 @@ static ev_status transpose_weights(ev_stream *s, ev_buf *w, int O, int I, int ta
   if (ev_div_up(blocks, wg) > ev_gpu_caps(g)->max_workgroup_count[0])
     return ev_fail(EV_ERR_LIMIT, "conv: a weight transpose of %llu blocks exceeds the device's workgroup count",
                    (unsigned long long)blocks);
+  ev_push_conv_wtranspose pc = {O, I, taps, ev_c4(O) / 4, ev_c4(I) / 4, (int32_t)wt_row_texels(taps, O)};
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "conv_wtranspose", .bindings = "tw",
-                                                .push_size = 24, .local_size_x = wg}, &p));
-  int32_t pc[6] = {O, I, taps, ev_c4(O) / 4, ev_c4(I) / 4, (int32_t)wt_row_texels(taps, O)};
-  return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(blocks, wg), 1, 1}, (ev_buf *[]){w, wt}, pc);
+                                                .push_size = sizeof pc, .local_size_x = wg}, &p));
+  return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(blocks, wg), 1, 1}, (ev_buf *[]){w, wt}, &pc);
 }
 
 /* ---------------- public passes ---------------- */
@@ -362,8 +338,8 @@ ev_status ev_conv2d_forward(ev_stream *s, const ev_conv_desc *d, ev_tensor *x, e
   int ho = ev_conv_out_size(x->h, d->kh, d->stride_h, d->pad_h, d->dil_h);
   int wo = ev_conv_out_size(x->w, d->kw, d->stride_w, d->pad_w, d->dil_w);
   EV_TRY(check_tensor(y, "y", x->n, ho, wo, d->cout));
-  EV_TRY(check_buf(w, "weights", (uint64_t)d->cout * d->kh * d->kw * ev_c4(d->cin)));
-  if (bias) EV_TRY(check_buf(bias, "bias", ev_c4(d->cout)));
+  EV_TRY(ev_buf_check("conv", "weights", w, (uint64_t)d->cout * d->kh * d->kw * ev_c4(d->cin) * 4));
+  if (bias) EV_TRY(ev_buf_check("conv", "bias", bias, ev_c4(d->cout) * 4ull));
   gemm_plan plan;
   EV_TRY(plan_gemm(ev_stream_gpu(s), d, 0, x, (uint64_t)d->kh * d->kw * ev_c4(d->cin) / 4, bias != NULL,
                    act, 0, y, &plan));
@@ -377,7 +353,7 @@ ev_status ev_conv2d_backward_data_act(ev_stream *s, const ev_conv_desc *d, ev_te
   int ho = ev_conv_out_size(dx->h, d->kh, d->stride_h, d->pad_h, d->dil_h);
   int wo = ev_conv_out_size(dx->w, d->kw, d->stride_w, d->pad_w, d->dil_w);
   EV_TRY(check_tensor(dy, "dy", dx->n, ho, wo, d->cout));
-  EV_TRY(check_buf(w, "weights", (uint64_t)d->cout * d->kh * d->kw * ev_c4(d->cin)));
+  EV_TRY(ev_buf_check("conv", "weights", w, (uint64_t)d->cout * d->kh * d->kw * ev_c4(d->cin) * 4));
   ev_tensor *ymask;
   EV_TRY(check_ymask(act, act_y, dx, &ymask));
   return adjoint_pass(s, d, dy, w, NULL, ymask ? act : NULL, dx, workspace, ymask);
@@ -396,8 +372,8 @@ ev_status ev_deconv2d_forward_act(ev_stream *s, const ev_conv_desc *d, ev_tensor
   int ho = ev_deconv_out_size(x->h, d->kh, d->stride_h, d->pad_h, d->dil_h, d->out_pad_h);
   int wo = ev_deconv_out_size(x->w, d->kw, d->stride_w, d->pad_w, d->dil_w, d->out_pad_w);
   EV_TRY(check_tensor(y, "y", x->n, ho, wo, d->cout));
-  EV_TRY(check_buf(w, "weights", (uint64_t)d->cin * d->kh * d->kw * ev_c4(d->cout)));
-  if (bias) EV_TRY(check_buf(bias, "bias", ev_c4(d->cout)));
+  EV_TRY(ev_buf_check("conv", "weights", w, (uint64_t)d->cin * d->kh * d->kw * ev_c4(d->cout) * 4));
+  if (bias) EV_TRY(ev_buf_check("conv", "bias", bias, ev_c4(d->cout) * 4ull));
   return adjoint_pass(s, d, x, w, bias, act, y, workspace, NULL);
 }
 
@@ -413,7 +389,7 @@ ev_status ev_deconv2d_backward_data_act(ev_stream *s, const ev_conv_desc *d, ev_
   int ho = ev_deconv_out_size(dx->h, d->kh, d->stride_h, d->pad_h, d->dil_h, d->out_pad_h);
   int wo = ev_deconv_out_size(dx->w, d->kw, d->stride_w, d->pad_w, d->dil_w, d->out_pad_w);
   EV_TRY(check_tensor(dy, "dy", dx->n, ho, wo, d->cout));
-  EV_TRY(check_buf(w, "weights", (uint64_t)d->cin * d->kh * d->kw * ev_c4(d->cout)));
+  EV_TRY(ev_buf_check("conv", "weights", w, (uint64_t)d->cin * d->kh * d->kw * ev_c4(d->cout) * 4));
   ev_tensor *ymask;
   EV_TRY(check_ymask(act, act_y, dx, &ymask));
   gemm_plan plan;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "evonet/ops/conv_sparse.h"
+#include "push/conv.h"
 
 #define EXACT_LIMIT (1u << 24) /* integers a float holds exactly */
 #define MIN_GROUPS 4           /* workgroups to keep a few CPU threads busy */
@@ -49,13 +50,6 @@ ev_status ev_conv_sparse_pack(const ev_conv_desc *d, const float *w, const float
   }
   return EV_OK;
 }
-
-/* Push constants of conv_sparse.comp, in its block's order. */
-typedef struct {
-  int32_t N, H, W, QI, HO, WO, CO, QO;
-  int32_t sh, sw, ph, pw;
-  int32_t NT;
-} sparse_push;
 
 /* Checks the arguments (EV_ERR_ARG with a message); *ho, *wo: the output size. */
 static ev_status check_args(const char *op, const ev_conv_desc *d, const ev_tensor *x, const ev_buf *taps,
@@ -125,7 +119,7 @@ ev_status ev_conv2d_sparse_forward(ev_stream *s, const ev_conv_desc *d, ev_tenso
   uint64_t nt = taps->size / 16, pixels = (uint64_t)x->n * ho * wo;
   if (pixels + 16 * wg >= (1ull << 31))
     return ev_fail(EV_ERR_LIMIT, "%s: %llu output pixels exceed 32-bit indexing", op, (unsigned long long)pixels);
-  sparse_push pc = {x->n, x->h, x->w, ev_c4(d->cin) / 4, ho, wo, d->cout, ev_c4(d->cout) / 4,
+  ev_push_conv_sparse pc = {x->n, x->h, x->w, ev_c4(d->cin) / 4, ho, wo, d->cout, ev_c4(d->cout) / 4,
                     d->stride_h, d->stride_w, d->pad_h, d->pad_w, nt < (1u << 31) ? (int32_t)nt : INT32_MAX};
   const ev_tuning *tu = ev_gpu_tuning(g);
   uint32_t pp = choose_pp(caps, tu, pixels, (uint32_t)pc.QO, wg), chunk = choose_chunk(d, tu, nt);

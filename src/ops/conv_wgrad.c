@@ -1,5 +1,5 @@
 /* Host side of the conv / transposed-conv weight and bias gradients (shaders
- * conv_wgrad_cpu, conv_wgrad_gpu, conv_wgrad_reduce, conv_wgrad_bias).
+ * conv_wgrad_shuffle, conv_wgrad_shared, conv_wgrad_reduce, conv_wgrad_bias).
  *
  * Both passes are one GEMM over pixels: dw[o][tap][i] = sum_p R[p][o] * C[shift_tap(p)][i],
  * with (R, C) = (dy, x) for conv2d and (x, dy) for the transposed conv. The pixel sum is cut
@@ -9,6 +9,7 @@
 
 #include "conv_variant.h"
 #include "evonet/ops/conv_wgrad.h"
+#include "push/conv.h"
 
 typedef struct {
   int n, hr, wr, rows; /* R: the pixel grid walked; its channels are dw's rows (O) */
@@ -16,15 +17,11 @@ typedef struct {
   int kh, kw, sh, sw, ph, pw, dh, dw;
 } geom;
 
-/* push constants shared (as a prefix) by the cpu and gpu kernels */
-typedef struct {
-  int32_t n, hr, wr, rq, hc, wc, cq, rows, cols, kh, kw, sh, sw, ph, pw, dh, dw;
-} push_geom;
-
-static push_geom push_of(const geom *g) {
-  return (push_geom){g->n, g->hr, g->wr, ev_c4(g->rows) / 4, g->hc, g->wc, ev_c4(g->cols) / 4,
-                     g->rows, g->cols, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw};
-}
+/* Initialisers of the geometry that both GEMM kernels' push blocks begin with
+ * (EV_PUSH_WGRAD_GEOMETRY_ in push/conv.h), in its order. */
+#define WGRAD_GEOMETRY_INIT(g)                                                                 \
+  (g)->n, (g)->hr, (g)->wr, ev_c4((g)->rows) / 4, (g)->hc, (g)->wc, ev_c4((g)->cols) / 4,      \
+      (g)->rows, (g)->cols, (g)->kh, (g)->kw, (g)->sh, (g)->sw, (g)->ph, (g)->pw, (g)->dh, (g)->dw
 
 static int desc_ok(const ev_conv_desc *d, int transposed) {
   if (d->cin <= 0 || d->cout <= 0 || d->kh <= 0 || d->kw <= 0 || d->stride_h <= 0 ||
@@ -65,14 +62,14 @@ static uint64_t dw_floats(const geom *g) {
 }
 
 /* ---- kernel choice and split-K ---- */
-enum { CPU_MIN_WG = 64,     /* workgroups that keep a many-core CPU busy */
-       CPU_MIN_SLICE = 1024, /* pixels per split-K slice at least */
-       CPU_NSG = 1,         /* subgroups (tiles) per workgroup */
-       GPU_TARGET_WG = 512, /* workgroups a discrete GPU wants in flight */
-       GPU_MIN_SLICE = 256,
-       MAX_SLICE = 4096,    /* fp32 running sums over at most this many pixels: accuracy */
+enum { SHUFFLE_MIN_WG = 64,      /* workgroups that keep a many-core CPU busy */
+       SHUFFLE_MIN_SLICE = 1024, /* pixels per split-K slice at least */
+       SHUFFLE_NSG = 1,          /* subgroups (tiles) per workgroup */
+       SHARED_TARGET_WG = 512,   /* workgroups a discrete GPU wants in flight */
+       SHARED_MIN_SLICE = 256,
+       MAX_SLICE = 4096,         /* fp32 running sums over at most this many pixels: accuracy */
        MAX_SPLITS = 256,
-       MAX_WS_BYTES = 1 << 27 /* Vulkan's minimum maxStorageBufferRange */ };
+       MAX_WS_BYTES = 1 << 27    /* Vulkan's minimum maxStorageBufferRange */ };
 
 /* EVONET_WGRAD_SLICE=p (ev_tuning.wgrad_slice) forces p pixels per split-K slice (tests use it
  * to exercise the split path on small shapes); it must not change between sizing a workspace
@@ -115,13 +112,13 @@ static int wgrad_ns(const ev_tuning *tu, int rq) {
   return best;
 }
 
-/* The lane mapping and tile count of the cpu kernel (conv_wgrad_cpu.comp):
+/* The lane mapping and tile count of the shuffle kernel (conv_wgrad_shuffle.comp):
  *   multi 0, swap 0: per tap, lanes take SG quads of C, ns quads of R are shuffled;
  *   multi 0, swap 1: per tap, lanes take SG quads of R, ns quads of C are shuffled;
  *   multi 1: lanes take entries of the flattened (tap, C quad) list, so narrow layers (a few
  *            C quads, e.g. an RGB input or 8 channels) still fill the lanes.
  * The mapping that leaves fewest lanes idle wins (squads: groups of ns shuffled quads). */
-static uint64_t cpu_tiles(const ev_tuning *tu, const geom *g, int sg, int *swap, int *multi, int *pblocks, int *squads, int *ns) {
+static uint64_t shuffle_tiles(const ev_tuning *tu, const geom *g, int sg, int *swap, int *multi, int *pblocks, int *squads, int *ns) {
   int rq = ev_c4(g->rows) / 4, cq = ev_c4(g->cols) / 4, taps = g->kh * g->kw;
   /* idle lane fractions: per-tap C quads, per-tap R quads, the flattened (tap, C quad) list */
   int pbc = (cq + sg - 1) / sg, pbr = (rq + sg - 1) / sg, nent = taps * cq, pbm = (nent + sg - 1) / sg;
@@ -145,28 +142,28 @@ static uint64_t cpu_tiles(const ev_tuning *tu, const geom *g, int sg, int *swap,
 }
 
 /* device-independent (tiles counted for 8-lane subgroups), so the workspace size is too */
-static int cpu_splits(const ev_tuning *tu, const geom *g) {
+static int shuffle_splits(const ev_tuning *tu, const geom *g) {
   int swap, multi, pb, sq, ns;
-  return splits_for(tu, g, cpu_tiles(tu, g, 8, &swap, &multi, &pb, &sq, &ns), CPU_MIN_WG, CPU_MIN_SLICE);
+  return splits_for(tu, g, shuffle_tiles(tu, g, 8, &swap, &multi, &pb, &sq, &ns), SHUFFLE_MIN_WG, SHUFFLE_MIN_SLICE);
 }
 
-typedef struct { int bm, bn, bk, tx, ty; } gpu_tile;
+typedef struct { int bm, bn, bk, tx, ty; } shared_tile;
 
-static gpu_tile gpu_tile_for(const ev_caps *c) {
-  gpu_tile t = {64, 64, 32, 16, 16};
+static shared_tile shared_tile_for(const ev_caps *c) {
+  shared_tile t = {64, 64, 32, 16, 16};
   if (c->max_workgroup_invocations < 256 || c->max_workgroup_size[0] < 16 || c->max_workgroup_size[1] < 16)
-    t = (gpu_tile){32, 32, 32, 8, 8};
+    t = (shared_tile){32, 32, 32, 8, 8};
   while (t.bk > 4 && (uint64_t)t.bk * (t.bm + t.bn) * 4 > c->max_shared_memory) t.bk /= 2;
   return t;
 }
 
-static int gpu_splits(const ev_tuning *tu, const geom *g, int bm, int bn) {
+static int shared_splits(const ev_tuning *tu, const geom *g, int bm, int bn) {
   uint64_t tiles = (uint64_t)ev_div_up(g->rows, bm) * ev_div_up((uint64_t)g->kh * g->kw * ev_c4(g->cols), bn);
-  return splits_for(tu, g, tiles, GPU_TARGET_WG, GPU_MIN_SLICE);
+  return splits_for(tu, g, tiles, SHARED_TARGET_WG, SHARED_MIN_SLICE);
 }
 
 static uint64_t ws_bytes(const ev_tuning *tu, const geom *g) {
-  int s = cpu_splits(tu, g), sg = gpu_splits(tu, g, 32, 32), sg2 = gpu_splits(tu, g, 64, 64);
+  int s = shuffle_splits(tu, g), sg = shared_splits(tu, g, 32, 32), sg2 = shared_splits(tu, g, 64, 64);
   if (sg > s) s = sg;
   if (sg2 > s) s = sg2;
   return s > 1 ? (uint64_t)s * dw_floats(g) * 4 : 0;
@@ -182,27 +179,15 @@ uint64_t ev_conv_wgrad_workspace_bytes(const ev_tuning *tu, const ev_conv_desc *
 }
 
 /* ---- dispatch ---- */
-static ev_status check_tensor(const ev_tensor *t, const char *name, int n, int h, int w, int c,
-                              const char *op) {
-  if (t->n != n || t->h != h || t->w != w || t->c != c)
-    return ev_fail(EV_ERR_ARG, "%s: %s is (%d, %d, %d, %d) NCHW, expected (%d, %d, %d, %d)", op,
-                   name, t->n, t->c, t->h, t->w, n, c, h, w);
-  if (t->buf.size < ev_tensor_floats(n, h, w, c) * 4)
-    return ev_fail(EV_ERR_ARG, "%s: %s's buffer holds %llu bytes, its shape needs %llu", op, name,
-                   (unsigned long long)t->buf.size,
-                   (unsigned long long)(ev_tensor_floats(n, h, w, c) * 4));
-  return EV_OK;
-}
-
 static ev_status run_bias(ev_stream *s, ev_tensor *g, ev_buf *dbias, int accumulate) {
   ev_gpu *gpu = ev_stream_gpu(s);
   uint32_t wg = 64;
   while (wg > ev_gpu_caps(gpu)->max_workgroup_invocations) wg /= 2;
+  ev_push_wgrad_bias pc = {g->n * g->h * g->w, ev_c4(g->c) / 4, g->c, accumulate != 0};
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_bias", .bindings = "tx",
-                                                  .push_size = 16, .local_size_x = wg}, &p));
-  int32_t pc[4] = {g->n * g->h * g->w, ev_c4(g->c) / 4, g->c, accumulate != 0};
-  return ev_dispatch(s, p, (uint32_t[3]){(uint32_t)pc[1], 1, 1}, (ev_buf *[]){&g->buf, dbias}, pc);
+                                                  .push_size = sizeof pc, .local_size_x = wg}, &p));
+  return ev_dispatch(s, p, (uint32_t[3]){(uint32_t)pc.cq, 1, 1}, (ev_buf *[]){&g->buf, dbias}, &pc);
 }
 
 /* dw = (accumulate ? dw : 0) + the sum of the `splits` partial slices in ws, in order */
@@ -210,36 +195,34 @@ static ev_status run_reduce(ev_stream *s, const geom *g, int splits, ev_buf *ws,
                             int accumulate) {
   ev_gpu *gpu = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(gpu);
+  ev_push_wgrad_reduce pc = {(uint32_t)(dw_floats(g) / 4), (uint32_t)splits, (uint32_t)(ev_c4(g->cols) / 4),
+                             (uint32_t)g->cols, accumulate != 0};
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_reduce", .bindings = "rx",
-                                                  .push_size = 20, .local_size_x = wg}, &p));
-  uint32_t total4 = (uint32_t)(dw_floats(g) / 4);
-  uint32_t rp[5] = {total4, (uint32_t)splits, (uint32_t)(ev_c4(g->cols) / 4), (uint32_t)g->cols,
-                    accumulate != 0};
-  return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(total4, wg), 1, 1}, (ev_buf *[]){ws, dw}, rp);
+                                                  .push_size = sizeof pc, .local_size_x = wg}, &p));
+  return ev_dispatch(s, p, (uint32_t[3]){ev_div_up(pc.total4, wg), 1, 1}, (ev_buf *[]){ws, dw}, &pc);
 }
 
-static ev_status run_cpu(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C, ev_buf *dw,
+static ev_status run_shuffle(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C, ev_buf *dw,
                          int accumulate, ev_buf *ws) {
   ev_gpu *gpu = ev_stream_gpu(s);
   const ev_caps *c = ev_gpu_caps(gpu);
   int sg = (int)c->subgroup_size, swap, multi, pblocks, squads, ns;
   const ev_tuning *tu = ev_gpu_tuning(gpu);
-  uint64_t tiles = cpu_tiles(tu, g, sg, &swap, &multi, &pblocks, &squads, &ns);
-  int splits = cpu_splits(tu, g);
+  uint64_t tiles = shuffle_tiles(tu, g, sg, &swap, &multi, &pblocks, &squads, &ns);
+  int splits = shuffle_splits(tu, g);
   if (splits > 1 && (!ws || ws->size < (uint64_t)splits * dw_floats(g) * 4)) splits = 1;
   int chunk = (int)((pixels(g) + splits - 1) / splits);
-  int nsg = CPU_NSG;
+  int nsg = SHUFFLE_NSG;
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_cpu", .bindings = "ttx",
-                                                  .push_size = 22 * 4, .n_spec = 5,
+  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_shuffle", .bindings = "ttx",
+                                                  .push_size = sizeof(ev_push_wgrad_shuffle), .n_spec = 5,
                                                   .spec = {(uint32_t)sg, (uint32_t)swap, splits == 1, (uint32_t)ns,
                                                            (uint32_t)multi},
                                                   .local_size_x = (uint32_t)(sg * nsg),
                                                   .require_full_subgroups = c->subgroup_size_control},
                          &p));
-  struct { push_geom g; int32_t pblocks, squads, chunk, accumulate, tiles; } pc = {
-      push_of(g), pblocks, squads, chunk, accumulate != 0, (int32_t)tiles};
+  ev_push_wgrad_shuffle pc = {WGRAD_GEOMETRY_INIT(g), pblocks, squads, chunk, accumulate != 0, (int32_t)tiles};
   uint64_t wgs = ev_div_up(tiles, nsg), gx = wgs < c->max_workgroup_count[0] ? wgs : c->max_workgroup_count[0];
   uint32_t groups[3] = {(uint32_t)gx, (uint32_t)splits, ev_div_up(wgs, gx)}; /* z over-limit: ev_dispatch says so */
   ev_buf *out = splits == 1 ? dw : ws;
@@ -247,22 +230,22 @@ static ev_status run_cpu(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C
   return splits == 1 ? EV_OK : run_reduce(s, g, splits, ws, dw, accumulate);
 }
 
-static ev_status run_gpu(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C, ev_buf *dw,
+static ev_status run_shared(ev_stream *s, const geom *g, ev_tensor *R, ev_tensor *C, ev_buf *dw,
                          int accumulate, ev_buf *ws) {
   ev_gpu *gpu = ev_stream_gpu(s);
-  gpu_tile t = gpu_tile_for(ev_gpu_caps(gpu));
-  int splits = gpu_splits(ev_gpu_tuning(gpu), g, t.bm, t.bn);
+  shared_tile t = shared_tile_for(ev_gpu_caps(gpu));
+  int splits = shared_splits(ev_gpu_tuning(gpu), g, t.bm, t.bn);
   if (splits > 1 && (!ws || ws->size < (uint64_t)splits * dw_floats(g) * 4)) splits = 1;
   int chunk = (int)((pixels(g) + splits - 1) / splits);
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_gpu", .bindings = "ttx",
-                                                  .push_size = 19 * 4, .n_spec = 4,
+  EV_TRY(ev_pipeline_get(gpu, &(ev_pipeline_desc){.shader = "conv_wgrad_shared", .bindings = "ttx",
+                                                  .push_size = sizeof(ev_push_wgrad_shared), .n_spec = 4,
                                                   .spec = {(uint32_t)t.bm, (uint32_t)t.bn,
                                                            (uint32_t)t.bk, splits == 1},
                                                   .local_size_x = (uint32_t)t.tx,
                                                   .local_size_y = (uint32_t)t.ty},
                          &p));
-  struct { push_geom g; int32_t chunk, accumulate; } pc = {push_of(g), chunk, accumulate != 0};
+  ev_push_wgrad_shared pc = {WGRAD_GEOMETRY_INIT(g), chunk, accumulate != 0};
   uint64_t ncols = (uint64_t)g->kh * g->kw * ev_c4(g->cols);
   uint32_t groups[3] = {ev_div_up(ncols, t.bn), ev_div_up(g->rows, t.bm), (uint32_t)splits};
   ev_buf *out = splits == 1 ? dw : ws;
@@ -285,8 +268,8 @@ static ev_status wgrad(ev_stream *s, const ev_conv_desc *d, int transposed, ev_t
                    x->n, x->c, x->h, x->w);
   /* conv: x = C, dy = R; transposed: x = R, dy = C */
   ev_tensor *R = transposed ? x : dy, *C = transposed ? dy : x;
-  EV_TRY(check_tensor(R, transposed ? "x" : "dy", g.n, g.hr, g.wr, g.rows, op));
-  EV_TRY(check_tensor(C, transposed ? "dy" : "x", g.n, g.hc, g.wc, g.cols, op));
+  EV_TRY(ev_tensor_check_shape(op, transposed ? "x" : "dy", R, g.n, g.hr, g.wr, g.rows));
+  EV_TRY(ev_tensor_check_shape(op, transposed ? "dy" : "x", C, g.n, g.hc, g.wc, g.cols));
   if (dw->size < dw_floats(&g) * 4)
     return ev_fail(EV_ERR_ARG, "%s: dw holds %llu bytes, (%d, %d, %d, %d) OHWI4 needs %llu", op,
                    (unsigned long long)dw->size, g.rows, g.kh, g.kw, ev_c4(g.cols),
@@ -295,10 +278,10 @@ static ev_status wgrad(ev_stream *s, const ev_conv_desc *d, int transposed, ev_t
     return ev_fail(EV_ERR_ARG, "%s: dbias holds %llu bytes, %d channels need %d", op,
                    (unsigned long long)dbias->size, d->cout, ev_c4(d->cout) * 4);
   ev_gpu *gpu = ev_stream_gpu(s);
-  if (ev_conv_use_cpu_kernel(ev_gpu_caps(gpu), ev_gpu_tuning(gpu), 1, 64)) /* conv_variant.h: why 1..64 */
-    EV_TRY(run_cpu(s, &g, R, C, dw, accumulate, ws));
+  if (ev_conv_use_shuffle_kernel(ev_gpu_caps(gpu), ev_gpu_tuning(gpu), 1, 64)) /* conv_variant.h: why 1..64 */
+    EV_TRY(run_shuffle(s, &g, R, C, dw, accumulate, ws));
   else
-    EV_TRY(run_gpu(s, &g, R, C, dw, accumulate, ws));
+    EV_TRY(run_shared(s, &g, R, C, dw, accumulate, ws));
   if (dbias) EV_TRY(run_bias(s, transposed ? C : R, dbias, accumulate));
   return EV_OK;
 }

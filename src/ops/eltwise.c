@@ -1,60 +1,70 @@
-/* Host side of the element-wise ops (shaders act_fwd, act_bwd, add, add_into, concat_fwd,
- * concat_bwd) and their C references. */
+/* Host side of the element-wise ops (shaders act_fwd, act_bwd, add, add_into, mul, mul_bwd,
+ * concat_fwd, concat_bwd) and their C references. */
 #include "evonet/ops/eltwise.h"
 
-/* A tensor with a positive shape whose storage fits its buffer. */
-static ev_status check_same(const char *op, const ev_tensor *a, const char *an, const ev_tensor *b,
-                            const char *bn) {
-  EV_TRY(ev_tensor_check(op, an, a));
-  EV_TRY(ev_tensor_check(op, bn, b));
-  if (a->n != b->n || a->h != b->h || a->w != b->w || a->c != b->c)
-    return ev_fail(EV_ERR_ARG, "%s: %s (%d, %d, %d, %d) and %s (%d, %d, %d, %d) differ in shape", op,
-                   an, a->n, a->c, a->h, a->w, bn, b->n, b->c, b->h, b->w);
-  return EV_OK;
-}
+#include "push/eltwise.h"
 
-/* Workgroups for a grid-stride loop over `total` items: enough to cover it, within limits. */
-/* One flat vec4 pass: the shader's push constant is the vec4 count. */
+/* One flat vec4 pass: the shader's push constant is the vec4 count (ev_push_flat). */
 /* act: the activation's specialization constants (act_fwd, act_bwd), NULL for the others. */
 static ev_status flat_pass(ev_stream *s, const char *shader, const char *bindings, ev_tensor *t,
                            ev_buf *const *bufs, const ev_act *act) {
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
-  uint32_t n4 = (uint32_t)(ev_tensor_floats(t->n, t->h, t->w, t->c) / 4);
+  ev_push_flat pc = {(uint32_t)(ev_tensor_floats(t->n, t->h, t->w, t->c) / 4)};
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = shader, .bindings = bindings, .push_size = 4,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = shader, .bindings = bindings, .push_size = sizeof pc,
                                                 .n_spec = act ? 2 : 0,
                                                 .spec = {ev_act_spec_kind(act), ev_act_spec_alpha(act)},
                                                 .local_size_x = wg}, &p));
-  return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, n4, wg), 1, 1}, bufs, &n4);
+  return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, pc.n4, wg), 1, 1}, bufs, &pc);
 }
 
 ev_status ev_act_forward(ev_stream *s, const ev_act *act, ev_tensor *x, ev_tensor *y) {
-  EV_TRY(check_same("activation", x, "x", y, "y"));
+  EV_TRY(ev_tensor_check_same("activation", x, "x", y, "y"));
   EV_TRY(ev_act_check("activation", act));
   ev_act none = ev_act_make(EV_ACT_NONE);
   return flat_pass(s, "act_fwd", "rw", x, (ev_buf *[]){&x->buf, &y->buf}, act ? act : &none);
 }
 
 ev_status ev_act_backward(ev_stream *s, const ev_act *act, ev_tensor *y, ev_tensor *dy, ev_tensor *dx) {
-  EV_TRY(check_same("activation backward", y, "y", dy, "dy"));
-  EV_TRY(check_same("activation backward", y, "y", dx, "dx"));
+  EV_TRY(ev_tensor_check_same("activation backward", y, "y", dy, "dy"));
+  EV_TRY(ev_tensor_check_same("activation backward", y, "y", dx, "dx"));
   EV_TRY(ev_act_check("activation backward", act));
   ev_act none = ev_act_make(EV_ACT_NONE);
   return flat_pass(s, "act_bwd", "rrw", y, (ev_buf *[]){&y->buf, &dy->buf, &dx->buf}, act ? act : &none);
 }
 
 ev_status ev_add(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *out) {
-  EV_TRY(check_same("add", a, "a", b, "b"));
-  EV_TRY(check_same("add", a, "a", out, "out"));
+  EV_TRY(ev_tensor_check_same("add", a, "a", b, "b"));
+  EV_TRY(ev_tensor_check_same("add", a, "a", out, "out"));
   return flat_pass(s, "add", "rrw", a, (ev_buf *[]){&a->buf, &b->buf, &out->buf}, NULL);
 }
 
 ev_status ev_add_into(ev_stream *s, ev_tensor *dst, ev_tensor *src) {
-  EV_TRY(check_same("add_into", dst, "dst", src, "src"));
+  EV_TRY(ev_tensor_check_same("add_into", dst, "dst", src, "src"));
   if (ev_buf_overlap(&dst->buf, &src->buf))
     return ev_fail(EV_ERR_ARG, "add_into: dst and src overlap (use ev_add for x + x)");
   return flat_pass(s, "add_into", "rx", dst, (ev_buf *[]){&src->buf, &dst->buf}, NULL);
+}
+
+ev_status ev_mul(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *out) {
+  EV_TRY(ev_tensor_check_same("mul", a, "a", b, "b"));
+  EV_TRY(ev_tensor_check_same("mul", a, "a", out, "out"));
+  return flat_pass(s, "mul", "rrw", a, (ev_buf *[]){&a->buf, &b->buf, &out->buf}, NULL);
+}
+
+ev_status ev_mul_backward(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *dy, ev_tensor *da, ev_tensor *db) {
+  const char *op = "mul backward";
+  EV_TRY(ev_tensor_check_same(op, a, "a", b, "b"));
+  EV_TRY(ev_tensor_check_same(op, a, "a", dy, "dy"));
+  EV_TRY(ev_tensor_check_same(op, a, "a", da, "da"));
+  EV_TRY(ev_tensor_check_same(op, a, "a", db, "db"));
+  ev_tensor *in[3] = {a, b, dy}, *out[2] = {da, db};
+  for (int j = 0; j < 2; j++)
+    for (int i = 0; i < 3; i++)
+      if (ev_buf_overlap(&out[j]->buf, &in[i]->buf) || (j && ev_buf_overlap(&da->buf, &db->buf)))
+        return ev_fail(EV_ERR_ARG, "%s: da and db must not overlap the inputs or each other", op);
+  return flat_pass(s, "mul_bwd", "rrrww", a, (ev_buf *[]){&a->buf, &b->buf, &dy->buf, &da->buf, &db->buf}, NULL);
 }
 
 /* Shared shape checks of concat forward/backward: k inputs of one N, H, W whose channels
@@ -84,7 +94,7 @@ ev_status ev_concat_forward(ev_stream *s, ev_tensor *const *xs, int k, ev_tensor
   EV_TRY(check_concat("concat", xs, k, y, off));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
-  struct { uint32_t npix, qout, cout, unused; int32_t off[4], c4in[4]; } pc = {
+  ev_push_concat_fwd pc = {
       (uint32_t)((uint64_t)y->n * y->h * y->w), (uint32_t)(ev_c4(y->c) / 4), (uint32_t)y->c, 0};
   ev_buf *bufs[5];
   for (int i = 0; i < 4; i++) {
@@ -99,11 +109,11 @@ ev_status ev_concat_forward(ev_stream *s, ev_tensor *const *xs, int k, ev_tensor
   if (aligned && (uint64_t)pc.npix * pc.qout < (1u << 21)) { /* one pass per input, texel reads */
     ev_pipeline *p;
     EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_fwd_q", .bindings = "tw",
-                                                  .push_size = 16, .local_size_x = wg}, &p));
+                                                  .push_size = sizeof(ev_push_concat_fwd_q), .local_size_x = wg}, &p));
     for (int i = 0; i < k; i++) {
-      int32_t qp[4] = {(int32_t)pc.npix, ev_c4(xs[i]->c) / 4, (int32_t)pc.qout, off[i] / 4};
-      EV_TRY(ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)pc.npix * qp[1], wg), 1, 1},
-                         (ev_buf *[]){&xs[i]->buf, &y->buf}, qp));
+      ev_push_concat_fwd_q qp = {(int32_t)pc.npix, ev_c4(xs[i]->c) / 4, (int32_t)pc.qout, off[i] / 4};
+      EV_TRY(ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)pc.npix * qp.qin, wg), 1, 1},
+                         (ev_buf *[]){&xs[i]->buf, &y->buf}, &qp));
     }
     return EV_OK;
   }
@@ -125,7 +135,7 @@ ev_status ev_concat_backward_act(ev_stream *s, ev_tensor *dy, ev_tensor *const *
   for (int i = 0; ys && acts && i < k; i++)
     if (ys[i] && ev_act_on(&acts[i])) {
       EV_TRY(ev_act_check("concat backward", &acts[i]));
-      EV_TRY(check_same("concat backward", ys[i], "an activation output", dxs[i], "its gradient"));
+      EV_TRY(ev_tensor_check_same("concat backward", ys[i], "an activation output", dxs[i], "its gradient"));
     }
   for (int i = 0; i < k; i++)
     for (int j = 0; j < i; j++)
@@ -141,21 +151,21 @@ ev_status ev_concat_backward_act(ev_stream *s, ev_tensor *dy, ev_tensor *const *
     uint32_t kind = ev_act_spec_kind(act), alpha = ev_act_spec_alpha(act);
     if (off[i] % 4 == 0 && (uint64_t)npix * ev_c4(dy->c) / 4 < (1u << 21)) { /* texel reads */
       EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_bwd_q", .bindings = "tttw",
-                                                    .push_size = 20, .n_spec = 3,
+                                                    .push_size = sizeof(ev_push_concat_bwd_q), .n_spec = 3,
                                                     .spec = {accumulate ? 1u : 0u, kind, alpha},
                                                     .local_size_x = wg}, &p));
-      int32_t qp[5] = {(int32_t)npix, ev_c4(dxs[i]->c) / 4, ev_c4(dy->c) / 4, off[i] / 4, dxs[i]->c};
+      ev_push_concat_bwd_q qp = {(int32_t)npix, ev_c4(dxs[i]->c) / 4, ev_c4(dy->c) / 4, off[i] / 4, dxs[i]->c};
       /* unused inputs: bind dy (never read) */
-      EV_TRY(ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)npix * qp[1], wg), 1, 1},
+      EV_TRY(ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)npix * qp.qin, wg), 1, 1},
                          (ev_buf *[]){&dy->buf, ym ? &ym->buf : &dy->buf, accumulate ? &dxs[i]->buf : &dy->buf,
-                                      &dxs[i]->buf}, qp));
+                                      &dxs[i]->buf}, &qp));
       continue;
     }
     EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "concat_bwd", .bindings = accumulate ? "rxr" : "rwr",
-                                                  .push_size = 20, .n_spec = 4,
+                                                  .push_size = sizeof(ev_push_concat_bwd), .n_spec = 4,
                                                   .spec = {accumulate ? 1u : 0u, off[i] % 4 == 0, kind, alpha},
                                                   .local_size_x = wg}, &p));
-    struct { uint32_t npix, qin, cin, off, c4out; } pc = {npix, (uint32_t)ev_c4(dxs[i]->c) / 4,
+    ev_push_concat_bwd pc = {npix, (uint32_t)ev_c4(dxs[i]->c) / 4,
                                                           (uint32_t)dxs[i]->c, (uint32_t)off[i],
                                                           (uint32_t)ev_c4(dy->c)};
     EV_TRY(ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, (uint64_t)npix * pc.qin, wg), 1, 1},
@@ -167,6 +177,14 @@ ev_status ev_concat_backward_act(ev_stream *s, ev_tensor *dy, ev_tensor *const *
 /* ---------------- references ---------------- */
 void ev_add_ref(const double *a, const double *b, double *out, uint64_t n) {
   for (uint64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void ev_mul_ref(const double *a, const double *b, double *out, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
+void ev_mul_backward_ref(const double *a, const double *b, const double *dy, double *da, double *db, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) da[i] = dy[i] * b[i], db[i] = dy[i] * a[i];
 }
 
 void ev_concat_forward_ref(const double *const *xs, const int *c, int k, uint64_t npix, double *y) {

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "evonet/ops/loss.h"
+#include "push/loss.h"
 
 /* Pixel chunks: up to CE_MAX_CHUNKS invocations in pass 1, at least CE_MIN_CHUNK pixels
  * each; the combine workgroup then walks chunks / CE_COMBINE_WG entries per invocation. */
@@ -22,41 +23,22 @@ uint64_t ev_softmax_ce_scratch_floats(int n, int h, int w) {
   return CE_HEADER + 2ull * chunks;
 }
 
-static ev_status check_buf(const char *what, const ev_buf *b, uint64_t bytes) {
-  if (!b || !b->block) return ev_fail(EV_ERR_ARG, "softmax_ce: %s is missing", what);
-  if (b->size < bytes)
-    return ev_fail(EV_ERR_ARG, "softmax_ce: %s has %llu bytes, needs %llu", what, (unsigned long long)b->size,
-                   (unsigned long long)bytes);
-  return EV_OK;
-}
-
-static ev_status check_logits(const char *what, const ev_tensor *t) {
-  if (!t) return ev_fail(EV_ERR_ARG, "softmax_ce: %s is NULL", what);
-  if (t->n <= 0 || t->h <= 0 || t->w <= 0 || t->c <= 0)
-    return ev_fail(EV_ERR_ARG, "softmax_ce: %s has a zero or negative size (%d, %d, %d, %d)", what, t->n,
-                   t->c, t->h, t->w);
-  uint64_t bytes = ev_tensor_floats(t->n, t->h, t->w, t->c) * 4;
-  EV_TRY(check_buf(what, &t->buf, bytes));
-  if (bytes / 16 >= (1ull << 31)) return ev_fail(EV_ERR_LIMIT, "softmax_ce: %s is too large for 32-bit indexing", what);
-  return EV_OK;
-}
-
 ev_status ev_softmax_ce(ev_stream *s, ev_tensor *z, ev_buf *target, ev_target_kind kind,
                         ev_buf *class_weights, ev_buf *scratch, ev_buf *loss, ev_tensor *dz, ev_buf *prob) {
-  EV_TRY(check_logits("the logits", z));
+  EV_TRY(ev_tensor_check("softmax_ce", "the logits", z));
   if (z->c < 2) return ev_fail(EV_ERR_ARG, "softmax_ce: %d class; at least 2 are needed", z->c);
   if (kind != EV_TARGET_MASK && kind != EV_TARGET_INDEX && kind != EV_TARGET_SOFT)
     return ev_fail(EV_ERR_ARG, "softmax_ce: unknown target kind %d", (int)kind);
   if (kind == EV_TARGET_SOFT && z->c != 2)
     return ev_fail(EV_ERR_ARG, "softmax_ce: a soft target needs 2 classes, not %d", z->c);
   uint64_t P = (uint64_t)z->n * z->h * z->w;
-  EV_TRY(check_buf("the target", target, P * 4));
-  if (class_weights) EV_TRY(check_buf("the class weights", class_weights, (uint64_t)z->c * 4));
-  EV_TRY(check_buf("the scratch", scratch, ev_softmax_ce_scratch_floats(z->n, z->h, z->w) * 4));
-  EV_TRY(check_buf("the loss", loss, 4));
-  if (prob) EV_TRY(check_buf("the probability map", prob, P * 4));
+  EV_TRY(ev_buf_check("softmax_ce", "the target", target, P * 4));
+  if (class_weights) EV_TRY(ev_buf_check("softmax_ce", "the class weights", class_weights, (uint64_t)z->c * 4));
+  EV_TRY(ev_buf_check("softmax_ce", "the scratch", scratch, ev_softmax_ce_scratch_floats(z->n, z->h, z->w) * 4));
+  EV_TRY(ev_buf_check("softmax_ce", "the loss", loss, 4));
+  if (prob) EV_TRY(ev_buf_check("softmax_ce", "the probability map", prob, P * 4));
   if (dz) {
-    EV_TRY(check_logits("the logit gradient", dz));
+    EV_TRY(ev_tensor_check("softmax_ce", "the logit gradient", dz));
     if (dz->n != z->n || dz->h != z->h || dz->w != z->w || dz->c != z->c)
       return ev_fail(EV_ERR_ARG, "softmax_ce: logits (%d, %d, %d, %d) and their gradient (%d, %d, %d, %d) differ",
                      z->n, z->c, z->h, z->w, dz->n, dz->c, dz->h, dz->w);
@@ -70,35 +52,37 @@ ev_status ev_softmax_ce(ev_stream *s, ev_tensor *z, ev_buf *target, ev_target_ki
   ce_plan(P, &L, &chunks);
   uint32_t has_w = class_weights != NULL, idx = (uint32_t)kind;
   ev_buf *wbuf = has_w ? class_weights : target; /* unused binding: any readable buffer */
+  ev_push_softmax_ce_fwd pcf = {(uint32_t)P, Q, (uint32_t)z->c, L, chunks};
+  ev_push_softmax_ce_combine pcc = {chunks};
+  ev_push_softmax_ce_bwd pcb = {(uint32_t)P, Q, (uint32_t)z->c};
   ev_pipeline *pf, *pc, *pb;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_fwd", .bindings = "trrww", .push_size = 20,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_fwd", .bindings = "trrww", .push_size = sizeof pcf,
                                                 .n_spec = 3, .spec = {idx, has_w, prob != NULL},
                                                 .local_size_x = wg}, &pf));
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_combine", .bindings = "xw", .push_size = 4,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_combine", .bindings = "xw", .push_size = sizeof pcc,
                                                 .local_size_x = cwg}, &pc));
-  uint32_t pcf[5] = {(uint32_t)P, Q, (uint32_t)z->c, L, chunks};
   /* without a probability map, pass 1 binds the scratch twice (WRITE_PROB = 0 never writes it) */
   EV_TRY(ev_dispatch(s, pf, (uint32_t[3]){ev_gpu_grid_groups(g, chunks, wg), 1, 1},
-                     (ev_buf *[]){&z->buf, target, wbuf, prob ? prob : scratch, scratch}, pcf));
-  EV_TRY(ev_dispatch(s, pc, (uint32_t[3]){1, 1, 1}, (ev_buf *[]){scratch, loss}, &chunks));
+                     (ev_buf *[]){&z->buf, target, wbuf, prob ? prob : scratch, scratch}, &pcf));
+  EV_TRY(ev_dispatch(s, pc, (uint32_t[3]){1, 1, 1}, (ev_buf *[]){scratch, loss}, &pcc));
   if (!dz) return EV_OK;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_bwd", .bindings = "trrrw", .push_size = 12,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "softmax_ce_bwd", .bindings = "trrrw", .push_size = sizeof pcb,
                                                 .n_spec = 2, .spec = {idx, has_w}, .local_size_x = wg}, &pb));
   return ev_dispatch(s, pb, (uint32_t[3]){ev_gpu_grid_groups(g, P, wg), 1, 1},
-                     (ev_buf *[]){&z->buf, target, wbuf, scratch, &dz->buf}, pcf);
+                     (ev_buf *[]){&z->buf, target, wbuf, scratch, &dz->buf}, &pcb);
 }
 
 ev_status ev_distill_target(ev_stream *s, ev_buf *mask, ev_buf *teacher, float lambda, ev_buf *y, uint32_t n) {
   if (!(lambda >= 0 && lambda <= 1)) return ev_fail(EV_ERR_ARG, "distill_target: lambda %g is not in [0, 1]", lambda);
-  EV_TRY(check_buf("the mask", mask, (uint64_t)n * 4));
-  EV_TRY(check_buf("the teacher's probabilities", teacher, (uint64_t)n * 4));
-  EV_TRY(check_buf("the distillation target", y, (uint64_t)n * 4));
+  EV_TRY(ev_buf_check("distill_target", "the mask", mask, (uint64_t)n * 4));
+  EV_TRY(ev_buf_check("distill_target", "the teacher's probabilities", teacher, (uint64_t)n * 4));
+  EV_TRY(ev_buf_check("distill_target", "the distillation target", y, (uint64_t)n * 4));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
+  ev_push_distill_target pc = {n, lambda};
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "distill_target", .bindings = "rrw", .push_size = 8,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "distill_target", .bindings = "rrw", .push_size = sizeof pc,
                                                 .local_size_x = wg}, &p));
-  struct { uint32_t n; float lambda; } pc = {n, lambda};
   return ev_dispatch(s, p, (uint32_t[3]){ev_gpu_grid_groups(g, n, wg), 1, 1}, (ev_buf *[]){mask, teacher, y}, &pc);
 }
 

@@ -2,21 +2,15 @@
 #include <math.h>
 
 #include "evonet/ops/optim.h"
-
-static ev_status check_arr(const char *op, const char *what, const ev_buf *b, uint64_t n) {
-  if (!b || !b->block) return ev_fail(EV_ERR_ARG, "%s: %s is missing", op, what);
-  if (b->size < n * 4)
-    return ev_fail(EV_ERR_ARG, "%s: %s holds %llu floats, the step covers %llu", op, what,
-                   (unsigned long long)(b->size / 4), (unsigned long long)n);
-  return EV_OK;
-}
+#include "evonet/tensor.h"
+#include "push/optim.h"
 
 /* bufs[0..k): the arrays of one step; the written ones (first nw) must not overlap any other. */
 static ev_status check_step(const char *op, uint64_t n, ev_buf *const *bufs, const char *const *names, int k, int nw) {
   if (n == 0) return ev_fail(EV_ERR_ARG, "%s: empty parameter (n = 0)", op);
   if (n >= (1ull << 32) - 4) return ev_fail(EV_ERR_LIMIT, "%s: %llu floats exceed 32-bit indexing", op, (unsigned long long)n);
   for (int i = 0; i < k; i++)
-    if (bufs[i] || i < k - 1) EV_TRY(check_arr(op, names[i], bufs[i], n)); /* the mask (last) is optional */
+    if (bufs[i] || i < k - 1) EV_TRY(ev_buf_check(op, names[i], bufs[i], n * 4)); /* the mask (last) is optional */
   for (int i = 0; i < nw; i++)
     for (int j = 0; j < k; j++)
       if (j != i && ev_buf_overlap(bufs[i], bufs[j]))
@@ -39,14 +33,14 @@ ev_status ev_sgd_step(ev_stream *s, const ev_sgd_params *p, ev_buf *w, ev_buf *g
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
   ev_pipeline *pl;
-  struct { uint32_t n; float lr, momentum, wd; } pc = {(uint32_t)n, p->lr, p->momentum, p->weight_decay};
+  ev_push_sgd pc = {(uint32_t)n, p->lr, p->momentum, p->weight_decay};
   if (texel_ok(g, n, (ev_buf *[]){w, grad, buf, mask}, 4)) {
-    EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "sgd_q", .bindings = "ttttww", .push_size = 16,
+    EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "sgd_q", .bindings = "ttttww", .push_size = sizeof pc,
                                                   .n_spec = 1, .spec = {mask != NULL}, .local_size_x = wg}, &pl));
     return ev_dispatch(s, pl, (uint32_t[3]){ev_gpu_grid_groups(g, n / 4, wg), 1, 1},
                        (ev_buf *[]){w, grad, buf, mask ? mask : grad, w, buf}, &pc);
   }
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "sgd", .bindings = "xrxr", .push_size = 16, .n_spec = 1,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "sgd", .bindings = "xrxr", .push_size = sizeof pc, .n_spec = 1,
                                                 .spec = {mask != NULL}, .local_size_x = wg}, &pl));
   /* without a mask the shader never reads binding 3: bind the gradient there */
   return ev_dispatch(s, pl, (uint32_t[3]){ev_gpu_grid_groups(g, ev_div_up(n, 4), wg), 1, 1},
@@ -66,16 +60,16 @@ ev_status ev_adam_step(ev_stream *s, const ev_adam_params *p, ev_buf *w, ev_buf 
   ev_pipeline *pl;
   /* bias corrections in double, as PyTorch computes them in Python floats */
   double bc1 = 1.0 - pow(p->beta1, p->step), bc2 = 1.0 - pow(p->beta2, p->step);
-  struct { uint32_t n; float step_size, bc2_sqrt, beta1, omb1, beta2, omb2, eps, wd; } pc = {
+  ev_push_adam pc = {
       (uint32_t)n, (float)(p->lr / bc1), (float)sqrt(bc2), p->beta1, (float)(1.0 - p->beta1),
       p->beta2, (float)(1.0 - p->beta2), p->eps, p->weight_decay};
   if (texel_ok(g, n, (ev_buf *[]){w, grad, m, v, mask}, 5)) {
-    EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "adam_q", .bindings = "tttttwww", .push_size = 36,
+    EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "adam_q", .bindings = "tttttwww", .push_size = sizeof pc,
                                                   .n_spec = 1, .spec = {mask != NULL}, .local_size_x = wg}, &pl));
     return ev_dispatch(s, pl, (uint32_t[3]){ev_gpu_grid_groups(g, n / 4, wg), 1, 1},
                        (ev_buf *[]){w, grad, m, v, mask ? mask : grad, w, m, v}, &pc);
   }
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "adam", .bindings = "xrxxr", .push_size = 36, .n_spec = 1,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "adam", .bindings = "xrxxr", .push_size = sizeof pc, .n_spec = 1,
                                                 .spec = {mask != NULL}, .local_size_x = wg}, &pl));
   return ev_dispatch(s, pl, (uint32_t[3]){ev_gpu_grid_groups(g, ev_div_up(n, 4), wg), 1, 1},
                      (ev_buf *[]){w, grad, m, v, mask ? mask : grad}, &pc);

@@ -1,6 +1,7 @@
 /* Philox4x32-10: the synthesis random numbers and a GPU fill (shader synth_philox). The
  * generator itself is inline in include/evonet/philox.h. */
 #include "evonet/philox.h"
+#include "push/synth.h"
 
 float ev_synth_uniform(uint64_t seed, uint32_t generation, uint32_t offspring, uint32_t layer,
                        uint32_t stream, uint32_t index) {
@@ -20,11 +21,11 @@ ev_status ev_philox_fill(ev_stream *s, const uint32_t key[2], const uint32_t ctr
   uint32_t wg = ev_gpu_elementwise_wg(g), groups = ev_div_up(n, wg);
   uint32_t cap = ev_gpu_caps(g)->max_workgroup_count[0];
   if (groups > cap) groups = cap; /* the shader loops over the rest */
+  ev_push_synth_philox pc = {{ctr[0], ctr[1], ctr[2], ctr[3]}, {key[0], key[1]}, n};
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "synth_philox", .bindings = "w",
-                                                .push_size = 28, .local_size_x = wg}, &p));
-  uint32_t pc[7] = {ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1], n};
-  return ev_dispatch(s, p, (uint32_t[3]){groups, 1, 1}, (ev_buf *[]){out}, pc);
+                                                .push_size = sizeof pc, .local_size_x = wg}, &p));
+  return ev_dispatch(s, p, (uint32_t[3]){groups, 1, 1}, (ev_buf *[]){out}, &pc);
 }
 
 void ev_philox_fill_ref(const uint32_t key[2], const uint32_t ctr[4], uint32_t n, uint32_t *out) {

@@ -14,7 +14,7 @@ int ev_pool_out_size(int in, int k, int stride, int pad, int ceil_mode) {
 }
 
 ev_status ev_pool_check(const char *op, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y, ev_buf *idx,
-                        ev_pool_push *pc) {
+                        ev_push_pool *pc) {
   if (!d) return ev_fail(EV_ERR_ARG, "%s: no pooling descriptor", op);
   if (d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 || d->pad_h < 0 || d->pad_w < 0)
     return ev_fail(EV_ERR_ARG, "%s: kernel %dx%d, stride %dx%d, padding %dx%d: need k >= 1, stride >= 1, pad >= 0",
@@ -43,13 +43,13 @@ ev_status ev_pool_check(const char *op, const ev_pool_desc *d, ev_tensor *x, ev_
   /* the shaders split a row's texel index with a float division: exact below 2^21 */
   if ((uint64_t)(x->w + 1) * (ev_c4(x->c) / 4) >= (1u << 21))
     return ev_fail(EV_ERR_LIMIT, "%s: rows of %d x %d channels are too wide", op, x->w, x->c);
-  *pc = (ev_pool_push){x->n, x->h, x->w, ev_c4(x->c) / 4, oh, ow, x->c, 0,
+  *pc = (ev_push_pool){x->n, x->h, x->w, ev_c4(x->c) / 4, oh, ow, x->c, 0,
                        d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w};
   return EV_OK;
 }
 
 static ev_status maxpool_forward(ev_stream *s, const ev_pool_desc *d, ev_tensor *x, ev_tensor *y, ev_buf *idx) {
-  ev_pool_push pc;
+  ev_push_pool pc;
   EV_TRY(ev_pool_check("maxpool", d, x, y, idx ? idx : EV_POOL_NO_IDX, &pc));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
@@ -77,7 +77,7 @@ ev_status ev_maxpool_forward_values(ev_stream *s, const ev_pool_desc *d, ev_tens
 }
 
 ev_status ev_maxpool_backward(ev_stream *s, const ev_pool_desc *d, ev_tensor *dy, ev_buf *idx, ev_tensor *dx) {
-  ev_pool_push pc;
+  ev_push_pool pc;
   EV_TRY(ev_pool_check("maxpool backward", d, dx, dy, idx, &pc));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
@@ -97,7 +97,7 @@ ev_status ev_maxpool_backward_x(ev_stream *s, const ev_pool_desc *d, ev_tensor *
                                 ev_tensor *dx, const ev_act *act) {
   if (!ev_maxpool_backward_x_ok(d))
     return ev_fail(EV_ERR_ARG, "maxpool backward from x: needs kernel = stride and no padding");
-  ev_pool_push pc;
+  ev_push_pool pc;
   EV_TRY(ev_pool_check("maxpool backward", d, x, dy, EV_POOL_NO_IDX, &pc));
   EV_TRY(ev_act_check("maxpool backward", act));
   EV_TRY(ev_tensor_check("maxpool backward", "dx", dx));

@@ -7,6 +7,7 @@
 
 #include "evonet/philox.h"
 #include "evonet/tensor.h"
+#include "push/prune.h"
 
 static uint32_t abs_key(float w) {
   uint32_t b;
@@ -67,16 +68,16 @@ static uint32_t groups_for(ev_gpu *g, uint64_t items, uint32_t wg) {
 static ev_status histogram(ev_gpu *g, const ev_synth_layer *L, const ev_prune_params *P, ev_buf *w, ev_buf *anc,
                            ev_buf *hist, uint32_t flags, uint32_t shift, uint32_t pre, uint32_t kfix, uint32_t h[256]) {
   uint32_t wg = ev_gpu_elementwise_wg(g), total = (uint32_t)((uint64_t)L->o * L->i * L->kh * L->kw);
+  ev_push_prune_hist pc = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw, (uint32_t)ev_c4(L->i),
+                           L->layer, P->generation, (uint32_t)P->seed, (uint32_t)(P->seed >> 32), flags, shift, pre,
+                           kfix, total};
   ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "prune_hist", .bindings = "rrx", .push_size = 56,
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "prune_hist", .bindings = "rrx", .push_size = sizeof pc,
                                                 .local_size_x = wg}, &p));
-  uint32_t pc[14] = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw, (uint32_t)ev_c4(L->i),
-                     L->layer, P->generation, (uint32_t)P->seed, (uint32_t)(P->seed >> 32), flags, shift, pre,
-                     kfix, total};
   EV_TRY(ev_buf_fill(g, hist, 0));
   ev_stream *s;
   EV_TRY(ev_stream_begin(g, &s));
-  ev_status st = ev_dispatch(s, p, (uint32_t[3]){groups_for(g, total, wg), 1, 1}, (ev_buf *[]){w, anc ? anc : w, hist}, pc);
+  ev_status st = ev_dispatch(s, p, (uint32_t[3]){groups_for(g, total, wg), 1, 1}, (ev_buf *[]){w, anc ? anc : w, hist}, &pc);
   if (st != EV_OK) {
     ev_stream_abort(s);
     return st;
@@ -112,6 +113,41 @@ static ev_status select_value(ev_gpu *g, const ev_synth_layer *L, const ev_prune
   return EV_OK;
 }
 
+/* ev_prune_layer's work, with its 256-bin histogram buffer: the radix selection of the
+ * threshold (key kfix, then index efix among its ties), then the mask pass. */
+static ev_status prune_into(ev_gpu *g, const ev_synth_layer *L, const ev_prune_params *P, ev_buf *w, ev_buf *anc,
+                            ev_buf *hist, ev_buf *child) {
+  uint64_t nall = (uint64_t)L->o * L->kh * L->kw * ev_c4(L->i);
+  uint32_t flags = (anc ? F_ANC : 0) | (P->method == EV_PRUNE_RANDOM ? F_RANDOM : 0), kfix = 0, efix = 0;
+  uint32_t h[256];
+  uint64_t live = 0, before = 0, ties_before = 0;
+  /* live synapses: the top digit's histogram over everything */
+  EV_TRY(histogram(g, L, P, w, anc, hist, flags, 24, 0, 0, h));
+  for (int k = 0; k < 256; k++) live += h[k];
+  if (P->count == 0) flags |= F_NONE;
+  else if (P->count >= live) flags |= F_ALL;
+  else {
+    EV_TRY(select_value(g, L, P, w, anc, hist, flags, 0, P->count, &kfix, &before));
+    EV_TRY(select_value(g, L, P, w, anc, hist, flags | F_PHASE1, kfix, P->count - before, &efix, &ties_before));
+  }
+  uint32_t wg = ev_gpu_elementwise_wg(g);
+  ev_push_prune_mask pc = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw, (uint32_t)ev_c4(L->i),
+                           L->layer, P->generation, (uint32_t)P->seed, (uint32_t)(P->seed >> 32), flags, kfix, efix,
+                           (uint32_t)((uint64_t)L->o * L->i * L->kh * L->kw), (uint32_t)nall};
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "prune_mask", .bindings = "rrw", .push_size = sizeof pc,
+                                                .local_size_x = wg}, &p));
+  ev_stream *st;
+  EV_TRY(ev_stream_begin(g, &st));
+  ev_status s = ev_dispatch(st, p, (uint32_t[3]){groups_for(g, nall, wg), 1, 1}, (ev_buf *[]){w, anc ? anc : w, child},
+                            &pc);
+  if (s != EV_OK) {
+    ev_stream_abort(st);
+    return s;
+  }
+  return ev_stream_submit(st);
+}
+
 ev_status ev_prune_layer(ev_gpu *g, const ev_synth_layer *L, const ev_prune_params *P, ev_buf *w, ev_buf *anc,
                          ev_buf *child) {
   if (L->o <= 0 || L->i <= 0 || L->kh <= 0 || L->kw <= 0 || (uint64_t)L->o * L->kh * L->kw * ev_c4(L->i) >= (1ull << 32))
@@ -120,36 +156,9 @@ ev_status ev_prune_layer(ev_gpu *g, const ev_synth_layer *L, const ev_prune_para
   uint64_t nall = (uint64_t)L->o * L->kh * L->kw * ev_c4(L->i);
   if (!w || w->size < nall * 4 || (anc && anc->size < nall * 4) || !child || child->size < nall * 4)
     return ev_fail(EV_ERR_ARG, "pruning: a weight, mask or offspring buffer is smaller than the layer");
-  uint32_t flags = (anc ? F_ANC : 0) | (P->method == EV_PRUNE_RANDOM ? F_RANDOM : 0), kfix = 0, efix = 0;
   ev_buf hist;
   EV_TRY(ev_buf_alloc(g, 256 * 4, &hist));
-  uint32_t h[256];
-  uint64_t live = 0, before = 0, ties_before = 0;
-  /* live synapses: the top digit's histogram over everything */
-  ev_status s = histogram(g, L, P, w, anc, &hist, flags, 24, 0, 0, h);
-  for (int k = 0; k < 256 && s == EV_OK; k++) live += h[k];
-  if (s == EV_OK && P->count == 0) flags |= F_NONE;
-  else if (s == EV_OK && P->count >= live) flags |= F_ALL;
-  else if (s == EV_OK) {
-    s = select_value(g, L, P, w, anc, &hist, flags, 0, P->count, &kfix, &before);
-    if (s == EV_OK) s = select_value(g, L, P, w, anc, &hist, flags | F_PHASE1, kfix, P->count - before, &efix, &ties_before);
-  }
-  ev_pipeline *p = NULL;
-  uint32_t wg = ev_gpu_elementwise_wg(g);
-  if (s == EV_OK)
-    s = ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "prune_mask", .bindings = "rrw", .push_size = 56,
-                                               .local_size_x = wg}, &p);
-  if (s == EV_OK) {
-    uint32_t pc[14] = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw, (uint32_t)ev_c4(L->i),
-                       L->layer, P->generation, (uint32_t)P->seed, (uint32_t)(P->seed >> 32), flags, kfix, efix,
-                       (uint32_t)((uint64_t)L->o * L->i * L->kh * L->kw), (uint32_t)nall};
-    ev_stream *st;
-    s = ev_stream_begin(g, &st);
-    if (s == EV_OK) {
-      s = ev_dispatch(st, p, (uint32_t[3]){groups_for(g, nall, wg), 1, 1}, (ev_buf *[]){w, anc ? anc : w, child}, pc);
-      s = s == EV_OK ? ev_stream_submit(st) : (ev_stream_abort(st), s);
-    }
-  }
+  ev_status s = prune_into(g, L, P, w, anc, &hist, child);
   ev_buf_free(g, &hist);
   return s;
 }

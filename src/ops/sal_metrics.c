@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "push/sal_metrics.h"
+
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__) && defined(__FP_FAST_FMAF)
@@ -184,11 +186,11 @@ ev_status ev_salmet_stats(ev_stream *s, ev_buf *pred, uint32_t p_stride, ev_buf 
     return ev_fail(EV_ERR_ARG, "metric statistics: the output overlaps an input");
   uint32_t groups = n_images, cap = ev_gpu_caps(g)->max_workgroup_count[0];
   if (groups > cap) groups = cap; /* the shader loops over the rest */
+  ev_push_salmet_stats pc = {n_images, npix, p_stride, g_stride};
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "salmet_stats", .bindings = "rrw",
-                                                .push_size = 16}, &p));
-  uint32_t pc[4] = {n_images, npix, p_stride, g_stride};
-  return ev_dispatch(s, p, (uint32_t[3]){groups, 1, 1}, (ev_buf *[]){pred, gt, out}, pc);
+                                                .push_size = sizeof pc}, &p));
+  return ev_dispatch(s, p, (uint32_t[3]){groups, 1, 1}, (ev_buf *[]){pred, gt, out}, &pc);
 }
 
 void ev_salmet_unpack(const uint32_t *w, uint32_t npix, ev_salmet_image *img) {

@@ -9,6 +9,7 @@
 
 #include "evonet/philox.h"
 #include "evonet/tensor.h"
+#include "push/synth.h"
 
 /* The decision must be evaluated exactly as written: no fma contraction, no excess precision.
  * Each operation below is its own statement; x86-64 without FMA flags cannot fuse anyway. */
@@ -128,14 +129,6 @@ static ev_status check_params(const ev_synth_params *P) {
   return EV_OK;
 }
 
-static ev_status check_buf(const ev_buf *b, uint64_t bytes, const char *what) {
-  if (!b || !b->block) return ev_fail(EV_ERR_ARG, "synthesis: no %s buffer", what);
-  if (b->size < bytes)
-    return ev_fail(EV_ERR_ARG, "synthesis: the %s needs %llu bytes; its buffer has %llu", what,
-                   (unsigned long long)bytes, (unsigned long long)b->size);
-  return EV_OK;
-}
-
 /* A storage-only view of [off, off+size) of b (off a multiple of 256: any device's alignment). */
 static ev_buf slice(const ev_buf *b, uint64_t off, uint64_t size) {
   ev_buf s = *b;
@@ -162,16 +155,16 @@ static ev_status absmax(ev_stream *s, ev_buf *x, ev_buf *mask, uint32_t n, uint3
                         uint32_t ireal, ev_buf *scratch, ev_buf *z, uint32_t slot) {
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g), groups = capped_groups(g, n / 8 + 1, wg, PART_MAX);
+  ev_push_synth_absmax pc1 = {n, i4, ireal, mask != NULL};
+  ev_push_synth_absmax_final pc2 = {groups, slot};
   ev_pipeline *p1, *p2;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "synth_absmax", .bindings = "rrw",
-                                                .push_size = 16, .local_size_x = wg}, &p1));
+                                                .push_size = sizeof pc1, .local_size_x = wg}, &p1));
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "synth_absmax_final", .bindings = "rw",
-                                                .push_size = 8, .local_size_x = 64}, &p2));
+                                                .push_size = sizeof pc2, .local_size_x = 64}, &p2));
   ev_buf part = slice(scratch, 0, PART_MAX * 4);
-  uint32_t pc1[4] = {n, i4, ireal, mask != NULL};
-  EV_TRY(ev_dispatch(s, p1, (uint32_t[3]){groups, 1, 1}, (ev_buf *[]){x, mask ? mask : x, &part}, pc1));
-  uint32_t pc2[2] = {groups, slot};
-  return ev_dispatch(s, p2, (uint32_t[3]){1, 1, 1}, (ev_buf *[]){&part, z}, pc2);
+  EV_TRY(ev_dispatch(s, p1, (uint32_t[3]){groups, 1, 1}, (ev_buf *[]){x, mask ? mask : x, &part}, &pc1));
+  return ev_dispatch(s, p2, (uint32_t[3]){1, 1, 1}, (ev_buf *[]){&part, z}, &pc2);
 }
 
 static ev_status check_common(const ev_synth_layer *L, const ev_synth_params *P, ev_buf *w,
@@ -179,10 +172,10 @@ static ev_status check_common(const ev_synth_layer *L, const ev_synth_params *P,
   EV_TRY(check_layer(L));
   EV_TRY(check_params(P));
   uint64_t bytes = weight_floats(L) * 4;
-  EV_TRY(check_buf(w, bytes, "weight"));
-  if (anc) EV_TRY(check_buf(anc, bytes, "ancestor mask"));
-  EV_TRY(check_buf(scratch, ev_synth_scratch_bytes(L), "scratch"));
-  EV_TRY(check_buf(z, 8ull * slot + 8, "normaliser (z) slot"));
+  EV_TRY(ev_buf_check("synthesis", "the weight", w, bytes));
+  if (anc) EV_TRY(ev_buf_check("synthesis", "the ancestor mask", anc, bytes));
+  EV_TRY(ev_buf_check("synthesis", "the scratch", scratch, ev_synth_scratch_bytes(L)));
+  EV_TRY(ev_buf_check("synthesis", "the normaliser (z) slot", z, 8ull * slot + 8));
   if (ev_buf_overlap(scratch, w) || ev_buf_overlap(scratch, anc) || ev_buf_overlap(scratch, z))
     return ev_fail(EV_ERR_ARG, "synthesis: the scratch overlaps an input");
   return EV_OK;
@@ -197,13 +190,13 @@ ev_status ev_synth_normalizer(ev_stream *s, const ev_synth_layer *L, const ev_sy
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t nf = (uint32_t)ev_synth_filters(L);
   ev_buf sums = slice(scratch, SUMS_OFFSET, 4ull * nf);
+  ev_push_synth_filter_sum pc = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw, i4,
+                                 (uint32_t)(L->transposed != 0), anc != NULL};
   ev_pipeline *p;
   EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "synth_filter_sum", .bindings = "rrw",
-                                                .push_size = 28}, &p));
-  uint32_t pc[7] = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw, i4,
-                    (uint32_t)(L->transposed != 0), anc != NULL};
+                                                .push_size = sizeof pc}, &p));
   EV_TRY(ev_dispatch(s, p, (uint32_t[3]){capped_groups(g, nf, 1, 65535), 1, 1},
-                     (ev_buf *[]){w, anc ? anc : w, &sums}, pc));
+                     (ev_buf *[]){w, anc ? anc : w, &sums}, &pc));
   return absmax(s, &sums, NULL, nf, 1, 1, scratch, z, slot);
 }
 
@@ -211,7 +204,7 @@ ev_status ev_synth_sample(ev_stream *s, const ev_synth_layer *L, const ev_synth_
                           ev_buf *w, ev_buf *anc, ev_buf *scratch, ev_buf *z, uint32_t slot,
                           ev_buf *child) {
   EV_TRY(check_common(L, P, w, anc, scratch, z, slot));
-  EV_TRY(check_buf(child, weight_floats(L) * 4, "offspring mask"));
+  EV_TRY(ev_buf_check("synthesis", "the offspring mask", child, weight_floats(L) * 4));
   if (ev_buf_overlap(child, w) || ev_buf_overlap(child, anc) || ev_buf_overlap(child, z) || ev_buf_overlap(child, scratch))
     return ev_fail(EV_ERR_ARG, "synthesis: the offspring mask overlaps an input");
   ev_gpu *g = ev_stream_gpu(s);
@@ -220,38 +213,38 @@ ev_status ev_synth_sample(ev_stream *s, const ev_synth_layer *L, const ev_synth_
   uint32_t nquads = (uint32_t)((total + 3) / 4);
   uint32_t npad = (uint32_t)((uint64_t)L->o * L->kh * L->kw * (i4 - (uint32_t)L->i));
   uint32_t wg = ev_gpu_elementwise_wg(g);
-  ev_pipeline *p;
-  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "synth_sample", .bindings = "rrrrw",
-                                                .push_size = 68, .local_size_x = wg}, &p));
   int filter = P->granularity == EV_SYNTH_FILTER, budget = P->budget != 0;
   ev_buf sums = slice(scratch, SUMS_OFFSET, 4ull * ev_synth_filters(L));
   /* kbits: K (Eq. 3) or, budget rule, 1/T; sbits: the budget rule's shift */
-  uint32_t pc[17] = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw, i4,
+  ev_push_synth_sample pc = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw, i4,
                      L->layer, P->generation, P->offspring, (uint32_t)P->seed,
                      (uint32_t)(P->seed >> 32), to_bits(budget ? P->inv_t : ev_synth_keep_scale(P->alpha)),
                      (anc != NULL) | filter << 1 | (L->transposed != 0) << 2 | budget << 3, slot, nquads, npad,
                      (uint32_t)total, to_bits(budget ? P->shift : 0.0f)};
+  ev_pipeline *p;
+  EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "synth_sample", .bindings = "rrrrw",
+                                                .push_size = sizeof pc, .local_size_x = wg}, &p));
   return ev_dispatch(s, p, (uint32_t[3]){capped_groups(g, (uint64_t)nquads + npad, wg, 65535), 1, 1},
-                     (ev_buf *[]){w, anc ? anc : w, z, filter ? &sums : z, child}, pc);
+                     (ev_buf *[]){w, anc ? anc : w, z, filter ? &sums : z, child}, &pc);
 }
 
 ev_status ev_synth_count(ev_stream *s, const ev_synth_layer *L, ev_buf *mask, ev_buf *counts) {
   EV_TRY(check_layer(L));
-  EV_TRY(check_buf(mask, weight_floats(L) * 4, "mask"));
-  EV_TRY(check_buf(counts, ev_synth_count_words(L) * 4, "counts"));
+  EV_TRY(ev_buf_check("synthesis", "the mask", mask, weight_floats(L) * 4));
+  EV_TRY(ev_buf_check("synthesis", "the counts", counts, ev_synth_count_words(L) * 4));
   if (ev_buf_overlap(mask, counts)) return ev_fail(EV_ERR_ARG, "synthesis: counts overlap the mask");
   ev_gpu *g = ev_stream_gpu(s);
-  uint32_t pc[5] = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw,
-                    (uint32_t)ev_c4(L->i)};
+  ev_push_synth_count pc = {(uint32_t)L->o, (uint32_t)L->i, (uint32_t)L->kh, (uint32_t)L->kw,
+                            (uint32_t)ev_c4(L->i)};
   /* rows (per o), columns (per i), then the total from the rows */
   const uint32_t items[3] = {(uint32_t)L->o, (uint32_t)L->i, 1};
   for (uint32_t mode = 0; mode < 3; mode++) {
     ev_pipeline *p;
     EV_TRY(ev_pipeline_get(g, &(ev_pipeline_desc){.shader = "synth_count", .bindings = "rx",
-                                                  .push_size = 20, .n_spec = 1, .spec = {mode},
+                                                  .push_size = sizeof pc, .n_spec = 1, .spec = {mode},
                                                   .local_size_x = 64}, &p));
     EV_TRY(ev_dispatch(s, p, (uint32_t[3]){capped_groups(g, items[mode], 1, 65535), 1, 1},
-                       (ev_buf *[]){mask, counts}, pc));
+                       (ev_buf *[]){mask, counts}, &pc));
   }
   return EV_OK;
 }

@@ -26,6 +26,35 @@ ev_status ev_tensor_check(const char *op, const char *what, const ev_tensor *t) 
   return EV_OK;
 }
 
+ev_status ev_tensor_check_shape(const char *op, const char *what, const ev_tensor *t, int n, int h, int w, int c) {
+  EV_TRY(ev_tensor_check(op, what, t));
+  if (n <= 0 || h <= 0 || w <= 0 || c <= 0)
+    return ev_fail(EV_ERR_ARG, "%s: %s would be (%d, %d, %d, %d), an empty shape (kernel larger than the padded input?)",
+                   op, what, n, c, h, w);
+  if (t->n != n || t->h != h || t->w != w || t->c != c)
+    return ev_fail(EV_ERR_ARG, "%s: %s is (N, C, H, W) = (%d, %d, %d, %d), expected (%d, %d, %d, %d)", op, what,
+                   t->n, t->c, t->h, t->w, n, c, h, w);
+  return EV_OK;
+}
+
+ev_status ev_tensor_check_same(const char *op, const ev_tensor *a, const char *an, const ev_tensor *b,
+                               const char *bn) {
+  EV_TRY(ev_tensor_check(op, an, a));
+  EV_TRY(ev_tensor_check(op, bn, b));
+  if (a->n != b->n || a->h != b->h || a->w != b->w || a->c != b->c)
+    return ev_fail(EV_ERR_ARG, "%s: %s (%d, %d, %d, %d) and %s (%d, %d, %d, %d) differ in shape", op, an, a->n,
+                   a->c, a->h, a->w, bn, b->n, b->c, b->h, b->w);
+  return EV_OK;
+}
+
+ev_status ev_buf_check(const char *op, const char *what, const ev_buf *b, uint64_t bytes) {
+  if (!b || !b->block) return ev_fail(EV_ERR_ARG, "%s: %s is missing", op, what);
+  if (b->size < bytes)
+    return ev_fail(EV_ERR_ARG, "%s: %s has %llu bytes, needs %llu", op, what, (unsigned long long)b->size,
+                   (unsigned long long)bytes);
+  return EV_OK;
+}
+
 void ev_tensor_free(ev_gpu *g, ev_tensor *t) {
   ev_buf_free(g, &t->buf);
   memset(t, 0, sizeof *t);

@@ -1,10 +1,9 @@
 /* Host side of the bilinear resize (shaders upsample_fwd, upsample_bwd) and its C reference. */
 #include "evonet/ops/upsample.h"
-
-typedef struct { int32_t N, H, W, Q, OH, OW; float scale_h, scale_w; } up_push;
+#include "push/upsample.h"
 
 /* small: (N, H, W, C) source side, big: (N, OH, OW, C) destination side of the forward */
-static ev_status check_up(const char *op, ev_tensor *small, ev_tensor *big, up_push *pc) {
+static ev_status check_up(const char *op, ev_tensor *small, ev_tensor *big, ev_push_upsample *pc) {
   EV_TRY(ev_tensor_check(op, "the input", small));
   EV_TRY(ev_tensor_check(op, "the output", big));
   if (small->n != big->n || small->c != big->c)
@@ -15,13 +14,13 @@ static ev_status check_up(const char *op, ev_tensor *small, ev_tensor *big, up_p
   /* the shaders split a row's texel index with a float division: exact below 2^21 */
   if ((uint64_t)big->w * (ev_c4(big->c) / 4) >= (1u << 21))
     return ev_fail(EV_ERR_LIMIT, "%s: rows of %d x %d channels are too wide", op, big->w, big->c);
-  *pc = (up_push){small->n, small->h, small->w, ev_c4(small->c) / 4, big->h, big->w,
+  *pc = (ev_push_upsample){small->n, small->h, small->w, ev_c4(small->c) / 4, big->h, big->w,
                   (float)small->h / (float)big->h, (float)small->w / (float)big->w};
   return EV_OK;
 }
 
 ev_status ev_upsample_forward(ev_stream *s, ev_tensor *x, ev_tensor *y) {
-  up_push pc;
+  ev_push_upsample pc;
   EV_TRY(check_up("upsample", x, y, &pc));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);
@@ -34,7 +33,7 @@ ev_status ev_upsample_forward(ev_stream *s, ev_tensor *x, ev_tensor *y) {
 }
 
 ev_status ev_upsample_backward(ev_stream *s, ev_tensor *dy, ev_tensor *dx) {
-  up_push pc;
+  ev_push_upsample pc;
   EV_TRY(check_up("upsample backward", dx, dy, &pc));
   ev_gpu *g = ev_stream_gpu(s);
   uint32_t wg = ev_gpu_elementwise_wg(g);

@@ -28,10 +28,11 @@
  * Kernels: every pass is one implicit GEMM (no im2col buffer): M = output pixels, N = output
  *   channels, K = taps * input channels. Strided input gradients are split by output phase
  *   (one z-slice of the dispatch per (y mod stride, x mod stride)), so only the taps that
- *   really touch a pixel are visited. CPU devices (caps->is_cpu: lavapipe) use a texel-fetch
- *   + subgroup-shuffle kernel, others a shared-memory tiled one; EVONET_CONV_VARIANT=cpu|gpu
- *   forces one (cpu falls back to gpu where the device lacks subgroup shuffles or has fewer
- *   than 8 lanes). Test hooks of the cpu kernel (tests/test_conv.c): EVONET_CONV_CN=2|4
+ *   really touch a pixel are visited. CPU devices (caps->is_cpu: lavapipe) use a register-tiled
+ *   kernel fed by texel fetches and subgroup shuffles (conv_gemm_shuffle), others a
+ *   shared-memory tiled one (conv_gemm_shared); EVONET_CONV_VARIANT=shuffle|shared forces one
+ *   (the old names cpu|gpu too; shuffle falls back to shared where the device lacks subgroup
+ *   shuffles or has fewer than 8 lanes). Test hooks of the shuffle kernel (tests/test_conv.c): EVONET_CONV_CN=2|4
  *   (accumulator columns per lane), EVONET_CONV_SWAP=0|1 (operand orientation),
  *   EVONET_CONV_HA=1..4 (blocks of 8 shuffled rows) and EVONET_CONV_UNROLL=0 (keep the tap
  *   and texel loops that narrow layers otherwise unroll); of both

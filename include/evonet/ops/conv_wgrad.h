@@ -19,12 +19,14 @@
  *   the device needs more parallelism than the tiles of dw give (discrete GPUs).
  *   EVONET_WGRAD_SLICE=p (tests, tuning) forces p pixels per slice; keep it unchanged
  *   between ev_conv_wgrad_workspace_bytes() and the passes that use the workspace (the same
- *   holds for the cpu kernel's test hooks EVONET_WGRAD_MODE=0|1|2, lane mapping, and
+ *   holds for the shuffle kernel's test hooks EVONET_WGRAD_MODE=0|1|2, lane mapping, and
  *   EVONET_WGRAD_NS=1..8, shuffled quads per tile, which change its tile count).
  *
- * Kernel variant: CPU devices (caps->is_cpu, e.g. lavapipe) use a texel-fetch + subgroup
- *   shuffle kernel, others a shared-memory tiled one; EVONET_CONV_VARIANT=cpu|gpu forces one
- *   (cpu falls back to gpu where the device lacks subgroup shuffles).
+ * Kernel variant: CPU devices (caps->is_cpu, e.g. lavapipe) use a register-tiled
+ *   kernel fed by texel fetches and subgroup shuffles (conv_wgrad_shuffle), others a
+ *   shared-memory tiled one (conv_wgrad_shared); EVONET_CONV_VARIANT=shuffle|shared (or the
+ *   old names cpu|gpu) forces one (shuffle falls back to shared where the device lacks
+ *   subgroup shuffles).
  *
  * Errors: EV_ERR_ARG for shape mismatches, zero or negative sizes, bad geometry, or buffers
  *   smaller than their tensors; EV_ERR_LIMIT beyond device limits. Nothing is recorded then.

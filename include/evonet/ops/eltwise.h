@@ -22,6 +22,12 @@ ev_status ev_add(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *out);
 /* dst += src (gradient accumulation).  dst, src: same shape, distinct buffers. */
 ev_status ev_add_into(ev_stream *s, ev_tensor *dst, ev_tensor *src);
 
+/* out = a * b element by element (a gate, a mask).  a, b, out: same shape; out may be a or b. */
+ev_status ev_mul(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *out);
+/* Its gradient: da = dy * b, db = dy * a.  All of a's shape; da and db distinct from the
+ * others. */
+ev_status ev_mul_backward(ev_stream *s, ev_tensor *a, ev_tensor *b, ev_tensor *dy, ev_tensor *da, ev_tensor *db);
+
 /* y = concat(xs[0..k-1]) along channels, packed densely: y channel off_i + c = xs[i] channel c,
  * off_i = sum of the channel counts before i (the inputs' C4 padding is NOT copied).
  * xs[i]: (N, H, W, C_i), 1 <= k <= EV_CONCAT_MAX; y: (N, H, W, sum C_i); y distinct from xs. */
@@ -40,6 +46,9 @@ ev_status ev_concat_backward_act(ev_stream *s, ev_tensor *dy, ev_tensor *const *
 
 /* References: arrays of n_floats = N*H*W*C4 doubles (NHWC-C4). */
 void ev_add_ref(const double *a, const double *b, double *out, uint64_t n_floats);
+void ev_mul_ref(const double *a, const double *b, double *out, uint64_t n_floats);
+void ev_mul_backward_ref(const double *a, const double *b, const double *dy, double *da, double *db,
+                         uint64_t n_floats);
 /* xs[i]: (npix, C4(c[i])), y: (npix, C4(sum c)); npix = N*H*W. */
 void ev_concat_forward_ref(const double *const *xs, const int *c, int k, uint64_t npix, double *y);
 void ev_concat_backward_ref(const double *dy, const int *c, int k, uint64_t npix, double *const *dxs,

@@ -1,5 +1,6 @@
 #version 450
-// Weight gradient of conv2d (and of transposed conv, roles exchanged), discrete-GPU design.
+// Weight gradient of conv2d (and of transposed conv, roles exchanged), shared-memory tiled
+// (the kernel for discrete and integrated GPUs).
 //   rows tensor R: (N, Hr, Wr, 4*Rq) NHWC-C4 texels   (conv: dy;  deconv: the deconv's x)
 //   cols tensor C: (N, Hc, Wc, 4*Cq) NHWC-C4 texels   (conv: x;   deconv: the deconv's dy)
 //   out: (O, kh*kw*4*Cq) floats = OHWI4 read as a row-major GEMM result, one per split
@@ -17,12 +18,8 @@ layout(constant_id = 3) const int DIRECT = 0; // 1: out is dw itself (no split-K
 layout(binding = 0) uniform samplerBuffer R;
 layout(binding = 1) uniform samplerBuffer C;
 layout(std430, binding = 2) buffer OUT { vec4 o_[]; };
-layout(push_constant) uniform P {
-  int N, Hr, Wr, Rq, Hc, Wc, Cq;
-  int rows, cols;
-  int kh, kw, sh, sw, ph, pw, dh, dw;
-  int chunk, accumulate;
-};
+#include "push/conv.h"
+EV_PUSH_BLOCK(wgrad_shared)
 shared vec4 As[BK][BM / 4];
 shared vec4 Bs[BK][BN / 4];
 

@@ -1,5 +1,6 @@
 #version 450
-// Implicit-GEMM convolution for CPU Vulkan devices (lavapipe); geometry in gemm_conv.glsl.
+// Implicit-GEMM convolution, register-tiled with subgroup shuffles over texel fetches (the kernel
+// for CPU Vulkan devices such as lavapipe); geometry in gemm_conv.glsl.
 // src: (NB, HS, WS, 4*KS4) texels; w: (cols, KH, KW, 4*KS4) texels, rows BROW apart;
 // bias: CD4/4 texels (float[CD4]); out: (NB, HO, WO, CD4) floats; YM (YMASK): out's shape.
 // The activation ACT (act.glsl) is fused: YMASK = 0 applies it to out (forward passes),

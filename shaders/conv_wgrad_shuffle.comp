@@ -1,5 +1,6 @@
 #version 450
-// Weight gradient of conv2d (and of transposed conv, roles exchanged), CPU-device design.
+// Weight gradient of conv2d (and of transposed conv, roles exchanged), register-tiled with subgroup
+// shuffles over texel fetches (the kernel for CPU Vulkan devices).
 //   rows tensor R: (N, Hr, Wr, 4*Rq) NHWC-C4 texels   (conv: dy;  deconv: the deconv's x)
 //   cols tensor C: (N, Hc, Wc, 4*Cq) NHWC-C4 texels   (conv: x;   deconv: the deconv's dy)
 //   out: (O, kh, kw, 4*Cq) floats, O = rows (OHWI4), one such array per split-K slice
@@ -31,14 +32,8 @@ layout(binding = 1) uniform samplerBuffer C;
 layout(std430, binding = 2) buffer OUT { float o_[]; };
 layout(std430, binding = 2) buffer OUT4 { vec4 o4_[]; }; // the same, as vec4 (a vec4 store
                                                          // costs ~2.5 scalar ones on lavapipe)
-layout(push_constant) uniform P {
-  int N, Hr, Wr, Rq, Hc, Wc, Cq;
-  int rows, cols;        // real channel counts of R (O) and C (I)
-  int kh, kw, sh, sw, ph, pw, dh, dw;
-  int pblocks, squads;   // per-lane blocks of SG quads, shuffled quads
-  int chunk, accumulate; // pixels per split-K slice; DIRECT only: add into out
-  int tiles;
-};
+#include "push/conv.h"
+EV_PUSH_BLOCK(wgrad_shuffle)
 
 // first index r in [0, n) with r*s - p + k*d >= 0, and one past the last with < size
 void tap_range(int n, int s, int p, int kd, int size, out int lo, out int hi) {
