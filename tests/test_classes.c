@@ -37,12 +37,7 @@ static int group_teardown(void **state) {
   return 0;
 }
 
-static char *fresh_dir(char *out, const char *name) {
-  ev_path_join(out, 4096, g_tmp, name);
-  tu_rm_rf(out);
-  TU_OK(ev_mkdirs(out));
-  return out;
-}
+static char *fresh_dir(char *out, const char *name) { return tu_fresh_dir(g_tmp, name, out); }
 
 static void sub(char *out, const char *a, const char *b) { ev_path_join(out, 4096, a, b); }
 

@@ -36,12 +36,7 @@ static int group_teardown(void **state) {
 }
 
 /* A fresh folder under the temp folder: out = g_tmp/name. */
-static char *fresh_dir(char *out, const char *name) {
-  ev_path_join(out, 4096, g_tmp, name);
-  tu_rm_rf(out);
-  TU_OK(ev_mkdirs(out));
-  return out;
-}
+static char *fresh_dir(char *out, const char *name) { return tu_fresh_dir(g_tmp, name, out); }
 
 /* Random pixels, never all zero: values 1..255. */
 static uint8_t *random_pixels(int w, int h, int c) {

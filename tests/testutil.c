@@ -123,3 +123,10 @@ void tu_rm_rf(const char *path) {
     unlink(path);
   }
 }
+
+char *tu_fresh_dir(const char *root, const char *name, char *out) {
+  ev_path_join(out, 4096, root, name);
+  tu_rm_rf(out);
+  TU_OK(ev_mkdirs(out));
+  return out;
+}

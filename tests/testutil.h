@@ -40,6 +40,8 @@ double tu_max_abs_err(const float *a, const float *b, size_t n);
 ev_buf tu_upload(const float *x, size_t n);
 /* Removes a file or a folder tree (links not followed); nothing there is fine. */
 void tu_rm_rf(const char *path);
+/* A fresh empty folder root/name written to out (4096 bytes), for one test's files. */
+char *tu_fresh_dir(const char *root, const char *name, char *out);
 void tu_download(const ev_buf *b, float *x, size_t n);
 
 /* Asserts that `call` returned EV_OK, printing the recorded error otherwise. */
