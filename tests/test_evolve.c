@@ -25,18 +25,25 @@ static void assert_masks_equal(const ev_net_weights *a, const ev_net_weights *b)
   }
 }
 
+/* Synthesis variant v (0: synapses, layer Z; 1: synapses, network Z; 2: filters) of anc on the
+ * GPU into a and by the C reference into b; their masks must be equal. */
+static void synth_both(ev_gpu *g, const ev_net_weights *anc, ev_synthesis_options *o, int v, ev_net_weights *a,
+                       ev_net_weights *b) {
+  o->granularity = v == 2 ? EV_SYNTH_FILTER : EV_SYNTH_SYNAPSE;
+  o->z_network = v == 1;
+  TU_OK(ev_synthesize(g, anc, o, a));
+  TU_OK(ev_synthesize_ref(anc, o, b));
+  assert_masks_equal(a, b);
+}
+
 static void test_gpu_equals_reference(void **state) {
   ev_gpu *g = tu_gpu();
   ev_net_weights anc;
   make_net(0.125, &anc, tu_seed());
   ev_synthesis_options o = {.alpha = 0.4, .seed = tu_seed(), .generation = 2, .offspring = 1};
   for (int variant = 0; variant < 3; variant++) {
-    o.granularity = variant == 2 ? EV_SYNTH_FILTER : EV_SYNTH_SYNAPSE;
-    o.z_network = variant == 1;
     ev_net_weights a, b;
-    TU_OK(ev_synthesize(g, &anc, &o, &a));
-    TU_OK(ev_synthesize_ref(&anc, &o, &b));
-    assert_masks_equal(&a, &b);
+    synth_both(g, &anc, &o, variant, &a, &b);
     uint64_t live = ev_weights_live_synapses(&a), total = ev_net_synapses(&anc.spec);
     /* E[alpha * exp(|w|/Z - 1)] lies in [alpha/e, alpha]: the kept fraction must too */
     if (variant == 0) assert_true(live > total * 0.4 / 2.72 * 0.9 && live < total * 0.4 * 1.05);
@@ -330,12 +337,8 @@ static void test_classifier_evolution(void **state) {
   make_classifier(&anc, seed);
   ev_synthesis_options o = {.alpha = 0.5, .seed = seed, .generation = 2, .offspring = 1};
   for (int variant = 0; variant < 3; variant++) {
-    o.granularity = variant == 2 ? EV_SYNTH_FILTER : EV_SYNTH_SYNAPSE;
-    o.z_network = variant == 1;
     ev_net_weights a, b;
-    TU_OK(ev_synthesize(g, &anc, &o, &a));
-    TU_OK(ev_synthesize_ref(&anc, &o, &b));
-    assert_masks_equal(&a, &b);
+    synth_both(g, &anc, &o, variant, &a, &b);
     assert_true(ev_weights_live_synapses(&a) < ev_net_synapses(&anc.spec));
     ev_weights_free(&a), ev_weights_free(&b);
   }

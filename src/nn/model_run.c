@@ -146,7 +146,7 @@ static ev_status backward_conv(ev_model *m, ev_stream *s, int i) {
     ev_bn_params bp = bn_params(nd);
     EV_TRY(ev_bn_backward(s, &bp, &nd->z, g, &nd->bn_save, &m->bn_scratch, g, &nd->ggamma, &nd->gbeta));
   }
-  ev_tensor xv, dxv, ymv;
+  ev_tensor xv, dxv;
   if (l->op == EV_OP_CONV && !(x = fc_view(m, nd, x, &xv))) return EV_ERR_VK;
   if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_weight(s, &nd->cdf, x, g, &nd->gw, &nd->gb, 0, &m->wgrad_ws));
   else EV_TRY(ev_deconv2d_backward_weight(s, &nd->cd, x, g, &nd->gw, &nd->gb, 0, &m->wgrad_ws));
@@ -155,7 +155,6 @@ static ev_status backward_conv(ev_model *m, ev_stream *s, int i) {
   if (!dx) return EV_OK;
   const ev_act *in_act = act_fused(m, l->in[0]);
   ev_tensor *ym = in_act ? x : NULL; /* x is that activation's output (viewed like dx) */
-  (void)ymv;
   if (l->op == EV_OP_CONV && !(dx = fc_view(m, nd, dx, &dxv))) return EV_ERR_VK;
   if (l->op == EV_OP_CONV) EV_TRY(ev_conv2d_backward_data_act(s, &nd->cdf, g, &nd->w, dx, &m->conv_ws, in_act, ym));
   else EV_TRY(ev_deconv2d_backward_data_act(s, &nd->cd, g, &nd->w, dx, in_act, ym));
